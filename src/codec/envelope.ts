@@ -1,0 +1,214 @@
+import protobuf from 'protobufjs/minimal.js';
+import { outpost } from './gen/outpost.js';
+import { CodecError } from './errors.js';
+import { reader } from './number-reader.js';
+
+const pb = outpost.v1;
+
+/** The protocol version this codec speaks. */
+export const PROTOCOL_VERSION = 1;
+/** Versions this codec can decode. */
+export const SUPPORTED_VERSIONS: readonly number[] = [1];
+/**
+ * Hard ceiling for any frame on the tunnel (bulk chunks included). Telemetry and alarm
+ * messages have the much smaller {@link MESSAGE_BUDGET_BYTES}.
+ */
+export const MAX_FRAME_BYTES = 256 * 1024;
+
+export type Hello = outpost.v1.Hello;
+export type DeviceAuth = outpost.v1.DeviceAuth;
+export type HubAuth = outpost.v1.HubAuth;
+export type TelemetryBatch = outpost.v1.TelemetryBatch;
+export type Alarm = outpost.v1.Alarm;
+export type Gap = outpost.v1.Gap;
+export type Ack = outpost.v1.Ack;
+export type Command = outpost.v1.Command;
+export type CommandResult = outpost.v1.CommandResult;
+export type ProtocolErrorBody = outpost.v1.ProtocolError;
+
+/** What a frame carries, as a discriminated union on `type`. */
+export type Body =
+  | { type: 'hello'; hello: outpost.v1.Hello.$Properties }
+  | { type: 'deviceAuth'; deviceAuth: outpost.v1.DeviceAuth.$Properties }
+  | { type: 'hubAuth'; hubAuth: outpost.v1.HubAuth.$Properties }
+  | { type: 'telemetry'; telemetry: outpost.v1.TelemetryBatch.$Properties }
+  | { type: 'alarm'; alarm: outpost.v1.Alarm.$Properties }
+  | { type: 'gap'; gap: outpost.v1.Gap.$Properties }
+  | { type: 'commandResult'; commandResult: outpost.v1.CommandResult.$Properties }
+  | { type: 'ack'; ack: outpost.v1.Ack.$Properties }
+  | { type: 'command'; command: outpost.v1.Command.$Properties }
+  | { type: 'error'; error: outpost.v1.ProtocolError.$Properties };
+
+export type BodyType = Body['type'];
+
+/** Envelope fields common to every frame. */
+export interface EnvelopeHeader {
+  deviceId: string;
+  /** Per-direction sequence number; 0 for unsequenced control frames. */
+  seq: number;
+  sentAtMs: number;
+  protocolVersion?: number;
+}
+
+export type Frame = Required<EnvelopeHeader> & Body;
+
+/** Field numbers of Envelope.body, as in protocols/outpost/v1/outpost.proto. */
+export const BODY_FIELD: Readonly<Record<BodyType, number>> = {
+  hello: 10,
+  deviceAuth: 11,
+  hubAuth: 12,
+  telemetry: 13,
+  alarm: 14,
+  gap: 15,
+  commandResult: 16,
+  ack: 17,
+  command: 18,
+  error: 19,
+};
+
+/** Encodes one frame. */
+export function encodeFrame(header: EnvelopeHeader, body: Body): Uint8Array {
+  const { type, ...rest } = body;
+  const props: outpost.v1.Envelope.$Properties = {
+    protocolVersion: header.protocolVersion ?? PROTOCOL_VERSION,
+    deviceId: header.deviceId,
+    seq: header.seq,
+    sentAtMs: header.sentAtMs,
+    ...rest,
+  };
+  void type;
+  return pb.Envelope.encode(props).finish();
+}
+
+/**
+ * Encodes a frame whose body is already encoded (the queue stores bodies, and the header -
+ * seq, send time - is added when the frame goes on the wire). Protobuf allows fields in any
+ * order, so the body is appended as its length-delimited field.
+ */
+export function encodeFrameWithBody(
+  header: EnvelopeHeader,
+  type: BodyType,
+  body: Uint8Array,
+): Uint8Array {
+  const w = pb.Envelope.encode({
+    protocolVersion: header.protocolVersion ?? PROTOCOL_VERSION,
+    deviceId: header.deviceId,
+    seq: header.seq,
+    sentAtMs: header.sentAtMs,
+  });
+  w.uint32((BODY_FIELD[type] << 3) | 2).bytes(body);
+  return w.finish();
+}
+
+/** Encodes just a body message (what the queue stores). */
+export function encodeBody(body: Body): Uint8Array {
+  switch (body.type) {
+    case 'telemetry':
+      return pb.TelemetryBatch.encode(body.telemetry).finish();
+    case 'alarm':
+      return pb.Alarm.encode(body.alarm).finish();
+    case 'gap':
+      return pb.Gap.encode(body.gap).finish();
+    case 'commandResult':
+      return pb.CommandResult.encode(body.commandResult).finish();
+    case 'hello':
+      return pb.Hello.encode(body.hello).finish();
+    case 'deviceAuth':
+      return pb.DeviceAuth.encode(body.deviceAuth).finish();
+    case 'hubAuth':
+      return pb.HubAuth.encode(body.hubAuth).finish();
+    case 'ack':
+      return pb.Ack.encode(body.ack).finish();
+    case 'command':
+      return pb.Command.encode(body.command).finish();
+    case 'error':
+      return pb.ProtocolError.encode(body.error).finish();
+  }
+}
+
+export interface DecodeOptions {
+  /** Frames longer than this are refused before parsing. Default {@link MAX_FRAME_BYTES}. */
+  maxBytes?: number;
+}
+
+/**
+ * Decodes and validates one frame. Never returns a partly parsed frame: anything that is not
+ * a well-formed envelope of a supported version with exactly one body throws a
+ * {@link CodecError}.
+ */
+export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Frame {
+  const maxBytes = options.maxBytes ?? MAX_FRAME_BYTES;
+  if (bytes.length > maxBytes) {
+    throw new CodecError(
+      'OUTPOST_FRAME_TOO_LARGE',
+      `frame of ${bytes.length} bytes exceeds the ${maxBytes}-byte limit`,
+    );
+  }
+  let env: outpost.v1.Envelope;
+  try {
+    env = pb.Envelope.decode(reader(bytes));
+  } catch (cause) {
+    throw new CodecError(
+      'OUTPOST_MALFORMED_FRAME',
+      `frame is not a valid protobuf envelope (${cause instanceof Error ? cause.message : String(cause)})`,
+      { cause },
+    );
+  }
+  if (!SUPPORTED_VERSIONS.includes(env.protocolVersion)) {
+    throw new CodecError(
+      'OUTPOST_UNSUPPORTED_VERSION',
+      `protocol version ${env.protocolVersion} is not supported (supported: ${SUPPORTED_VERSIONS.join(', ')})`,
+    );
+  }
+  const header = {
+    protocolVersion: env.protocolVersion,
+    deviceId: env.deviceId,
+    seq: env.seq,
+    sentAtMs: env.sentAtMs,
+  };
+  if (!Number.isSafeInteger(header.seq) || header.seq < 0) {
+    throw new CodecError(
+      'OUTPOST_MALFORMED_FRAME',
+      `sequence number ${header.seq} is out of range`,
+    );
+  }
+  switch (env.body) {
+    case 'hello':
+      return { ...header, type: 'hello', hello: env.hello! };
+    case 'deviceAuth':
+      return { ...header, type: 'deviceAuth', deviceAuth: env.deviceAuth! };
+    case 'hubAuth':
+      return { ...header, type: 'hubAuth', hubAuth: env.hubAuth! };
+    case 'telemetry':
+      return { ...header, type: 'telemetry', telemetry: env.telemetry! };
+    case 'alarm':
+      return { ...header, type: 'alarm', alarm: env.alarm! };
+    case 'gap':
+      return { ...header, type: 'gap', gap: env.gap! };
+    case 'commandResult':
+      return { ...header, type: 'commandResult', commandResult: env.commandResult! };
+    case 'ack':
+      return { ...header, type: 'ack', ack: env.ack! };
+    case 'command':
+      return { ...header, type: 'command', command: env.command! };
+    case 'error':
+      return { ...header, type: 'error', error: env.error! };
+    default:
+      throw new CodecError('OUTPOST_MISSING_BODY', 'frame carries no known body');
+  }
+}
+
+/** Worst-case encoded size of an envelope header for this device id, plus the body's tag and length. */
+export function envelopeOverhead(deviceId: string, bodyBytes = MAX_FRAME_BYTES): number {
+  const header = pb.Envelope.encode({
+    protocolVersion: PROTOCOL_VERSION,
+    deviceId,
+    seq: Number.MAX_SAFE_INTEGER,
+    sentAtMs: Number.MAX_SAFE_INTEGER,
+  }).len;
+  return header + 1 + varintLength(bodyBytes);
+}
+
+function varintLength(n: number): number {
+  return protobuf.Writer.create().uint32(n).len;
+}

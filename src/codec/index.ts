@@ -1,0 +1,27 @@
+export { CodecError, type CodecErrorCode } from './errors.js';
+export {
+  PROTOCOL_VERSION,
+  SUPPORTED_VERSIONS,
+  MAX_FRAME_BYTES,
+  BODY_FIELD,
+  encodeFrame,
+  encodeFrameWithBody,
+  encodeBody,
+  decodeFrame,
+  envelopeOverhead,
+  type Body,
+  type BodyType,
+  type EnvelopeHeader,
+  type Frame,
+  type DecodeOptions,
+} from './envelope.js';
+export {
+  MESSAGE_BUDGET_BYTES,
+  MESSAGE_TARGET_MIN_BYTES,
+  bodyBudget,
+  packTelemetry,
+  sampleFieldSize,
+  encodeAlarmBody,
+} from './budget.js';
+export { outpost as proto } from './gen/outpost.js';
+export { NumberReader, reader } from './number-reader.js';
