@@ -21,12 +21,18 @@ export function bodyBudget(deviceId: string, frameBudget = MESSAGE_BUDGET_BYTES)
  * its own is refused with `OUTPOST_SAMPLE_TOO_LARGE` (the register map needs fewer counters
  * per sample).
  */
+export interface PackedTelemetry {
+  body: Uint8Array;
+  /** How many samples this part carries. */
+  samples: number;
+}
+
 export function packTelemetry(
   batch: outpost.v1.TelemetryBatch.$Properties,
   maxBodyBytes: number,
-): Uint8Array[] {
+): PackedTelemetry[] {
   const whole = pb.TelemetryBatch.encode(batch).finish();
-  if (whole.length <= maxBodyBytes) return [whole];
+  if (whole.length <= maxBodyBytes) return [{ body: whole, samples: batch.samples?.length ?? 0 }];
   const samples = batch.samples ?? [];
   if (samples.length <= 1) {
     throw new CodecError(
@@ -40,7 +46,7 @@ export function packTelemetry(
     counters: batch.counters ?? null,
     baseTimeMs: batch.baseTimeMs ?? null,
   }).finish().length;
-  const parts: Uint8Array[] = [];
+  const parts: PackedTelemetry[] = [];
   let start = 0;
   let used = base;
   for (let i = 0; i < samples.length; i++) {
@@ -62,7 +68,7 @@ function encodePart(
   to: number,
   first: boolean,
   maxBodyBytes: number,
-): Uint8Array[] {
+): PackedTelemetry[] {
   const part: outpost.v1.TelemetryBatch.$Properties = {
     counters: batch.counters ?? null,
     baseTimeMs: batch.baseTimeMs ?? null,
@@ -71,7 +77,7 @@ function encodePart(
     health: first ? (batch.health ?? null) : null,
   };
   const bytes = pb.TelemetryBatch.encode(part).finish();
-  if (bytes.length <= maxBodyBytes) return [bytes];
+  if (bytes.length <= maxBodyBytes) return [{ body: bytes, samples: to - from }];
   // Sizes are exact, so this only happens when the extras alone crowd the first part.
   return packTelemetry(part, maxBodyBytes);
 }

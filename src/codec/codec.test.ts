@@ -179,8 +179,11 @@ describe('size budget', () => {
     fc.assert(
       fc.property(batchArb, (batch) => {
         const parts = packTelemetry(batch, budget);
-        const decoded = parts.map((p) => pb.TelemetryBatch.decode(reader(p)));
-        for (const p of parts) expect(p.length).toBeLessThanOrEqual(budget);
+        const decoded = parts.map((p) => pb.TelemetryBatch.decode(reader(p.body)));
+        for (const [i, p] of parts.entries()) {
+          expect(p.body.length).toBeLessThanOrEqual(budget);
+          expect(p.samples).toBe(decoded[i]!.samples.length);
+        }
         expect(decoded.flatMap((d) => d.samples.map((s) => s.raw))).toEqual(
           batch.samples.map((s) => s.raw),
         );
@@ -190,7 +193,7 @@ describe('size budget', () => {
         for (const d of decoded) expect(d.counters.length).toBe(batch.counters.length);
         if (parts.length > 1) {
           // Greedy packing: every part but the last is more than half full.
-          for (const p of parts.slice(0, -1)) expect(p.length).toBeGreaterThan(budget / 2);
+          for (const p of parts.slice(0, -1)) expect(p.body.length).toBeGreaterThan(budget / 2);
         }
       }),
       { numRuns: 150 },
@@ -210,7 +213,7 @@ describe('size budget', () => {
     const parts = packTelemetry({ counters, baseTimeMs: 1, samples }, budget);
     expect(parts.length).toBeGreaterThan(1);
     const total = parts
-      .map((p) => pb.TelemetryBatch.decode(reader(p)).samples.length)
+      .map((p) => pb.TelemetryBatch.decode(reader(p.body)).samples.length)
       .reduce((a, b) => a + b, 0);
     expect(total).toBe(600);
   });

@@ -20,6 +20,7 @@ export {
   MESSAGE_TARGET_MIN_BYTES,
   bodyBudget,
   packTelemetry,
+  type PackedTelemetry,
   sampleFieldSize,
   encodeAlarmBody,
 } from './budget.js';

@@ -1,9 +1,13 @@
 import protobuf from 'protobufjs/minimal.js';
 
 type Long64 = number | { toNumber(): number };
+// protobufjs types its 64-bit reads as Long; this reader returns plain numbers instead, which
+// is what the generated typings (--force-number) promise. The cast is confined to this file.
+type LongType = ReturnType<protobuf.Reader['int64']>;
 
-function toNumber(value: Long64): number {
-  return typeof value === 'number' ? value : value.toNumber();
+function toNumber(value: unknown): LongType {
+  const v = value as Long64;
+  return (typeof v === 'number' ? v : v.toNumber()) as unknown as LongType;
 }
 
 /**
@@ -14,20 +18,20 @@ function toNumber(value: Long64): number {
  * sequence numbers with `Number.isSafeInteger`.
  */
 export class NumberReader extends protobuf.Reader {
-  override int64(): number {
-    return toNumber(super.int64() as Long64);
+  override int64(): LongType {
+    return toNumber(super.int64());
   }
-  override uint64(): number {
-    return toNumber(super.uint64() as Long64);
+  override uint64(): LongType {
+    return toNumber(super.uint64());
   }
-  override sint64(): number {
-    return toNumber(super.sint64() as Long64);
+  override sint64(): LongType {
+    return toNumber(super.sint64());
   }
-  override fixed64(): number {
-    return toNumber(super.fixed64() as Long64);
+  override fixed64(): LongType {
+    return toNumber(super.fixed64());
   }
-  override sfixed64(): number {
-    return toNumber(super.sfixed64() as Long64);
+  override sfixed64(): LongType {
+    return toNumber(super.sfixed64());
   }
 }
 

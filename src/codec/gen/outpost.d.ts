@@ -105,6 +105,7 @@ export namespace outpost {
             signature: Uint8Array;
             binding: outpost.v1.ChannelBinding;
             agentVersion: string;
+            streamId: string;
             static encode(message: outpost.v1.DeviceAuth.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.DeviceAuth & outpost.v1.DeviceAuth.$Shape;
         }
@@ -117,6 +118,7 @@ export namespace outpost {
                 signature?: (Uint8Array|null);
                 binding?: (outpost.v1.ChannelBinding|null);
                 agentVersion?: (string|null);
+                streamId?: (string|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = outpost.v1.DeviceAuth.$Properties;
@@ -190,6 +192,7 @@ export namespace outpost {
             unit: string;
             scale: number;
             offset: number;
+            kind: outpost.v1.RawKind;
             static encode(message: outpost.v1.CounterDescriptor.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.CounterDescriptor & outpost.v1.CounterDescriptor.$Shape;
         }
@@ -200,9 +203,15 @@ export namespace outpost {
                 unit?: (string|null);
                 scale?: (number|null);
                 offset?: (number|null);
+                kind?: (outpost.v1.RawKind|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = outpost.v1.CounterDescriptor.$Properties;
+        }
+
+        enum RawKind {
+            RAW_KIND_INTEGER = 0,
+            RAW_KIND_FLOAT32_BITS = 1
         }
 
         interface ISample extends outpost.v1.Sample.$Properties {
@@ -306,6 +315,8 @@ export namespace outpost {
             readsFailed: number;
             timeouts: number;
             lastErrorCode: string;
+            missedErrorRaises: number;
+            connected: boolean;
             static encode(message: outpost.v1.AdapterHealth.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.AdapterHealth & outpost.v1.AdapterHealth.$Shape;
         }
@@ -316,6 +327,8 @@ export namespace outpost {
                 readsFailed?: (number|null);
                 timeouts?: (number|null);
                 lastErrorCode?: (string|null);
+                missedErrorRaises?: (number|null);
+                connected?: (boolean|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = outpost.v1.AdapterHealth.$Properties;

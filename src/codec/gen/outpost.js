@@ -367,6 +367,7 @@ export const outpost = $root.outpost = (() => {
             DeviceAuth.prototype.signature = $util.newBuffer([]);
             DeviceAuth.prototype.binding = 0;
             DeviceAuth.prototype.agentVersion = "";
+            DeviceAuth.prototype.streamId = "";
 
             DeviceAuth.encode = function (message, writer, _depth) {
                 if (!writer)
@@ -387,6 +388,8 @@ export const outpost = $root.outpost = (() => {
                     writer.uint32(40).int32(message.binding);
                 if (message.agentVersion != null && $Object.hasOwnProperty.call(message, "agentVersion") && message.agentVersion !== "")
                     writer.uint32(50).string(message.agentVersion);
+                if (message.streamId != null && $Object.hasOwnProperty.call(message, "streamId") && message.streamId !== "")
+                    writer.uint32(58).string(message.streamId);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -472,6 +475,15 @@ export const outpost = $root.outpost = (() => {
                                 message.agentVersion = value;
                             else
                                 delete message.agentVersion;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.streamId = value;
+                            else
+                                delete message.streamId;
                             continue;
                         }
                     }
@@ -763,6 +775,7 @@ export const outpost = $root.outpost = (() => {
             CounterDescriptor.prototype.unit = "";
             CounterDescriptor.prototype.scale = 0;
             CounterDescriptor.prototype.offset = 0;
+            CounterDescriptor.prototype.kind = 0;
 
             CounterDescriptor.encode = function (message, writer, _depth) {
                 if (!writer)
@@ -779,6 +792,8 @@ export const outpost = $root.outpost = (() => {
                     writer.uint32(25).double(message.scale);
                 if (message.offset != null && $Object.hasOwnProperty.call(message, "offset") && !$Object.is(message.offset, 0))
                     writer.uint32(33).double(message.offset);
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind") && message.kind !== 0)
+                    writer.uint32(40).int32(message.kind);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -848,6 +863,15 @@ export const outpost = $root.outpost = (() => {
                                 delete message.offset;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.kind = value;
+                            else
+                                delete message.kind;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -866,6 +890,13 @@ export const outpost = $root.outpost = (() => {
             };
 
             return CounterDescriptor;
+        })();
+
+        v1.RawKind = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "RAW_KIND_INTEGER"] = 0;
+            values[valuesById[1] = "RAW_KIND_FLOAT32_BITS"] = 1;
+            return values;
         })();
 
         v1.Sample = (function() {
@@ -1277,6 +1308,8 @@ export const outpost = $root.outpost = (() => {
             AdapterHealth.prototype.readsFailed = 0;
             AdapterHealth.prototype.timeouts = 0;
             AdapterHealth.prototype.lastErrorCode = "";
+            AdapterHealth.prototype.missedErrorRaises = 0;
+            AdapterHealth.prototype.connected = false;
 
             AdapterHealth.encode = function (message, writer, _depth) {
                 if (!writer)
@@ -1293,6 +1326,10 @@ export const outpost = $root.outpost = (() => {
                     writer.uint32(24).uint32(message.timeouts);
                 if (message.lastErrorCode != null && $Object.hasOwnProperty.call(message, "lastErrorCode") && message.lastErrorCode !== "")
                     writer.uint32(34).string(message.lastErrorCode);
+                if (message.missedErrorRaises != null && $Object.hasOwnProperty.call(message, "missedErrorRaises") && message.missedErrorRaises !== 0)
+                    writer.uint32(40).uint32(message.missedErrorRaises);
+                if (message.connected != null && $Object.hasOwnProperty.call(message, "connected") && message.connected !== false)
+                    writer.uint32(48).bool(message.connected);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -1360,6 +1397,24 @@ export const outpost = $root.outpost = (() => {
                                 message.lastErrorCode = value;
                             else
                                 delete message.lastErrorCode;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.missedErrorRaises = value;
+                            else
+                                delete message.missedErrorRaises;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.connected = value;
+                            else
+                                delete message.connected;
                             continue;
                         }
                     }

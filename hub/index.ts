@@ -1,0 +1,13 @@
+export { Hub, startHub, TUNNEL_PATH, type HubOptions, type HubEvents, type HubStats } from './server.js';
+export { HubStore, type StoredAlarm, type StoredSample, type SecurityEvent } from './store.js';
+export { CLOSE } from './session.js';
+export {
+  createCertificateAuthority,
+  issueServerCertificate,
+  issueDeviceCertificate,
+  createTestPki,
+  deviceIdFromCertificate,
+  PkiError,
+  type CertificateAuthority,
+  type KeyPairPem,
+} from './pki.js';

@@ -1,0 +1,300 @@
+import Database from 'better-sqlite3';
+import type { Frame } from '../src/codec/index.js';
+import { float32FromBits } from './values.js';
+
+export interface StreamPosition {
+  /** Highest seq stored with nothing missing below it. */
+  acked: number;
+  /** Seqs stored above `acked` (received out of order, e.g. alarms that overtook telemetry). */
+  above: Set<number>;
+}
+
+export interface StoredAlarm {
+  deviceId: string;
+  seq: number;
+  code: number;
+  state: 'raised' | 'cleared';
+  severity: number;
+  subsystem: string;
+  text: string;
+  observedAtMs: number;
+  storedAtMs: number;
+  missedRaises: number;
+}
+
+export interface StoredSample {
+  deviceId: string;
+  tMs: number;
+  values: Record<string, number | null>;
+}
+
+export interface SecurityEvent {
+  atMs: number;
+  kind: string;
+  deviceId: string | null;
+  remote: string | null;
+  detail: string;
+}
+
+export type StoreResult = { outcome: 'stored'; samples: number } | { outcome: 'duplicate' };
+
+/**
+ * The hub's durable state in SQLite (better-sqlite3, WAL, synchronous=FULL): a frame is acked
+ * only after the transaction that stores it has committed. Every data frame is recorded in
+ * `frames` under its (device, stream, seq) key, which is what makes a resent frame a no-op.
+ */
+export class HubStore {
+  readonly #db: Database.Database;
+  readonly #stmt;
+
+  constructor(path = ':memory:') {
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = FULL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#stmt = {
+      upsertDevice: db.prepare(
+        `INSERT INTO devices (device_id, first_seen_ms, last_seen_ms, agent_version) VALUES (?, ?, ?, ?)
+         ON CONFLICT(device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, agent_version = excluded.agent_version`,
+      ),
+      upsertStream: db.prepare(
+        `INSERT INTO streams (device_id, stream_id, acked_seq, opened_ms) VALUES (?, ?, 0, ?)
+         ON CONFLICT(device_id, stream_id) DO NOTHING`,
+      ),
+      getAcked: db.prepare(`SELECT acked_seq FROM streams WHERE device_id = ? AND stream_id = ?`),
+      setAcked: db.prepare(`UPDATE streams SET acked_seq = ? WHERE device_id = ? AND stream_id = ? AND acked_seq < ?`),
+      above: db.prepare(`SELECT seq FROM frames WHERE device_id = ? AND stream_id = ? AND seq > ?`),
+      insertFrame: db.prepare(
+        `INSERT OR IGNORE INTO frames (device_id, stream_id, seq, type, bytes, sent_at_ms, received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertSample: db.prepare(`INSERT INTO samples (device_id, t_ms, values_json) VALUES (?, ?, ?)`),
+      insertEvent: db.prepare(`INSERT INTO error_events (device_id, code, state, at_ms) VALUES (?, ?, ?, ?)`),
+      insertAlarm: db.prepare(
+        `INSERT INTO alarms (device_id, stream_id, seq, code, state, severity, subsystem, text, observed_at_ms, stored_at_ms, missed_raises)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertGap: db.prepare(
+        `INSERT INTO gaps (device_id, stream_id, from_seq, to_seq, records, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      setHealth: db.prepare(`UPDATE devices SET health_json = ? WHERE device_id = ?`),
+      insertSecurity: db.prepare(
+        `INSERT INTO security_events (at_ms, kind, device_id, remote, detail) VALUES (?, ?, ?, ?, ?)`,
+      ),
+    };
+  }
+
+  /** Registers a connection's stream and returns where it stands. */
+  openStream(deviceId: string, streamId: string, agentVersion: string, nowMs: number): StreamPosition {
+    return this.#db.transaction(() => {
+      this.#stmt.upsertDevice.run(deviceId, nowMs, nowMs, agentVersion);
+      this.#stmt.upsertStream.run(deviceId, streamId, nowMs);
+      const row = this.#stmt.getAcked.get(deviceId, streamId) as { acked_seq: number };
+      const above = new Set(
+        (this.#stmt.above.all(deviceId, streamId, row.acked_seq) as Array<{ seq: number }>).map((r) => r.seq),
+      );
+      return { acked: row.acked_seq, above };
+    })();
+  }
+
+  /**
+   * Stores one data frame and everything it carries in one transaction. Returns `duplicate`
+   * (and changes nothing) when (device, stream, seq) is already stored.
+   */
+  storeFrame(deviceId: string, streamId: string, frame: Frame, bytes: number, nowMs: number, newAcked: number): StoreResult {
+    return this.#db.transaction((): StoreResult => {
+      const inserted = this.#stmt.insertFrame.run(deviceId, streamId, frame.seq, frame.type, bytes, frame.sentAtMs, nowMs);
+      if (inserted.changes === 0) return { outcome: 'duplicate' };
+      let samples = 0;
+      switch (frame.type) {
+        case 'telemetry':
+          samples = this.#storeTelemetry(deviceId, frame.telemetry);
+          break;
+        case 'alarm': {
+          const a = frame.alarm;
+          this.#stmt.insertAlarm.run(
+            deviceId,
+            streamId,
+            frame.seq,
+            a.code ?? 0,
+            a.state === 2 ? 'cleared' : 'raised',
+            a.severity ?? 0,
+            a.subsystem ?? '',
+            a.text ?? '',
+            a.observedAtMs ?? 0,
+            nowMs,
+            a.missedRaises ?? 0,
+          );
+          break;
+        }
+        case 'gap': {
+          const g = frame.gap;
+          this.#stmt.insertGap.run(deviceId, streamId, g.fromSeq ?? 0, g.toSeq ?? 0, g.records ?? 0, g.reason ?? 0, nowMs);
+          break;
+        }
+        default:
+          break;
+      }
+      this.#stmt.setAcked.run(newAcked, deviceId, streamId, newAcked);
+      return { outcome: 'stored', samples };
+    })();
+  }
+
+  #storeTelemetry(deviceId: string, t: Extract<Frame, { type: 'telemetry' }>['telemetry']): number {
+    const counters = t.counters ?? [];
+    const base = t.baseTimeMs ?? 0;
+    for (const s of t.samples ?? []) {
+      const missing = new Set(s.missing ?? []);
+      const values: Record<string, number | null> = {};
+      counters.forEach((c, i) => {
+        const raw = s.raw?.[i];
+        if (missing.has(i) || raw === undefined || !c.name) {
+          if (c.name) values[c.name] = null;
+          return;
+        }
+        const x = c.kind === 1 ? float32FromBits(raw) : raw;
+        values[c.name] = Number((x * (c.scale || 1) + (c.offset ?? 0)).toPrecision(12));
+      });
+      this.#stmt.insertSample.run(deviceId, base + (s.offsetMs ?? 0), JSON.stringify(values));
+    }
+    for (const e of t.events ?? []) {
+      this.#stmt.insertEvent.run(deviceId, e.code ?? 0, e.state === 2 ? 'cleared' : 'raised', e.atMs ?? 0);
+    }
+    if (t.health) this.#stmt.setHealth.run(JSON.stringify(t.health), deviceId);
+    return t.samples?.length ?? 0;
+  }
+
+  recordSecurityEvent(e: SecurityEvent): void {
+    this.#stmt.insertSecurity.run(e.atMs, e.kind, e.deviceId, e.remote, e.detail);
+  }
+
+  securityEvents(): SecurityEvent[] {
+    return (this.#db.prepare(`SELECT at_ms, kind, device_id, remote, detail FROM security_events ORDER BY id`).all() as Array<{
+      at_ms: number;
+      kind: string;
+      device_id: string | null;
+      remote: string | null;
+      detail: string;
+    }>).map((r) => ({ atMs: r.at_ms, kind: r.kind, deviceId: r.device_id, remote: r.remote, detail: r.detail }));
+  }
+
+  counts(deviceId?: string): { samples: number; alarms: number; frames: number; events: number } {
+    const where = deviceId === undefined ? '' : ' WHERE device_id = ?';
+    const args = deviceId === undefined ? [] : [deviceId];
+    const count = (table: string): number =>
+      (this.#db.prepare(`SELECT count(*) AS n FROM ${table}${where}`).get(...args) as { n: number }).n;
+    return { samples: count('samples'), alarms: count('alarms'), frames: count('frames'), events: count('error_events') };
+  }
+
+  alarms(deviceId: string): StoredAlarm[] {
+    const rows = this.#db
+      .prepare(`SELECT * FROM alarms WHERE device_id = ? ORDER BY id`)
+      .all(deviceId) as Array<Record<string, unknown>>;
+    return rows.map((r) => ({
+      deviceId: r.device_id as string,
+      seq: r.seq as number,
+      code: r.code as number,
+      state: r.state as 'raised' | 'cleared',
+      severity: r.severity as number,
+      subsystem: r.subsystem as string,
+      text: r.text as string,
+      observedAtMs: r.observed_at_ms as number,
+      storedAtMs: r.stored_at_ms as number,
+      missedRaises: r.missed_raises as number,
+    }));
+  }
+
+  samples(deviceId: string, limit = 1000): StoredSample[] {
+    const rows = this.#db
+      .prepare(`SELECT t_ms, values_json FROM samples WHERE device_id = ? ORDER BY t_ms, id LIMIT ?`)
+      .all(deviceId, limit) as Array<{ t_ms: number; values_json: string }>;
+    return rows.map((r) => ({ deviceId, tMs: r.t_ms, values: JSON.parse(r.values_json) as Record<string, number | null> }));
+  }
+
+  devices(): Array<{ deviceId: string; lastSeenMs: number; agentVersion: string }> {
+    return (this.#db.prepare(`SELECT device_id, last_seen_ms, agent_version FROM devices ORDER BY device_id`).all() as Array<{
+      device_id: string;
+      last_seen_ms: number;
+      agent_version: string;
+    }>).map((r) => ({ deviceId: r.device_id, lastSeenMs: r.last_seen_ms, agentVersion: r.agent_version }));
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS devices (
+  device_id TEXT PRIMARY KEY,
+  first_seen_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  agent_version TEXT NOT NULL DEFAULT '',
+  health_json TEXT
+);
+CREATE TABLE IF NOT EXISTS streams (
+  device_id TEXT NOT NULL REFERENCES devices(device_id),
+  stream_id TEXT NOT NULL,
+  acked_seq INTEGER NOT NULL,
+  opened_ms INTEGER NOT NULL,
+  PRIMARY KEY (device_id, stream_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS frames (
+  device_id TEXT NOT NULL,
+  stream_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  sent_at_ms INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (device_id, stream_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS samples (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  t_ms INTEGER NOT NULL,
+  values_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_device_time ON samples (device_id, t_ms);
+CREATE TABLE IF NOT EXISTS error_events (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  code INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alarms (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  stream_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  code INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  severity INTEGER NOT NULL,
+  subsystem TEXT NOT NULL,
+  text TEXT NOT NULL,
+  observed_at_ms INTEGER NOT NULL,
+  stored_at_ms INTEGER NOT NULL,
+  missed_raises INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarms_device ON alarms (device_id, id);
+CREATE TABLE IF NOT EXISTS gaps (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  stream_id TEXT NOT NULL,
+  from_seq INTEGER NOT NULL,
+  to_seq INTEGER NOT NULL,
+  records INTEGER NOT NULL,
+  reason INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS security_events (
+  id INTEGER PRIMARY KEY,
+  at_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  device_id TEXT,
+  remote TEXT,
+  detail TEXT NOT NULL
+);
+`;

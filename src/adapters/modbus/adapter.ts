@@ -1,0 +1,179 @@
+import { raceAbort, reasonOf } from '../abort.js';
+import { AdapterError } from '../errors.js';
+import type { AdapterHealth, ActiveErrors, CounterReading, DeviceAdapter, DeviceSnapshot } from '../types.js';
+import type { ModbusClient } from './client.js';
+import { ModbusTcpClient, type ModbusTcpOptions } from './client.js';
+import { decodeRaw, engineering, type RegisterImage } from './decode.js';
+import { planReads, type ReadRequest } from './plan.js';
+import type { RegisterMap, RegisterTable } from './register-map.js';
+
+export interface ModbusAdapterOptions {
+  /** The Modbus master (TCP or RTU); injected so tests and OEMs choose the transport. */
+  client: ModbusClient;
+  registerMap: RegisterMap;
+  /** Extra attempts for a read that timed out or came back corrupt. Default 1. */
+  retries?: number;
+  /** Wall-clock source; default Date.now. */
+  now?: () => number;
+}
+
+/**
+ * Reads a controller through a register map given by configuration alone: counters from
+ * holding/input registers, and the block of active error-code slots. Reads are coalesced
+ * (see {@link planReads}); a lost link is reopened on the next call.
+ */
+export class ModbusAdapter implements DeviceAdapter {
+  readonly kind: string;
+  readonly #client: ModbusClient;
+  readonly #map: RegisterMap;
+  readonly #retries: number;
+  readonly #now: () => number;
+  readonly #allReads: ReadRequest[];
+  readonly #errorReads: ReadRequest[];
+  #health: AdapterHealth = { connected: false, readsOk: 0, readsFailed: 0, timeouts: 0 };
+  #closed = false;
+  #busy: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ModbusAdapterOptions) {
+    this.#client = options.client;
+    this.kind = options.client.kind;
+    this.#map = options.registerMap;
+    this.#retries = options.retries ?? 1;
+    this.#now = options.now ?? Date.now;
+    this.#allReads = planReads(this.#map, 'all');
+    this.#errorReads = planReads(this.#map, 'errors');
+  }
+
+  /** The reads one snapshot makes (for diagnostics and benchmarks). */
+  get plannedReads(): readonly ReadRequest[] {
+    return this.#allReads;
+  }
+
+  async connect(signal?: AbortSignal): Promise<void> {
+    await raceAbort(this.#ensureOpen(), signal);
+  }
+
+  readSnapshot(signal?: AbortSignal): Promise<DeviceSnapshot> {
+    return this.#exclusive(async () => {
+      const image = await this.#readAll(this.#allReads, signal);
+      const counters: CounterReading[] = [];
+      const missing: string[] = [];
+      for (const def of this.#map.counters) {
+        const raw = decodeRaw(def, image);
+        if (raw === undefined) {
+          missing.push(def.name);
+          continue;
+        }
+        counters.push({ name: def.name, raw, value: engineering(def, raw), unit: def.unit, scale: def.scale, offset: def.offset });
+      }
+      return { atMs: this.#now(), counters, missing, ...this.#activeErrors(image, counters) };
+    }, signal);
+  }
+
+  readActiveErrors(signal?: AbortSignal): Promise<ActiveErrors> {
+    return this.#exclusive(async () => {
+      const image = await this.#readAll(this.#errorReads, signal);
+      const raises = this.#map.counters.find((c) => c.name === this.#map.raisesCounter);
+      const counters: CounterReading[] = [];
+      if (raises) {
+        const raw = decodeRaw(raises, image);
+        if (raw !== undefined) counters.push({ name: raises.name, raw, value: raw, unit: '', scale: 1, offset: 0 });
+      }
+      return this.#activeErrors(image, counters);
+    }, signal);
+  }
+
+  health(): AdapterHealth {
+    return { ...this.#health, connected: this.#client.isOpen };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#client.close();
+  }
+
+  #activeErrors(image: RegisterImage, counters: CounterReading[]): ActiveErrors {
+    const codes: number[] = [];
+    const slots = this.#map.errors;
+    if (slots) {
+      for (let i = 0; i < slots.slots; i++) {
+        const code = image.get(slots.table, slots.address + i);
+        if (code !== undefined && code !== 0 && !codes.includes(code)) codes.push(code);
+      }
+    }
+    const raises = counters.find((c) => c.name === this.#map.raisesCounter);
+    return raises ? { codes, raisesTotal: raises.raw } : { codes };
+  }
+
+  /** One bus transaction at a time: Modbus masters are not re-entrant. */
+  #exclusive<T>(fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    const run = this.#busy.then(() => {
+      if (signal?.aborted) throw reasonOf(signal);
+      return fn();
+    });
+    this.#busy = run.catch(() => undefined);
+    return raceAbort(run, signal);
+  }
+
+  async #ensureOpen(): Promise<void> {
+    if (this.#closed) throw new AdapterError('ADAPTER_CANCELLED', 'adapter is closed');
+    if (this.#client.isOpen) return;
+    try {
+      await this.#client.open();
+    } catch (err) {
+      this.#fail(err);
+      throw err;
+    }
+  }
+
+  async #readAll(reads: readonly ReadRequest[], signal: AbortSignal | undefined): Promise<RegisterImage> {
+    await this.#ensureOpen();
+    const words = new Map<string, number>();
+    for (const r of reads) {
+      if (signal?.aborted) throw reasonOf(signal);
+      const data = await this.#readWithRetry(r);
+      data.forEach((w, i) => words.set(key(r.table, r.address + i), w));
+    }
+    return { get: (table: RegisterTable, address: number) => words.get(key(table, address)) };
+  }
+
+  async #readWithRetry(r: ReadRequest): Promise<number[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const data = await this.#client.read(r.table, r.address, r.count);
+        this.#health.readsOk++;
+        return data;
+      } catch (err) {
+        this.#fail(err);
+        const code = err instanceof AdapterError ? err.code : 'ADAPTER_DISCONNECTED';
+        const retriable = code === 'MODBUS_TIMEOUT' || code === 'MODBUS_CRC' || code === 'MODBUS_SHORT_REPLY';
+        if (code === 'ADAPTER_DISCONNECTED' || code === 'ADAPTER_NOT_CONNECTED') await this.#client.close();
+        if (!retriable || attempt >= this.#retries || this.#closed) throw err;
+      }
+    }
+  }
+
+  #fail(err: unknown): void {
+    if (err instanceof AdapterError && err.canceled) return;
+    this.#health.readsFailed++;
+    const code = err instanceof AdapterError ? err.code : 'ADAPTER_DISCONNECTED';
+    if (code === 'MODBUS_TIMEOUT' || code === 'ADAPTER_TIMEOUT') this.#health.timeouts++;
+    this.#health.lastErrorCode = code;
+  }
+}
+
+function key(table: RegisterTable, address: number): string {
+  return `${table}:${address}`;
+}
+
+/** Preset: a Modbus TCP controller read through `registerMap`. */
+export function modbusTcpAdapter(
+  options: Omit<ModbusTcpOptions, 'unitId'> & { registerMap: RegisterMap; unitId?: number; retries?: number },
+): ModbusAdapter {
+  const { registerMap, retries, ...tcp } = options;
+  return new ModbusAdapter({
+    client: new ModbusTcpClient({ ...tcp, unitId: options.unitId ?? registerMap.unitId }),
+    registerMap,
+    retries,
+  });
+}

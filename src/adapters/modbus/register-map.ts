@@ -1,0 +1,127 @@
+import { ConfigError } from '../errors.js';
+
+export type RegisterTable = 'holding' | 'input';
+export type RegisterType = 'u16' | 'i16' | 'u32' | 'i32' | 'float32';
+export type WordOrder = 'big' | 'little';
+
+/** One named counter in the controller's register space. */
+export interface CounterDef {
+  name: string;
+  table: RegisterTable;
+  /** 0-based protocol address of the first register. */
+  address: number;
+  type: RegisterType;
+  /** For 32-bit types: `big` = high word at the lower address. Default `big`. */
+  wordOrder: WordOrder;
+  scale: number;
+  offset: number;
+  unit: string;
+}
+
+/** The block of registers that hold active error codes, one u16 per slot, 0 = empty. */
+export interface ErrorSlotsDef {
+  table: RegisterTable;
+  address: number;
+  slots: number;
+}
+
+export interface RegisterMap {
+  unitId: number;
+  counters: CounterDef[];
+  errors?: ErrorSlotsDef;
+  /** Name of the counter that counts error raises since boot (optional). */
+  raisesCounter?: string;
+}
+
+export function registerCount(type: RegisterType): number {
+  return type === 'u16' || type === 'i16' ? 1 : 2;
+}
+
+const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+
+/**
+ * Validates a register map from configuration (JSON). Every problem names its path, so a
+ * technician can fix the file: `counters[3].type: must be one of u16, i16, u32, i32, float32`.
+ */
+export function parseRegisterMap(input: unknown, path = 'registerMap'): RegisterMap {
+  const obj = record(input, path);
+  const unitId = int(obj.unitId ?? 1, `${path}.unitId`, 0, 255);
+  if (!Array.isArray(obj.counters) || obj.counters.length === 0) {
+    throw new ConfigError('must be a non-empty array', `${path}.counters`);
+  }
+  const seen = new Set<string>();
+  const counters = obj.counters.map((c, i) => {
+    const p = `${path}.counters[${i}]`;
+    const def = parseCounter(c, p);
+    if (seen.has(def.name)) throw new ConfigError(`duplicate counter name "${def.name}"`, `${p}.name`);
+    seen.add(def.name);
+    return def;
+  });
+  let errors: ErrorSlotsDef | undefined;
+  if (obj.errors !== undefined) {
+    const e = record(obj.errors, `${path}.errors`);
+    errors = {
+      table: table(e.table ?? 'holding', `${path}.errors.table`),
+      address: int(e.address, `${path}.errors.address`, 0, 65535),
+      slots: int(e.slots, `${path}.errors.slots`, 1, 125),
+    };
+  }
+  const raisesCounter =
+    obj.raisesCounter === undefined
+      ? seen.has('error_events_total')
+        ? 'error_events_total'
+        : undefined
+      : str(obj.raisesCounter, `${path}.raisesCounter`);
+  if (raisesCounter !== undefined && !seen.has(raisesCounter)) {
+    throw new ConfigError(`names no counter ("${raisesCounter}")`, `${path}.raisesCounter`);
+  }
+  return { unitId, counters, errors, raisesCounter };
+}
+
+function parseCounter(input: unknown, p: string): CounterDef {
+  const c = record(input, p);
+  const name = str(c.name, `${p}.name`);
+  if (!NAME.test(name)) throw new ConfigError('must be snake_case, 1-63 characters', `${p}.name`);
+  const type = oneOf(c.type, `${p}.type`, ['u16', 'i16', 'u32', 'i32', 'float32'] as const);
+  const address = int(c.address, `${p}.address`, 0, 65535 - (registerCount(type) - 1));
+  const scale = num(c.scale ?? 1, `${p}.scale`);
+  if (scale === 0) throw new ConfigError('must not be 0', `${p}.scale`);
+  return {
+    name,
+    table: table(c.table ?? 'holding', `${p}.table`),
+    address,
+    type,
+    wordOrder: oneOf(c.wordOrder ?? 'big', `${p}.wordOrder`, ['big', 'little'] as const),
+    scale,
+    offset: num(c.offset ?? 0, `${p}.offset`),
+    unit: c.unit === undefined ? '' : str(c.unit, `${p}.unit`),
+  };
+}
+
+function record(v: unknown, p: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('must be an object', p);
+  return v as Record<string, unknown>;
+}
+function str(v: unknown, p: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError('must be a non-empty string', p);
+  return v;
+}
+function num(v: unknown, p: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError('must be a finite number', p);
+  return v;
+}
+function int(v: unknown, p: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`must be an integer from ${min} to ${max}`, p);
+  }
+  return v;
+}
+function oneOf<T extends string>(v: unknown, p: string, options: readonly T[]): T {
+  if (typeof v !== 'string' || !(options as readonly string[]).includes(v)) {
+    throw new ConfigError(`must be one of ${options.join(', ')}`, p);
+  }
+  return v as T;
+}
+function table(v: unknown, p: string): RegisterTable {
+  return oneOf(v, p, ['holding', 'input'] as const);
+}

@@ -1,0 +1,39 @@
+/**
+ * Outpost agent library: the public API OEMs link into their device software. Nothing else
+ * under src/ is a supported import path.
+ */
+export {
+  createAgent,
+  AGENT_VERSION,
+  type Agent,
+  type AgentConfig,
+  type AgentEvents,
+  type AgentStats,
+} from './runtime/agent.js';
+export {
+  parseErrorCatalogue,
+  type ErrorCatalogue,
+  type ErrorCodeInfo,
+  type Severity,
+} from './runtime/catalogue.js';
+export type { ErrorTransition } from './runtime/error-tracker.js';
+export { systemClock, type Clock, type TimerHandle } from './runtime/clock.js';
+export { jsonLogger, silentLogger, type Logger, type LogLevel } from './runtime/logger.js';
+export * from './adapters/index.js';
+export { MemoryQueue, LANES, type Lane, type OutboundQueue, type QueueStats, type QueuedRecord, type RecordInput } from './spool/index.js';
+export {
+  TunnelError,
+  CLOSE,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  TLS_POLICY,
+  type TunnelErrorCode,
+  type TunnelState,
+  type BackoffPolicy,
+} from './tunnel/index.js';
+export {
+  CodecError,
+  PROTOCOL_VERSION,
+  MESSAGE_BUDGET_BYTES,
+  type CodecErrorCode,
+} from './codec/index.js';

@@ -1,0 +1,352 @@
+import { X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Agent as HttpAgent } from 'node:http';
+import { AdapterError, ConfigError } from '../adapters/errors.js';
+import type { DeviceAdapter, DeviceSnapshot } from '../adapters/types.js';
+import { bodyBudget, encodeAlarmBody, type PackedTelemetry } from '../codec/index.js';
+import { MemoryQueue } from '../spool/memory-queue.js';
+import type { OutboundQueue, QueueStats, QueuedRecord } from '../spool/queue.js';
+import type { BackoffPolicy } from '../tunnel/backoff.js';
+import { TunnelClient, type TunnelState, type TunnelTlsOptions } from '../tunnel/client.js';
+import type { TunnelError } from '../tunnel/errors.js';
+import type { ErrorCatalogue, Severity } from './catalogue.js';
+import { systemClock, type Clock } from './clock.js';
+import { ErrorTracker, type ErrorTransition } from './error-tracker.js';
+import { silentLogger, type Logger } from './logger.js';
+import { Poller } from './poller.js';
+import { TelemetryBatcher, type BatchHealth } from './telemetry-batcher.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface AgentConfig {
+  /** The device controller, already constructed (see `modbusTcpAdapter`). */
+  adapter: DeviceAdapter;
+  /** Which codes are alarm-class, their severity and text (see `parseErrorCatalogue`). */
+  errorCatalogue: ErrorCatalogue;
+  hub: TunnelTlsOptions & {
+    /** `wss://hub.example.org/v1/tunnel` (port 443 unless given). */
+    url: string;
+  };
+  /** Defaults to the common name of the client certificate; must match it when given. */
+  deviceId?: string;
+  /** Management interval: full read of every counter. Default 60 000 ms. */
+  pollIntervalMs?: number;
+  /**
+   * Fast cadence for the active error codes alone, when the adapter can read them cheaply.
+   * Default 1000 ms; 0 disables (errors are then seen at the management interval).
+   */
+  errorPollIntervalMs?: number;
+  /** A poll that does not finish in time is aborted. Default min(interval, 30 s). */
+  pollTimeoutMs?: number;
+  telemetry?: {
+    /** Send pending telemetry at least this often (a full batch goes at once). Default 15 min. */
+    sendIntervalMs?: number;
+  };
+  /** Where accepted records wait for the hub's ack. Default: a {@link MemoryQueue} (not crash-safe). */
+  queue?: OutboundQueue;
+  tunnel?: {
+    window?: number;
+    heartbeatMs?: number;
+    handshakeTimeoutMs?: number;
+    backoff?: BackoffPolicy;
+    /** HTTP agent for an outbound proxy. */
+    agent?: HttpAgent;
+  };
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface AgentStats {
+  polls: number;
+  pollErrors: number;
+  errorPolls: number;
+  samplesAccepted: number;
+  telemetryRecords: number;
+  alarmsAccepted: number;
+  framesSent: number;
+  bytesSent: number;
+  recordsAcked: number;
+  queue: QueueStats;
+  tunnel: TunnelState;
+}
+
+export interface AgentEvents {
+  snapshot: [snapshot: DeviceSnapshot];
+  /** An alarm-class code changed state and its alarm record was accepted. */
+  alarm: [transition: ErrorTransition, record: QueuedRecord];
+  /** Any error code changed state (alarm-class or not). */
+  'error-code': [transition: ErrorTransition];
+  'poll-error': [error: unknown];
+  'tunnel-state': [state: TunnelState];
+  'tunnel-down': [error: TunnelError];
+  sent: [record: QueuedRecord, frameBytes: number];
+  acked: [records: QueuedRecord[]];
+}
+
+const SEVERITY_WIRE: Record<Severity, number> = { info: 1, warning: 2, error: 3, critical: 4 };
+
+/** The agent: polls the device, turns readings into telemetry and alarms, ships them. */
+export interface Agent extends EventEmitter<AgentEvents> {
+  readonly deviceId: string;
+  start(): Promise<void>;
+  /** Sends pending telemetry now instead of waiting for the schedule. */
+  flush(): Promise<void>;
+  /** Resolves once every accepted record is acknowledged, or false after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Flushes, drains for up to `drainTimeoutMs` (default 5 s), then closes everything. */
+  stop(options?: { drainTimeoutMs?: number }): Promise<void>;
+  stats(): AgentStats;
+}
+
+/** Creates an agent. Nothing runs until `start()`. */
+export function createAgent(config: AgentConfig): Agent {
+  return new OutpostAgent(config);
+}
+
+class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
+  readonly deviceId: string;
+  readonly #adapter: DeviceAdapter;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #queue: OutboundQueue;
+  readonly #tracker: ErrorTracker;
+  readonly #batcher: TelemetryBatcher;
+  readonly #tunnel: TunnelClient;
+  readonly #maxBody: number;
+  readonly #pollers: Poller[] = [];
+  readonly #sendIntervalMs: number;
+  #sendTimer: ReturnType<Clock['setTimeout']> | undefined;
+  #missedRaises = 0;
+  #appends: Promise<unknown> = Promise.resolve();
+  #started = false;
+  #stats = { polls: 0, pollErrors: 0, errorPolls: 0, samplesAccepted: 0, telemetryRecords: 0, alarmsAccepted: 0 };
+
+  constructor(config: AgentConfig) {
+    super();
+    this.#adapter = config.adapter;
+    this.#clock = config.clock ?? systemClock;
+    this.#log = config.logger ?? silentLogger;
+    this.#queue = config.queue ?? new MemoryQueue({ now: () => this.#clock.now() });
+    this.deviceId = resolveDeviceId(config);
+    this.#maxBody = bodyBudget(this.deviceId);
+    this.#tracker = new ErrorTracker(config.errorCatalogue);
+    this.#batcher = new TelemetryBatcher({ maxBodyBytes: this.#maxBody });
+    this.#sendIntervalMs = positive(config.telemetry?.sendIntervalMs ?? 900_000, 'telemetry.sendIntervalMs');
+    const pollIntervalMs = positive(config.pollIntervalMs ?? 60_000, 'pollIntervalMs');
+    const errorPollIntervalMs = config.errorPollIntervalMs ?? 1000;
+    this.#pollers.push(
+      new Poller({
+        name: 'poll',
+        intervalMs: pollIntervalMs,
+        timeoutMs: config.pollTimeoutMs,
+        clock: this.#clock,
+        run: (signal) => this.#poll(signal),
+        onError: (err) => this.#pollFailed(err),
+      }),
+    );
+    const readErrors = this.#adapter.readActiveErrors?.bind(this.#adapter);
+    if (readErrors && errorPollIntervalMs > 0 && errorPollIntervalMs < pollIntervalMs) {
+      this.#pollers.push(
+        new Poller({
+          name: 'error poll',
+          intervalMs: errorPollIntervalMs,
+          clock: this.#clock,
+          run: async (signal) => {
+            const active = await readErrors(signal);
+            this.#stats.errorPolls++;
+            this.#trackErrors(active.codes, this.#clock.now(), active.raisesTotal);
+          },
+          onError: (err) => this.#pollFailed(err),
+        }),
+      );
+    }
+    const { hub } = config;
+    this.#tunnel = new TunnelClient({
+      url: hub.url,
+      tls: { ca: hub.ca, cert: hub.cert, key: hub.key, servername: hub.servername },
+      deviceId: this.deviceId,
+      agentVersion: AGENT_VERSION,
+      queue: this.#queue,
+      clock: this.#clock,
+      logger: this.#log,
+      ...config.tunnel,
+    });
+    this.#tunnel.on('state', (s) => this.emit('tunnel-state', s));
+    this.#tunnel.on('down', (e) => this.emit('tunnel-down', e));
+    this.#tunnel.on('sent', (r, n) => this.emit('sent', r, n));
+    this.#tunnel.on('acked', (r) => this.emit('acked', r));
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    this.#log.info('agent starting', { deviceId: this.deviceId, adapter: this.#adapter.kind });
+    try {
+      await this.#adapter.connect();
+    } catch (err) {
+      // A controller that is down at start is not fatal: every poll retries the link.
+      this.#log.warn('device not reachable at start; will retry on each poll', errorFields(err));
+    }
+    this.#tunnel.start();
+    for (const p of this.#pollers) p.start();
+    this.#scheduleSend();
+  }
+
+  async flush(): Promise<void> {
+    await this.#enqueueTelemetry(this.#batcher.flush(this.#health()));
+    await this.#appends;
+  }
+
+  async drain(timeoutMs: number): Promise<boolean> {
+    await this.#appends;
+    const deadline = Date.now() + timeoutMs;
+    while (this.#queue.stats().records > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 20);
+        this.#tunnel.once('acked', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+
+  async stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    if (this.#sendTimer !== undefined) this.#clock.clearTimeout(this.#sendTimer);
+    await Promise.all(this.#pollers.map((p) => p.stop()));
+    await this.flush();
+    const drained = await this.drain(options.drainTimeoutMs ?? 5000);
+    if (!drained) {
+      this.#log.warn('stopping with unacknowledged records', { records: this.#queue.stats().records });
+    }
+    await this.#tunnel.close();
+    await this.#adapter.close();
+    await this.#queue.close();
+    this.#log.info('agent stopped', { deviceId: this.deviceId });
+  }
+
+  stats(): AgentStats {
+    const t = this.#tunnel.stats();
+    return {
+      ...this.#stats,
+      framesSent: t.framesSent,
+      bytesSent: t.bytesSent,
+      recordsAcked: t.acked,
+      queue: this.#queue.stats(),
+      tunnel: this.#tunnel.state,
+    };
+  }
+
+  async #poll(signal: AbortSignal): Promise<void> {
+    const snapshot = await this.#adapter.readSnapshot(signal);
+    this.#stats.polls++;
+    this.emit('snapshot', snapshot);
+    this.#trackErrors(snapshot.codes, snapshot.atMs, snapshot.raisesTotal);
+    const full = this.#batcher.add(snapshot, this.#health());
+    this.#stats.samplesAccepted++;
+    await this.#enqueueTelemetry(full);
+  }
+
+  #pollFailed(err: unknown): void {
+    this.#stats.pollErrors++;
+    this.emit('poll-error', err);
+    this.#log.warn('poll failed', errorFields(err));
+  }
+
+  #trackErrors(codes: number[], atMs: number, raisesTotal: number | undefined): void {
+    const { transitions, missed } = this.#tracker.update(codes, atMs, raisesTotal);
+    this.#missedRaises += missed;
+    for (const t of transitions) {
+      this.emit('error-code', t);
+      if (t.info.immediate) this.#enqueueAlarm(t);
+      else this.#batcher.addEvent(t);
+    }
+  }
+
+  #enqueueAlarm(t: ErrorTransition): void {
+    const body = encodeAlarmBody(
+      {
+        code: t.info.code,
+        state: t.state === 'raised' ? 1 : 2,
+        severity: SEVERITY_WIRE[t.info.severity],
+        subsystem: t.info.subsystem,
+        observedAtMs: t.atMs,
+        missedRaises: t.missedRaises,
+        text: t.info.text,
+      },
+      this.#maxBody,
+    );
+    this.#append({ lane: 'alarm', type: 'alarm', body }, (record) => {
+      this.#stats.alarmsAccepted++;
+      this.emit('alarm', t, record);
+    });
+  }
+
+  async #enqueueTelemetry(parts: PackedTelemetry[]): Promise<void> {
+    for (const part of parts) {
+      this.#append({ lane: 'telemetry', type: 'telemetry', body: part.body, samples: part.samples }, () => {
+        this.#stats.telemetryRecords++;
+      });
+    }
+    await this.#appends;
+  }
+
+  /** Appends in order; the tunnel is told as soon as each record is accepted. */
+  #append(input: Parameters<OutboundQueue['append']>[0], onAccepted: (r: QueuedRecord) => void): void {
+    this.#appends = this.#appends
+      .then(() => this.#queue.append(input))
+      .then((record) => {
+        onAccepted(record);
+        this.#tunnel.notify();
+      })
+      .catch((err: unknown) => this.#log.error('could not accept a record into the queue', errorFields(err)));
+  }
+
+  #scheduleSend(): void {
+    this.#sendTimer = this.#clock.setTimeout(() => {
+      if (!this.#started) return;
+      void this.flush().finally(() => {
+        if (this.#started) this.#scheduleSend();
+      });
+    }, this.#sendIntervalMs);
+  }
+
+  #health(): BatchHealth {
+    const h = this.#adapter.health();
+    return { ...h, missedErrorRaises: this.#missedRaises };
+  }
+}
+
+function resolveDeviceId(config: AgentConfig): string {
+  let fromCert: string | undefined;
+  try {
+    const subject = new X509Certificate(config.hub.cert).subject;
+    fromCert = /^CN=(.+)$/m.exec(subject)?.[1];
+  } catch (cause) {
+    throw new ConfigError(`is not a readable PEM certificate (${(cause as Error).message})`, 'hub.cert');
+  }
+  if (config.deviceId !== undefined && fromCert !== undefined && config.deviceId !== fromCert) {
+    throw new ConfigError(
+      `"${config.deviceId}" does not match the client certificate's common name "${fromCert}"`,
+      'deviceId',
+    );
+  }
+  const id = config.deviceId ?? fromCert;
+  if (!id) throw new ConfigError('no device id given and the client certificate has no common name', 'deviceId');
+  return id;
+}
+
+function positive(v: number, path: string): number {
+  if (!Number.isFinite(v) || v <= 0) throw new ConfigError('must be a positive number of milliseconds', path);
+  return v;
+}
+
+function errorFields(err: unknown): Record<string, unknown> {
+  if (err instanceof AdapterError) return { code: err.code, error: err.message };
+  if (err instanceof Error) return { code: (err as { code?: unknown }).code, error: err.message };
+  return { error: String(err) };
+}

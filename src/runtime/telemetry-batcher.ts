@@ -1,0 +1,115 @@
+import type { CounterReading, DeviceSnapshot } from '../adapters/types.js';
+import { packTelemetry, proto, sampleFieldSize, type PackedTelemetry } from '../codec/index.js';
+import type { ErrorTransition } from './error-tracker.js';
+
+type Descriptor = proto.v1.CounterDescriptor.$Properties;
+type SampleProps = proto.v1.Sample.$Properties;
+
+export interface BatchHealth {
+  readsOk: number;
+  readsFailed: number;
+  timeouts: number;
+  lastErrorCode?: string;
+  missedErrorRaises: number;
+  connected: boolean;
+}
+
+/**
+ * Collects samples into telemetry batches that fit the message budget. `add` returns the
+ * bodies of a batch that became full; `flush` (called on the transmit schedule) returns what
+ * is pending. Counter names, units and scales travel once per batch; each sample carries only
+ * raw integers (zig-zag varints), so a sample of a dozen counters costs a few dozen bytes.
+ */
+export class TelemetryBatcher {
+  readonly #maxBodyBytes: number;
+  #descriptors: Descriptor[] = [];
+  #signature = '';
+  #baseTimeMs = 0;
+  #samples: SampleProps[] = [];
+  #events: proto.v1.ErrorEvent.$Properties[] = [];
+  #size = 0;
+  #headerSize = 0;
+
+  constructor(options: { maxBodyBytes: number }) {
+    this.#maxBodyBytes = options.maxBodyBytes;
+  }
+
+  get pendingSamples(): number {
+    return this.#samples.length;
+  }
+
+  /** Adds one snapshot. Returns the bodies of the previous batch if this one had to start anew. */
+  add(snapshot: DeviceSnapshot, health: BatchHealth): PackedTelemetry[] {
+    const all: Array<CounterReading | { name: string; missing: true }> = [
+      ...snapshot.counters,
+      ...snapshot.missing.map((name) => ({ name, missing: true as const })),
+    ];
+    all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const signature = all.map((c) => ('missing' in c ? c.name : `${c.name}|${c.unit}|${c.scale}|${c.offset}`)).join(';');
+    const out: PackedTelemetry[] = [];
+    if (this.#samples.length > 0 && signature !== this.#signature) out.push(...this.flush(health));
+    if (this.#samples.length === 0) this.#start(all, signature, snapshot.atMs, health);
+    const index = new Map(this.#descriptors.map((d, i) => [d.name, i]));
+    const raw = new Array<number>(this.#descriptors.length).fill(0);
+    const missing: number[] = [];
+    for (const c of all) {
+      const i = index.get(c.name)!;
+      if ('missing' in c) missing.push(i);
+      else raw[i] = c.raw;
+    }
+    const sample: SampleProps = { offsetMs: Math.max(0, snapshot.atMs - this.#baseTimeMs), raw, missing };
+    const size = sampleFieldSize(sample);
+    if (this.#samples.length > 0 && this.#size + size > this.#maxBodyBytes) {
+      out.push(...this.flush(health));
+      this.#start(all, signature, snapshot.atMs, health);
+      sample.offsetMs = 0;
+    }
+    this.#samples.push(sample);
+    this.#size += size;
+    return out;
+  }
+
+  /** Adds a non-alarm error transition; it rides with the next batch. */
+  addEvent(t: ErrorTransition): void {
+    this.#events.push({ code: t.info.code, state: t.state === 'raised' ? 1 : 2, atMs: t.atMs });
+    this.#size += 16;
+  }
+
+  /** Returns the pending batch as bodies within the budget, and starts afresh. */
+  flush(health: BatchHealth): PackedTelemetry[] {
+    if (this.#samples.length === 0 && this.#events.length === 0) return [];
+    const parts = packTelemetry(
+      {
+        counters: this.#descriptors,
+        baseTimeMs: this.#baseTimeMs,
+        samples: this.#samples,
+        events: this.#events,
+        health: {
+          readsOk: health.readsOk,
+          readsFailed: health.readsFailed,
+          timeouts: health.timeouts,
+          lastErrorCode: health.lastErrorCode ?? '',
+          missedErrorRaises: health.missedErrorRaises,
+          connected: health.connected,
+        },
+      },
+      this.#maxBodyBytes,
+    );
+    this.#samples = [];
+    this.#events = [];
+    this.#size = this.#headerSize;
+    return parts;
+  }
+
+  #start(all: Array<CounterReading | { name: string }>, signature: string, atMs: number, _health: BatchHealth): void {
+    this.#signature = signature;
+    this.#descriptors = all.map((c) =>
+      'unit' in c ? { name: c.name, unit: c.unit, scale: c.scale, offset: c.offset } : { name: c.name },
+    );
+    this.#baseTimeMs = atMs;
+    // Descriptors, base time and a generous allowance for health and the error events.
+    this.#headerSize =
+      proto.v1.TelemetryBatch.encode({ counters: this.#descriptors, baseTimeMs: atMs }).len + 64;
+    this.#size = this.#headerSize + this.#events.length * 16;
+  }
+}

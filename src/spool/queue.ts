@@ -1,0 +1,51 @@
+import type { BodyType } from '../codec/index.js';
+
+/** Priority lanes: a record in a higher lane always goes out before any in a lower one. */
+export type Lane = 'alarm' | 'telemetry' | 'bulk';
+export const LANES: readonly Lane[] = ['alarm', 'telemetry', 'bulk'];
+
+export interface RecordInput {
+  lane: Lane;
+  /** Which Envelope body the bytes encode. */
+  type: BodyType;
+  /** The encoded body message (the envelope header is added when it is sent). */
+  body: Uint8Array;
+  /** How many telemetry samples the record carries (0 for others); for accounting. */
+  samples?: number;
+}
+
+/** A record accepted into the queue, with the sequence number it keeps until acknowledged. */
+export interface QueuedRecord extends Required<RecordInput> {
+  seq: number;
+  acceptedAtMs: number;
+}
+
+/**
+ * The agent's outbound queue: where records wait between being accepted and being
+ * acknowledged by the hub. Sequence numbers are assigned on acceptance, start at 1 within a
+ * stream, and are never reused, so a record resent after a reconnect is recognised by the hub.
+ *
+ * Contract for implementations:
+ * - `append` resolves only once the record is accepted (for a durable spool: on disk and
+ *   synced). A rejected append accepted nothing.
+ * - `ack(upTo)` removes every record with `seq <= upTo` and nothing else.
+ * - `next` returns unacknowledged records in lane priority order (alarm, telemetry, bulk),
+ *   ascending seq within a lane, skipping those `skip` says are already in flight.
+ */
+export interface OutboundQueue {
+  /** Identifies this queue's record stream to the hub (see DeviceAuth.stream_id). */
+  readonly streamId: string;
+  append(record: RecordInput): Promise<QueuedRecord>;
+  next(limit: number, skip?: (seq: number) => boolean): QueuedRecord[];
+  ack(upTo: number): QueuedRecord[];
+  stats(): QueueStats;
+  close(): Promise<void>;
+}
+
+export interface QueueStats {
+  records: number;
+  bytes: number;
+  byLane: Record<Lane, number>;
+  /** Highest sequence number assigned so far (0 if none). */
+  lastSeq: number;
+}

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { backoffDelay } from './backoff.js';
+
+describe('backoffDelay', () => {
+  const policy = { baseMs: 1000, capMs: 60_000 };
+
+  it('grows exponentially up to the cap', () => {
+    const top = (attempt: number): number => backoffDelay(attempt, policy, () => 0.999999);
+    expect(top(0)).toBe(999);
+    expect(top(1)).toBe(1999);
+    expect(top(3)).toBe(7999);
+    expect(top(6)).toBe(59_999);
+    expect(top(50)).toBe(59_999);
+  });
+
+  it('spreads delays over the whole window (full jitter)', () => {
+    expect(backoffDelay(4, policy, () => 0)).toBe(0);
+    expect(backoffDelay(4, policy, () => 0.5)).toBe(8000);
+  });
+});

@@ -1,0 +1,363 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Agent as HttpAgent } from 'node:http';
+import WebSocket from 'ws';
+import { CodecError, decodeFrame, encodeFrame, encodeFrameWithBody, PROTOCOL_VERSION, type Frame } from '../codec/index.js';
+import type { Clock, TimerHandle } from '../runtime/clock.js';
+import type { Logger } from '../runtime/logger.js';
+import type { OutboundQueue, QueuedRecord } from '../spool/queue.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { CLOSE, TunnelError } from './errors.js';
+import { TLS_POLICY } from './tls-policy.js';
+
+export interface TunnelTlsOptions {
+  /** The CA bundle the hub's certificate must chain to. Replaces the system store. */
+  ca: string | Buffer | Array<string | Buffer>;
+  /** This device's client certificate and key (PEM). */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** Name to check the hub's certificate against, when it differs from the URL's host. */
+  servername?: string;
+}
+
+export interface TunnelOptions {
+  /** `wss://host[:port]/path` of the hub. Plain `ws://` is refused. */
+  url: string;
+  tls: TunnelTlsOptions;
+  deviceId: string;
+  agentVersion: string;
+  queue: OutboundQueue;
+  clock: Clock;
+  logger: Logger;
+  /** Frames in flight without an ack. Default 64. */
+  window?: number;
+  /** Deadline for the inner handshake after the TLS+WebSocket connection opens. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Ping interval when the hub does not set one. Default 30 s. The peer is dead after 2. */
+  heartbeatMs?: number;
+  backoff?: BackoffPolicy;
+  /** Largest frame accepted from the hub. Default 256 KiB. */
+  maxFrameBytes?: number;
+  /** HTTP agent for proxies (CONNECT). */
+  agent?: HttpAgent;
+  random?: () => number;
+}
+
+export type TunnelState = 'idle' | 'connecting' | 'handshaking' | 'open' | 'waiting' | 'closed';
+
+export interface TunnelStats {
+  connects: number;
+  framesSent: number;
+  bytesSent: number;
+  framesResent: number;
+  acked: number;
+  inFlight: number;
+}
+
+export interface TunnelEvents {
+  state: [state: TunnelState];
+  /** The tunnel went down for a reason other than close(); a reconnect follows. */
+  down: [error: TunnelError];
+  sent: [record: QueuedRecord, frameBytes: number];
+  acked: [records: QueuedRecord[]];
+  frame: [frame: Frame];
+}
+
+/**
+ * The agent's one outbound connection to the hub: TLS 1.3 with a client certificate, a
+ * WebSocket on top, the version handshake, then a sliding window of sequenced frames drawn
+ * from the queue. Records leave the queue only when the hub acknowledges them; on reconnect,
+ * unacknowledged records are sent again with their original sequence numbers.
+ */
+export class TunnelClient extends EventEmitter<TunnelEvents> {
+  readonly #o: Required<Omit<TunnelOptions, 'agent'>> & Pick<TunnelOptions, 'agent'>;
+  #state: TunnelState = 'idle';
+  #ws: WebSocket | undefined;
+  #attempt = 0;
+  #timer: TimerHandle | undefined;
+  #handshakeTimer: TimerHandle | undefined;
+  #heartbeatTimer: TimerHandle | undefined;
+  #lastPong = 0;
+  #heartbeatMs: number;
+  #inFlight = new Set<number>();
+  #everSent = new Set<number>();
+  #stats: TunnelStats = { connects: 0, framesSent: 0, bytesSent: 0, framesResent: 0, acked: 0, inFlight: 0 };
+
+  constructor(options: TunnelOptions) {
+    super();
+    const url = new URL(options.url);
+    if (url.protocol !== 'wss:') {
+      throw new TunnelError('TUNNEL_BAD_CONFIG', `hub URL must use wss:// (got ${url.protocol}//); the agent never sends data unencrypted`);
+    }
+    this.#o = {
+      window: 64,
+      handshakeTimeoutMs: 10_000,
+      heartbeatMs: 30_000,
+      backoff: DEFAULT_BACKOFF,
+      maxFrameBytes: 256 * 1024,
+      random: Math.random,
+      ...options,
+    };
+    this.#heartbeatMs = this.#o.heartbeatMs;
+  }
+
+  get state(): TunnelState {
+    return this.#state;
+  }
+
+  stats(): TunnelStats {
+    return { ...this.#stats, inFlight: this.#inFlight.size };
+  }
+
+  start(): void {
+    if (this.#state !== 'idle') return;
+    this.#connect();
+  }
+
+  /** New records are waiting in the queue. */
+  notify(): void {
+    if (this.#state === 'open') this.#pump();
+  }
+
+  /** Closes for good. Not a failure: no reconnect follows. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#setState('closed');
+    this.#clearTimers();
+    const ws = this.#ws;
+    this.#ws = undefined;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => resolve();
+        ws.once('close', done);
+        const t = setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 1000);
+        t.unref();
+        ws.close(CLOSE.NORMAL, 'agent shutting down');
+      });
+    }
+  }
+
+  #setState(state: TunnelState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+
+  #connect(): void {
+    this.#setState('connecting');
+    this.#stats.connects++;
+    const { tls } = this.#o;
+    // ws hands these to tls.connect; `servername` is honoured there though its typings omit it.
+    const options: WebSocket.ClientOptions & { servername?: string } = {
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      servername: tls.servername,
+      rejectUnauthorized: true,
+      ...TLS_POLICY,
+      maxPayload: this.#o.maxFrameBytes,
+      perMessageDeflate: false,
+      handshakeTimeout: this.#o.handshakeTimeoutMs,
+      followRedirects: false,
+      agent: this.#o.agent,
+    };
+    const ws = new WebSocket(this.#o.url, options);
+    ws.binaryType = 'nodebuffer';
+    this.#ws = ws;
+    let failure: TunnelError | undefined;
+
+    ws.on('open', () => {
+      this.#setState('handshaking');
+      this.#handshakeTimer = this.#o.clock.setTimeout(() => {
+        failure = new TunnelError('TUNNEL_HANDSHAKE_TIMEOUT', `hub did not complete the handshake within ${this.#o.handshakeTimeoutMs} ms`);
+        ws.close(CLOSE.HANDSHAKE_TIMEOUT, 'handshake timeout');
+      }, this.#o.handshakeTimeoutMs);
+    });
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (this.#ws !== ws) return;
+      const problem = this.#onMessage(ws, data, isBinary);
+      if (problem) {
+        failure = problem;
+        this.#sendError(ws, 'OUTPOST_MALFORMED_FRAME', problem.message);
+        ws.close(CLOSE.MALFORMED_FRAME, problem.code);
+      }
+    });
+    ws.on('pong', () => {
+      this.#lastPong = this.#o.clock.now();
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      failure = new TunnelError('TUNNEL_CONNECT_FAILED', `hub answered the WebSocket upgrade with HTTP ${res.statusCode}`);
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      failure ??= classifySocketError(err);
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      this.#clearTimers();
+      this.#inFlight.clear();
+      if (this.#state === 'closed') return;
+      const error =
+        failure ??
+        new TunnelError('TUNNEL_CLOSED_BY_HUB', `hub closed the tunnel (${code}${reason.length ? `: ${reason.toString()}` : ''})`, {
+          closeCode: code,
+        });
+      this.#o.logger.warn('tunnel down', { code: error.code, closeCode: error.closeCode ?? code, reason: error.message });
+      this.emit('down', error);
+      this.#scheduleReconnect();
+    });
+  }
+
+  #scheduleReconnect(): void {
+    const delay = backoffDelay(this.#attempt++, this.#o.backoff, this.#o.random);
+    this.#setState('waiting');
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#state === 'waiting') this.#connect();
+    }, delay);
+  }
+
+  /** Handles one frame from the hub; returns an error when the frame breaks the protocol. */
+  #onMessage(ws: WebSocket, data: Buffer, isBinary: boolean): TunnelError | undefined {
+    if (!isBinary) return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'hub sent a text frame; the protocol is binary');
+    let frame: Frame;
+    try {
+      frame = decodeFrame(data, { maxBytes: this.#o.maxFrameBytes });
+    } catch (err) {
+      const code = err instanceof CodecError ? err.code : 'OUTPOST_MALFORMED_FRAME';
+      return new TunnelError('TUNNEL_PROTOCOL_ERROR', `hub sent a frame the agent cannot decode (${code})`, { cause: err });
+    }
+    this.emit('frame', frame);
+    switch (frame.type) {
+      case 'hello': {
+        if (this.#state !== 'handshaking') return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'unexpected Hello after the handshake');
+        const versions = frame.hello.versions ?? [];
+        if (!versions.includes(PROTOCOL_VERSION)) {
+          ws.close(CLOSE.UNSUPPORTED_VERSION, 'no common protocol version');
+          return new TunnelError('TUNNEL_VERSION_MISMATCH', `hub speaks protocol versions [${versions.join(', ')}], agent speaks ${PROTOCOL_VERSION}`);
+        }
+        this.#send(ws, {
+          type: 'deviceAuth',
+          deviceAuth: {
+            deviceId: this.#o.deviceId,
+            version: PROTOCOL_VERSION,
+            nonce: randomBytes(32),
+            binding: 1,
+            agentVersion: this.#o.agentVersion,
+            streamId: this.#o.queue.streamId,
+          },
+        });
+        return undefined;
+      }
+      case 'hubAuth': {
+        if (this.#state !== 'handshaking') return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'unexpected HubAuth');
+        if (this.#handshakeTimer !== undefined) this.#o.clock.clearTimeout(this.#handshakeTimer);
+        this.#handshakeTimer = undefined;
+        const acked = frame.hubAuth.ackedSeq ?? 0;
+        if (acked > 0) this.#acked(acked);
+        if (frame.hubAuth.heartbeatIntervalMs) this.#heartbeatMs = frame.hubAuth.heartbeatIntervalMs;
+        this.#attempt = 0;
+        this.#setState('open');
+        this.#startHeartbeat(ws);
+        this.#pump();
+        return undefined;
+      }
+      case 'ack':
+        if (this.#state !== 'open') return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'Ack before the handshake completed');
+        this.#acked(frame.ack.upTo ?? 0);
+        this.#pump();
+        return undefined;
+      case 'error':
+        this.#o.logger.warn('hub reported a protocol error', { code: frame.error.code, message: frame.error.message });
+        return undefined;
+      default:
+        if (this.#state !== 'open') return new TunnelError('TUNNEL_PROTOCOL_ERROR', `unexpected ${frame.type} before the handshake completed`);
+        // Commands arrive here in later protocol work; until then they are ignored.
+        return undefined;
+    }
+  }
+
+  #acked(upTo: number): void {
+    const removed = this.#o.queue.ack(upTo);
+    for (const r of removed) {
+      this.#inFlight.delete(r.seq);
+      this.#everSent.delete(r.seq);
+    }
+    // Anything at or below upTo is done even if this connection never sent it.
+    for (const seq of this.#inFlight) if (seq <= upTo) this.#inFlight.delete(seq);
+    this.#stats.acked += removed.length;
+    if (removed.length > 0) this.emit('acked', removed);
+  }
+
+  #pump(): void {
+    const ws = this.#ws;
+    if (!ws || this.#state !== 'open') return;
+    const room = this.#o.window - this.#inFlight.size;
+    if (room <= 0) return;
+    const batch = this.#o.queue.next(room, (seq) => this.#inFlight.has(seq));
+    for (const record of batch) {
+      const frame = encodeFrameWithBody(
+        { deviceId: this.#o.deviceId, seq: record.seq, sentAtMs: this.#o.clock.now() },
+        record.type,
+        record.body,
+      );
+      this.#inFlight.add(record.seq);
+      if (this.#everSent.has(record.seq)) this.#stats.framesResent++;
+      this.#everSent.add(record.seq);
+      this.#stats.framesSent++;
+      this.#stats.bytesSent += frame.length;
+      ws.send(frame);
+      this.emit('sent', record, frame.length);
+    }
+  }
+
+  #send(ws: WebSocket, body: Parameters<typeof encodeFrame>[1]): void {
+    ws.send(encodeFrame({ deviceId: this.#o.deviceId, seq: 0, sentAtMs: this.#o.clock.now() }, body));
+  }
+
+  #sendError(ws: WebSocket, code: string, message: string): void {
+    if (ws.readyState === WebSocket.OPEN) this.#send(ws, { type: 'error', error: { code, message } });
+  }
+
+  #startHeartbeat(ws: WebSocket): void {
+    this.#lastPong = this.#o.clock.now();
+    const beat = (): void => {
+      if (this.#ws !== ws) return;
+      if (this.#o.clock.now() - this.#lastPong > 2 * this.#heartbeatMs) {
+        this.#o.logger.warn('hub stopped answering heartbeats; reconnecting', { heartbeatMs: this.#heartbeatMs });
+        this.emit('down', new TunnelError('TUNNEL_DEAD_PEER', `no pong for ${2 * this.#heartbeatMs} ms`));
+        ws.terminate();
+        return;
+      }
+      ws.ping();
+      this.#heartbeatTimer = this.#o.clock.setTimeout(beat, this.#heartbeatMs);
+    };
+    this.#heartbeatTimer = this.#o.clock.setTimeout(beat, this.#heartbeatMs);
+  }
+
+  #clearTimers(): void {
+    for (const t of [this.#timer, this.#handshakeTimer, this.#heartbeatTimer]) {
+      if (t !== undefined) this.#o.clock.clearTimeout(t);
+    }
+    this.#timer = this.#handshakeTimer = this.#heartbeatTimer = undefined;
+  }
+}
+
+function classifySocketError(err: Error & { code?: string }): TunnelError {
+  const code = err.code ?? '';
+  const tlsLike =
+    /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|HOSTNAME/i.test(code) || /certificate|alert|handshake/i.test(err.message);
+  if (tlsLike) {
+    return new TunnelError(
+      'TUNNEL_TLS_REJECTED',
+      `TLS with the hub failed (${code || err.message}); check the CA bundle, the device certificate and its validity dates`,
+      { cause: err },
+    );
+  }
+  return new TunnelError('TUNNEL_CONNECT_FAILED', `cannot connect to the hub (${code || err.message})`, { cause: err });
+}
