@@ -10,7 +10,10 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
     },
@@ -33,7 +36,11 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/hub/**', '**/firmware-sim/**', '**/hil/**', '**/cli/**'], message: 'src/ must not import hub, firmware-sim, hil or cli (DESIGN.md dependency rules).' },
+            {
+              group: ['**/hub/**', '**/firmware-sim/**', '**/hil/**', '**/cli/**'],
+              message:
+                'src/ must not import hub, firmware-sim, hil or cli (DESIGN.md dependency rules).',
+            },
           ],
         },
       ],
@@ -47,7 +54,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/src/**', '**/hub/**', '**/hil/**', '**/cli/**'], message: 'firmware-sim/ may import only protocols/ (DESIGN.md dependency rules).' },
+            {
+              group: ['**/src/**', '**/hub/**', '**/hil/**', '**/cli/**'],
+              message: 'firmware-sim/ may import only protocols/ (DESIGN.md dependency rules).',
+            },
           ],
         },
       ],
@@ -60,7 +70,18 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/src/runtime/**', '**/src/adapters/**', '**/src/tunnel/**', '**/src/spool/**', '**/firmware-sim/**', '**/hil/**'], message: 'hub/ uses the wire contract (protocols/, src/codec) but not the agent runtime.' },
+            {
+              group: [
+                '**/src/runtime/**',
+                '**/src/adapters/**',
+                '**/src/tunnel/**',
+                '**/src/spool/**',
+                '**/firmware-sim/**',
+                '**/hil/**',
+              ],
+              message:
+                'hub/ uses the wire contract (protocols/, src/codec) but not the agent runtime.',
+            },
           ],
         },
       ],

@@ -6,7 +6,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'hub/**/*.test.ts', 'firmware-sim/**/*.test.ts', 'cli/**/*.test.ts'],
+          include: [
+            'src/**/*.test.ts',
+            'hub/**/*.test.ts',
+            'firmware-sim/**/*.test.ts',
+            'cli/**/*.test.ts',
+          ],
           testTimeout: 20_000,
         },
       },

@@ -53,7 +53,11 @@ const DEVICE_ID = 'XR200-DEMO-0001';
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
   const dir = await mkdtemp(join(tmpdir(), 'outpost-demo-'));
-  const log: Logger = jsonLogger({ level: 'warn', name: 'agent', write: (l) => process.stderr.write(l + '\n') });
+  const log: Logger = jsonLogger({
+    level: 'warn',
+    name: 'agent',
+    write: (l) => process.stderr.write(l + '\n'),
+  });
   const catalogue = parseErrorCatalogue(catalogueJson);
   const immediateCodes = catalogueJson.codes.filter((c) => c.immediate).map((c) => c.code);
 
@@ -82,14 +86,26 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const t0 = raisedAt.get(code)?.shift();
     if (t0 !== undefined) latencies.push(storedAtMs - t0);
     if (!o.json) {
-      o.out(`  hub    stored alarm ${code} ${frame.alarm.subsystem} sev=${frame.alarm.severity}${t0 === undefined ? '' : ` ${storedAtMs - t0} ms after the controller raised it`}`);
+      o.out(
+        `  hub    stored alarm ${code} ${frame.alarm.subsystem} sev=${frame.alarm.severity}${t0 === undefined ? '' : ` ${storedAtMs - t0} ms after the controller raised it`}`,
+      );
     }
   });
 
   const agent = createAgent({
-    adapter: modbusTcpAdapter({ host: sim.host, port: sim.modbusPort, registerMap: parseRegisterMap(registerMapJson) }),
+    adapter: modbusTcpAdapter({
+      host: sim.host,
+      port: sim.modbusPort,
+      registerMap: parseRegisterMap(registerMapJson),
+    }),
     errorCatalogue: catalogue,
-    hub: { url: hub.url, ca: pki.ca.certPem, cert: device.certPem, key: device.keyPem, servername: 'localhost' },
+    hub: {
+      url: hub.url,
+      ca: pki.ca.certPem,
+      cert: device.certPem,
+      key: device.keyPem,
+      servername: 'localhost',
+    },
     pollIntervalMs: o.pollMs,
     errorPollIntervalMs: o.errorPollMs,
     telemetry: { sendIntervalMs: o.sendMs },
@@ -110,8 +126,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   });
 
   if (!o.json) {
-    o.out(`Outpost demo: simulator modbus-tcp://${sim.host}:${sim.modbusPort}, hub ${hub.url}, device ${DEVICE_ID}`);
-    o.out(`  poll ${o.pollMs} ms, error poll ${o.errorPollMs} ms, send every ${o.sendMs} ms, an alarm-class error injected every ${o.alarmEveryMs} ms`);
+    o.out(
+      `Outpost demo: simulator modbus-tcp://${sim.host}:${sim.modbusPort}, hub ${hub.url}, device ${DEVICE_ID}`,
+    );
+    o.out(
+      `  poll ${o.pollMs} ms, error poll ${o.errorPollMs} ms, send every ${o.sendMs} ms, an alarm-class error injected every ${o.alarmEveryMs} ms`,
+    );
   }
   await agent.start();
 
@@ -158,11 +178,19 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     alarmsRaised,
     alarmsStored: stored.filter((a) => a.state === 'raised').length,
     duplicatesDropped: hub.stats().duplicatesDropped,
-    lost: Math.max(0, stats.samplesAccepted - counts.samples) + Math.max(0, stats.alarmsAccepted - stored.length),
+    lost:
+      Math.max(0, stats.samplesAccepted - counts.samples) +
+      Math.max(0, stats.alarmsAccepted - stored.length),
     framesSent: stats.framesSent,
     bytesSent: stats.bytesSent,
-    messageBytes: { ...summary(frameSizes, [0, 0.5, 1]), count: frameSizes.length } as DemoResult['messageBytes'],
-    alarmLatencyMs: { ...summary(latencies, [0.5, 0.99, 1]), count: latencies.length } as DemoResult['alarmLatencyMs'],
+    messageBytes: {
+      ...summary(frameSizes, [0, 0.5, 1]),
+      count: frameSizes.length,
+    } as DemoResult['messageBytes'],
+    alarmLatencyMs: {
+      ...summary(latencies, [0.5, 0.99, 1]),
+      count: latencies.length,
+    } as DemoResult['alarmLatencyMs'],
   };
   await hub.close();
   await sim.close();
@@ -173,7 +201,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 /** Nearest-rank percentiles, keyed min/p50/p99/max. */
 function summary(values: number[], quantiles: number[]): Record<string, number> {
   const sorted = [...values].sort((a, b) => a - b);
-  const pick = (q: number): number => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
+  const pick = (q: number): number =>
+    sorted.length === 0
+      ? 0
+      : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
   const out: Record<string, number> = {};
   for (const q of quantiles) {
     const key = q === 0 ? 'min' : q === 1 ? 'max' : `p${Math.round(q * 100)}`;

@@ -46,7 +46,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number ≥ ${min} (got "${v}")`);
+    if (!Number.isFinite(n) || n < min)
+      throw new UsageError(`--${name} must be a number ≥ ${min} (got "${v}")`);
     return n;
   };
   const result = await runDemo({

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * Runs the simulated XR-200 controller on its own:
  *

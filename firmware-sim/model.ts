@@ -113,10 +113,13 @@ export class ControllerModel {
   step(dtMs: number): void {
     let remaining = checkNumber('dtMs', dtMs, 0, Number.MAX_SAFE_INTEGER);
     do {
-      const untilEvent =
-        Math.min(this.#workload.nextAtMs, this.#errors.nextExpiryMs()) - this.#timeMs;
+      const eventAtMs = Math.min(this.#workload.nextAtMs, this.#errors.nextExpiryMs());
+      const untilEvent = eventAtMs - this.#timeMs;
       const chunk = Math.min(remaining, MAX_CHUNK_MS, Math.max(0, untilEvent));
       this.#integrate(chunk);
+      // Land exactly on the event: event times are fractional, and time + (event - time) can
+      // fall one ulp short, which would leave the event pending and this loop spinning.
+      if (chunk >= untilEvent) this.#timeMs = Math.max(this.#timeMs, eventAtMs);
       remaining -= chunk;
       if (this.#workload.nextAtMs <= this.#timeMs) this.#runWorkload();
       this.#errors.expire(this.#timeMs);

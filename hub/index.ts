@@ -1,4 +1,11 @@
-export { Hub, startHub, TUNNEL_PATH, type HubOptions, type HubEvents, type HubStats } from './server.js';
+export {
+  Hub,
+  startHub,
+  TUNNEL_PATH,
+  type HubOptions,
+  type HubEvents,
+  type HubStats,
+} from './server.js';
 export { HubStore, type StoredAlarm, type StoredSample, type SecurityEvent } from './store.js';
 export { CLOSE } from './session.js';
 export {

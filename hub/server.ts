@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, type Frame } from '../src/codec/index.js';
 import { deviceIdFromCertificate } from './pki.js';
 import { CLOSE, DeviceSession } from './session.js';
@@ -64,7 +64,13 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #sessions = new Map<string, DeviceSession>();
   readonly #all = new Set<DeviceSession>();
   readonly #o: Required<Omit<HubOptions, 'dbPath'>>;
-  #stats: HubStats = { connectedDevices: 0, framesStored: 0, duplicatesDropped: 0, protocolErrors: 0, tlsErrors: 0 };
+  #stats: HubStats = {
+    connectedDevices: 0,
+    framesStored: 0,
+    duplicatesDropped: 0,
+    protocolErrors: 0,
+    tlsErrors: 0,
+  };
 
   private constructor(options: HubOptions) {
     super();
@@ -102,18 +108,37 @@ export class Hub extends EventEmitter<HubEvents> {
       this.#stats.tlsErrors++;
       const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : null;
       const code = err.code ?? 'TLS_ERROR';
-      this.store.recordSecurityEvent({ atMs: this.#o.now(), kind: 'tls-refused', deviceId: null, remote, detail: `${code}: ${err.message}` });
+      this.store.recordSecurityEvent({
+        atMs: this.#o.now(),
+        kind: 'tls-refused',
+        deviceId: null,
+        remote,
+        detail: `${code}: ${err.message}`,
+      });
       this.emit('tls-error', { code, message: err.message, remote });
     });
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: this.#o.maxFrameBytes, perMessageDeflate: false });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.#o.maxFrameBytes,
+      perMessageDeflate: false,
+    });
     this.#server.on('upgrade', (req, socket, head) => {
       const tls = socket as TLSSocket;
       const remote = `${tls.remoteAddress}:${tls.remotePort}`;
       const refuse = (status: number, reason: string): void => {
-        this.store.recordSecurityEvent({ atMs: this.#o.now(), kind: 'upgrade-refused', deviceId: null, remote, detail: reason });
-        socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        this.store.recordSecurityEvent({
+          atMs: this.#o.now(),
+          kind: 'upgrade-refused',
+          deviceId: null,
+          remote,
+          detail: reason,
+        });
+        socket.end(
+          `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        );
       };
-      if (new URL(req.url ?? '/', 'https://hub').pathname !== TUNNEL_PATH) return refuse(404, 'Not Found');
+      if (new URL(req.url ?? '/', 'https://hub').pathname !== TUNNEL_PATH)
+        return refuse(404, 'Not Found');
       // rejectUnauthorized already refused unverified peers; this guards a misconfiguration.
       if (!tls.authorized) return refuse(401, 'Unauthorized');
       const deviceId = deviceIdFromCertificate(tls.getPeerCertificate());
@@ -161,7 +186,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.store.close();
   }
 
-  #attach(ws: import('ws').WebSocket, deviceId: string, remote: string): void {
+  #attach(ws: WebSocket, deviceId: string, remote: string): void {
     const session = new DeviceSession({
       ws,
       deviceId,
@@ -183,12 +208,19 @@ export class Hub extends EventEmitter<HubEvents> {
         },
         protocolError: (id, code, message) => {
           this.#stats.protocolErrors++;
-          this.store.recordSecurityEvent({ atMs: this.#o.now(), kind: 'protocol-error', deviceId: id, remote, detail: `${code}: ${message}` });
+          this.store.recordSecurityEvent({
+            atMs: this.#o.now(),
+            kind: 'protocol-error',
+            deviceId: id,
+            remote,
+            detail: `${code}: ${message}`,
+          });
           this.emit('protocol-error', { deviceId: id, code, message });
         },
         opened: (s) => {
           const previous = this.#sessions.get(id(s));
-          if (previous && previous !== s) previous.close(CLOSE.REPLACED, 'replaced by a newer connection');
+          if (previous && previous !== s)
+            previous.close(CLOSE.REPLACED, 'replaced by a newer connection');
           this.#sessions.set(id(s), s);
           this.emit('connected', s.deviceId);
         },

@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type WebSocket from 'ws';
-import { CodecError, decodeFrame, encodeFrame, SUPPORTED_VERSIONS, type Body, type Frame } from '../src/codec/index.js';
+import {
+  CodecError,
+  decodeFrame,
+  encodeFrame,
+  SUPPORTED_VERSIONS,
+  type Body,
+  type Frame,
+} from '../src/codec/index.js';
 import type { HubStore, StreamPosition } from './store.js';
 
 /** WebSocket close statuses (4000-4999 are application-defined; same values as the agent's). */
@@ -68,10 +75,18 @@ export class DeviceSession {
     ws.on('close', (code: number) => this.#onClose(code));
     ws.on('error', () => undefined); // 'close' follows; errors such as 1009 are reported there
     this.#handshakeTimer = setTimeout(
-      () => this.#fail(CLOSE.HANDSHAKE_TIMEOUT, 'OUTPOST_HANDSHAKE_TIMEOUT', `handshake not completed within ${options.handshakeTimeoutMs} ms`),
+      () =>
+        this.#fail(
+          CLOSE.HANDSHAKE_TIMEOUT,
+          'OUTPOST_HANDSHAKE_TIMEOUT',
+          `handshake not completed within ${options.handshakeTimeoutMs} ms`,
+        ),
       options.handshakeTimeoutMs,
     );
-    this.#send({ type: 'hello', hello: { versions: [...SUPPORTED_VERSIONS], hubId: options.hubId, nonce: randomBytes(32) } });
+    this.#send({
+      type: 'hello',
+      hello: { versions: [...SUPPORTED_VERSIONS], hubId: options.hubId, nonce: randomBytes(32) },
+    });
   }
 
   get open(): boolean {
@@ -88,7 +103,11 @@ export class DeviceSession {
     if (this.#phase === 'closed') return;
     this.#lastSeen = this.#o.now();
     if (!isBinary) {
-      this.#fail(CLOSE.MALFORMED_FRAME, 'OUTPOST_MALFORMED_FRAME', 'text frames are not part of the protocol');
+      this.#fail(
+        CLOSE.MALFORMED_FRAME,
+        'OUTPOST_MALFORMED_FRAME',
+        'text frames are not part of the protocol',
+      );
       return;
     }
     let frame: Frame;
@@ -96,7 +115,8 @@ export class DeviceSession {
       frame = decodeFrame(data, { maxBytes: this.#o.maxFrameBytes });
     } catch (err) {
       const code = err instanceof CodecError ? err.code : 'OUTPOST_MALFORMED_FRAME';
-      const status = code === 'OUTPOST_UNSUPPORTED_VERSION' ? CLOSE.UNSUPPORTED_VERSION : CLOSE.MALFORMED_FRAME;
+      const status =
+        code === 'OUTPOST_UNSUPPORTED_VERSION' ? CLOSE.UNSUPPORTED_VERSION : CLOSE.MALFORMED_FRAME;
       this.#fail(status, code, err instanceof Error ? err.message : String(err));
       return;
     }
@@ -113,11 +133,19 @@ export class DeviceSession {
       return;
     }
     if (!DATA_TYPES.has(frame.type)) {
-      this.#fail(CLOSE.MALFORMED_FRAME, 'OUTPOST_UNEXPECTED_FRAME', `a ${frame.type} frame is not valid from a device after the handshake`);
+      this.#fail(
+        CLOSE.MALFORMED_FRAME,
+        'OUTPOST_UNEXPECTED_FRAME',
+        `a ${frame.type} frame is not valid from a device after the handshake`,
+      );
       return;
     }
     if (frame.seq < 1) {
-      this.#fail(CLOSE.MALFORMED_FRAME, 'OUTPOST_MALFORMED_FRAME', 'data frames need a sequence number of 1 or more');
+      this.#fail(
+        CLOSE.MALFORMED_FRAME,
+        'OUTPOST_MALFORMED_FRAME',
+        'data frames need a sequence number of 1 or more',
+      );
       return;
     }
     this.#onData(frame, data.length);
@@ -125,35 +153,64 @@ export class DeviceSession {
 
   #onDeviceAuth(frame: Frame): void {
     if (frame.type !== 'deviceAuth') {
-      this.#fail(CLOSE.MALFORMED_FRAME, 'OUTPOST_UNEXPECTED_FRAME', `expected DeviceAuth, got ${frame.type}`);
+      this.#fail(
+        CLOSE.MALFORMED_FRAME,
+        'OUTPOST_UNEXPECTED_FRAME',
+        `expected DeviceAuth, got ${frame.type}`,
+      );
       return;
     }
     const auth = frame.deviceAuth;
     if (auth.deviceId !== this.deviceId) {
-      this.#fail(CLOSE.IDENTITY_MISMATCH, 'OUTPOST_IDENTITY_MISMATCH', `DeviceAuth names "${auth.deviceId}" but the certificate is for "${this.deviceId}"`);
+      this.#fail(
+        CLOSE.IDENTITY_MISMATCH,
+        'OUTPOST_IDENTITY_MISMATCH',
+        `DeviceAuth names "${auth.deviceId}" but the certificate is for "${this.deviceId}"`,
+      );
       return;
     }
     if (!SUPPORTED_VERSIONS.includes(auth.version ?? 0)) {
-      this.#fail(CLOSE.UNSUPPORTED_VERSION, 'OUTPOST_UNSUPPORTED_VERSION', `protocol version ${auth.version} is not offered`);
+      this.#fail(
+        CLOSE.UNSUPPORTED_VERSION,
+        'OUTPOST_UNSUPPORTED_VERSION',
+        `protocol version ${auth.version} is not offered`,
+      );
       return;
     }
     const streamId = auth.streamId ?? '';
     if (!STREAM_ID.test(streamId)) {
-      this.#fail(CLOSE.MALFORMED_FRAME, 'OUTPOST_MALFORMED_FRAME', 'DeviceAuth needs a stream id of 1-64 characters [A-Za-z0-9_-]');
+      this.#fail(
+        CLOSE.MALFORMED_FRAME,
+        'OUTPOST_MALFORMED_FRAME',
+        'DeviceAuth needs a stream id of 1-64 characters [A-Za-z0-9_-]',
+      );
       return;
     }
     clearTimeout(this.#handshakeTimer);
     this.#streamId = streamId;
     try {
-      this.#pos = this.#o.store.openStream(this.deviceId, streamId, auth.agentVersion ?? '', this.#o.now());
+      this.#pos = this.#o.store.openStream(
+        this.deviceId,
+        streamId,
+        auth.agentVersion ?? '',
+        this.#o.now(),
+      );
     } catch {
-      this.#fail(CLOSE.INTERNAL, 'OUTPOST_HUB_STORE_FAILED', 'the hub could not open the device stream; retry later');
+      this.#fail(
+        CLOSE.INTERNAL,
+        'OUTPOST_HUB_STORE_FAILED',
+        'the hub could not open the device stream; retry later',
+      );
       return;
     }
     this.#phase = 'open';
     this.#send({
       type: 'hubAuth',
-      hubAuth: { ackedSeq: this.#pos.acked, heartbeatIntervalMs: this.#o.heartbeatMs, maxFrameBytes: this.#o.maxFrameBytes },
+      hubAuth: {
+        ackedSeq: this.#pos.acked,
+        heartbeatIntervalMs: this.#o.heartbeatMs,
+        maxFrameBytes: this.#o.maxFrameBytes,
+      },
     });
     this.#startHeartbeat();
     this.#o.events.opened(this);
@@ -179,7 +236,11 @@ export class DeviceSession {
       result = this.#o.store.storeFrame(this.deviceId, this.#streamId, frame, bytes, now, acked);
     } catch {
       // Not stored, so not acked: the agent keeps the record and resends it.
-      this.#fail(CLOSE.INTERNAL, 'OUTPOST_HUB_STORE_FAILED', 'the hub could not store a frame; it will be resent');
+      this.#fail(
+        CLOSE.INTERNAL,
+        'OUTPOST_HUB_STORE_FAILED',
+        'the hub could not store a frame; it will be resent',
+      );
       return;
     }
     if (result.outcome === 'duplicate') {
@@ -210,7 +271,11 @@ export class DeviceSession {
     const beat = (): void => {
       if (this.#phase !== 'open') return;
       if (this.#o.now() - this.#lastSeen > 2 * this.#o.heartbeatMs) {
-        this.#o.events.protocolError(this.deviceId, 'OUTPOST_DEAD_PEER', 'no traffic or pong for two heartbeat intervals');
+        this.#o.events.protocolError(
+          this.deviceId,
+          'OUTPOST_DEAD_PEER',
+          'no traffic or pong for two heartbeat intervals',
+        );
         this.#o.ws.terminate();
         return;
       }

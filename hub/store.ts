@@ -64,13 +64,19 @@ export class HubStore {
          ON CONFLICT(device_id, stream_id) DO NOTHING`,
       ),
       getAcked: db.prepare(`SELECT acked_seq FROM streams WHERE device_id = ? AND stream_id = ?`),
-      setAcked: db.prepare(`UPDATE streams SET acked_seq = ? WHERE device_id = ? AND stream_id = ? AND acked_seq < ?`),
+      setAcked: db.prepare(
+        `UPDATE streams SET acked_seq = ? WHERE device_id = ? AND stream_id = ? AND acked_seq < ?`,
+      ),
       above: db.prepare(`SELECT seq FROM frames WHERE device_id = ? AND stream_id = ? AND seq > ?`),
       insertFrame: db.prepare(
         `INSERT OR IGNORE INTO frames (device_id, stream_id, seq, type, bytes, sent_at_ms, received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
-      insertSample: db.prepare(`INSERT INTO samples (device_id, t_ms, values_json) VALUES (?, ?, ?)`),
-      insertEvent: db.prepare(`INSERT INTO error_events (device_id, code, state, at_ms) VALUES (?, ?, ?, ?)`),
+      insertSample: db.prepare(
+        `INSERT INTO samples (device_id, t_ms, values_json) VALUES (?, ?, ?)`,
+      ),
+      insertEvent: db.prepare(
+        `INSERT INTO error_events (device_id, code, state, at_ms) VALUES (?, ?, ?, ?)`,
+      ),
       insertAlarm: db.prepare(
         `INSERT INTO alarms (device_id, stream_id, seq, code, state, severity, subsystem, text, observed_at_ms, stored_at_ms, missed_raises)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -86,13 +92,20 @@ export class HubStore {
   }
 
   /** Registers a connection's stream and returns where it stands. */
-  openStream(deviceId: string, streamId: string, agentVersion: string, nowMs: number): StreamPosition {
+  openStream(
+    deviceId: string,
+    streamId: string,
+    agentVersion: string,
+    nowMs: number,
+  ): StreamPosition {
     return this.#db.transaction(() => {
       this.#stmt.upsertDevice.run(deviceId, nowMs, nowMs, agentVersion);
       this.#stmt.upsertStream.run(deviceId, streamId, nowMs);
       const row = this.#stmt.getAcked.get(deviceId, streamId) as { acked_seq: number };
       const above = new Set(
-        (this.#stmt.above.all(deviceId, streamId, row.acked_seq) as Array<{ seq: number }>).map((r) => r.seq),
+        (this.#stmt.above.all(deviceId, streamId, row.acked_seq) as Array<{ seq: number }>).map(
+          (r) => r.seq,
+        ),
       );
       return { acked: row.acked_seq, above };
     })();
@@ -102,9 +115,24 @@ export class HubStore {
    * Stores one data frame and everything it carries in one transaction. Returns `duplicate`
    * (and changes nothing) when (device, stream, seq) is already stored.
    */
-  storeFrame(deviceId: string, streamId: string, frame: Frame, bytes: number, nowMs: number, newAcked: number): StoreResult {
+  storeFrame(
+    deviceId: string,
+    streamId: string,
+    frame: Frame,
+    bytes: number,
+    nowMs: number,
+    newAcked: number,
+  ): StoreResult {
     return this.#db.transaction((): StoreResult => {
-      const inserted = this.#stmt.insertFrame.run(deviceId, streamId, frame.seq, frame.type, bytes, frame.sentAtMs, nowMs);
+      const inserted = this.#stmt.insertFrame.run(
+        deviceId,
+        streamId,
+        frame.seq,
+        frame.type,
+        bytes,
+        frame.sentAtMs,
+        nowMs,
+      );
       if (inserted.changes === 0) return { outcome: 'duplicate' };
       let samples = 0;
       switch (frame.type) {
@@ -130,7 +158,15 @@ export class HubStore {
         }
         case 'gap': {
           const g = frame.gap;
-          this.#stmt.insertGap.run(deviceId, streamId, g.fromSeq ?? 0, g.toSeq ?? 0, g.records ?? 0, g.reason ?? 0, nowMs);
+          this.#stmt.insertGap.run(
+            deviceId,
+            streamId,
+            g.fromSeq ?? 0,
+            g.toSeq ?? 0,
+            g.records ?? 0,
+            g.reason ?? 0,
+            nowMs,
+          );
           break;
         }
         default:
@@ -159,7 +195,12 @@ export class HubStore {
       this.#stmt.insertSample.run(deviceId, base + (s.offsetMs ?? 0), JSON.stringify(values));
     }
     for (const e of t.events ?? []) {
-      this.#stmt.insertEvent.run(deviceId, e.code ?? 0, e.state === 2 ? 'cleared' : 'raised', e.atMs ?? 0);
+      this.#stmt.insertEvent.run(
+        deviceId,
+        e.code ?? 0,
+        e.state === 2 ? 'cleared' : 'raised',
+        e.atMs ?? 0,
+      );
     }
     if (t.health) this.#stmt.setHealth.run(JSON.stringify(t.health), deviceId);
     return t.samples?.length ?? 0;
@@ -170,21 +211,37 @@ export class HubStore {
   }
 
   securityEvents(): SecurityEvent[] {
-    return (this.#db.prepare(`SELECT at_ms, kind, device_id, remote, detail FROM security_events ORDER BY id`).all() as Array<{
-      at_ms: number;
-      kind: string;
-      device_id: string | null;
-      remote: string | null;
-      detail: string;
-    }>).map((r) => ({ atMs: r.at_ms, kind: r.kind, deviceId: r.device_id, remote: r.remote, detail: r.detail }));
+    return (
+      this.#db
+        .prepare(`SELECT at_ms, kind, device_id, remote, detail FROM security_events ORDER BY id`)
+        .all() as Array<{
+        at_ms: number;
+        kind: string;
+        device_id: string | null;
+        remote: string | null;
+        detail: string;
+      }>
+    ).map((r) => ({
+      atMs: r.at_ms,
+      kind: r.kind,
+      deviceId: r.device_id,
+      remote: r.remote,
+      detail: r.detail,
+    }));
   }
 
   counts(deviceId?: string): { samples: number; alarms: number; frames: number; events: number } {
     const where = deviceId === undefined ? '' : ' WHERE device_id = ?';
     const args = deviceId === undefined ? [] : [deviceId];
     const count = (table: string): number =>
-      (this.#db.prepare(`SELECT count(*) AS n FROM ${table}${where}`).get(...args) as { n: number }).n;
-    return { samples: count('samples'), alarms: count('alarms'), frames: count('frames'), events: count('error_events') };
+      (this.#db.prepare(`SELECT count(*) AS n FROM ${table}${where}`).get(...args) as { n: number })
+        .n;
+    return {
+      samples: count('samples'),
+      alarms: count('alarms'),
+      frames: count('frames'),
+      events: count('error_events'),
+    };
   }
 
   alarms(deviceId: string): StoredAlarm[] {
@@ -207,17 +264,31 @@ export class HubStore {
 
   samples(deviceId: string, limit = 1000): StoredSample[] {
     const rows = this.#db
-      .prepare(`SELECT t_ms, values_json FROM samples WHERE device_id = ? ORDER BY t_ms, id LIMIT ?`)
+      .prepare(
+        `SELECT t_ms, values_json FROM samples WHERE device_id = ? ORDER BY t_ms, id LIMIT ?`,
+      )
       .all(deviceId, limit) as Array<{ t_ms: number; values_json: string }>;
-    return rows.map((r) => ({ deviceId, tMs: r.t_ms, values: JSON.parse(r.values_json) as Record<string, number | null> }));
+    return rows.map((r) => ({
+      deviceId,
+      tMs: r.t_ms,
+      values: JSON.parse(r.values_json) as Record<string, number | null>,
+    }));
   }
 
   devices(): Array<{ deviceId: string; lastSeenMs: number; agentVersion: string }> {
-    return (this.#db.prepare(`SELECT device_id, last_seen_ms, agent_version FROM devices ORDER BY device_id`).all() as Array<{
-      device_id: string;
-      last_seen_ms: number;
-      agent_version: string;
-    }>).map((r) => ({ deviceId: r.device_id, lastSeenMs: r.last_seen_ms, agentVersion: r.agent_version }));
+    return (
+      this.#db
+        .prepare(`SELECT device_id, last_seen_ms, agent_version FROM devices ORDER BY device_id`)
+        .all() as Array<{
+        device_id: string;
+        last_seen_ms: number;
+        agent_version: string;
+      }>
+    ).map((r) => ({
+      deviceId: r.device_id,
+      lastSeenMs: r.last_seen_ms,
+      agentVersion: r.agent_version,
+    }));
   }
 
   close(): void {

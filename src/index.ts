@@ -20,7 +20,15 @@ export type { ErrorTransition } from './runtime/error-tracker.js';
 export { systemClock, type Clock, type TimerHandle } from './runtime/clock.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './runtime/logger.js';
 export * from './adapters/index.js';
-export { MemoryQueue, LANES, type Lane, type OutboundQueue, type QueueStats, type QueuedRecord, type RecordInput } from './spool/index.js';
+export {
+  MemoryQueue,
+  LANES,
+  type Lane,
+  type OutboundQueue,
+  type QueueStats,
+  type QueuedRecord,
+  type RecordInput,
+} from './spool/index.js';
 export {
   TunnelError,
   CLOSE,

@@ -38,12 +38,21 @@ describe('end to end over real TLS on loopback', () => {
     await sim.close();
   });
 
-  function agentFor(deviceId: string, overrides: Partial<Parameters<typeof createAgent>[0]> = {}): Agent {
+  function agentFor(
+    deviceId: string,
+    overrides: Partial<Parameters<typeof createAgent>[0]> = {},
+  ): Agent {
     const device = pki.devices[deviceId]!;
     const agent = createAgent({
       adapter: modbusTcpAdapter({ host: '127.0.0.1', port: sim.modbusPort, registerMap }),
       errorCatalogue: catalogue,
-      hub: { url: hub.url, ca: pki.ca.certPem, cert: device.certPem, key: device.keyPem, servername: 'localhost' },
+      hub: {
+        url: hub.url,
+        ca: pki.ca.certPem,
+        cert: device.certPem,
+        key: device.keyPem,
+        servername: 'localhost',
+      },
       pollIntervalMs: 100,
       errorPollIntervalMs: 50,
       telemetry: { sendIntervalMs: 300 },
@@ -59,7 +68,9 @@ describe('end to end over real TLS on loopback', () => {
     await agent.start();
     await waitFor(() => agent.stats().polls >= 10 && agent.stats().tunnel === 'open');
     sim.inject(2003, { holdMs: 2000 }); // TUBE_ROTOR_FAULT, alarm-class
-    expect(await waitFor(() => hub.store.alarms('XR200-A').some((a) => a.code === 2003))).toBe(true);
+    expect(await waitFor(() => hub.store.alarms('XR200-A').some((a) => a.code === 2003))).toBe(
+      true,
+    );
     await agent.stop({ drainTimeoutMs: 5000 });
     const polls = agent.stats().polls;
     const after = hub.store.counts('XR200-A');
@@ -81,7 +92,9 @@ describe('end to end over real TLS on loopback', () => {
     await waitFor(() => agent.stats().tunnel === 'open');
     sim.inject(3004, { holdMs: 1500 }); // DET_CALIBRATION_DUE: info, not alarm-class
     sim.inject(4002, { holdMs: 1500 }); // INTERLOCK_EMERGENCY_STOP: alarm-class
-    expect(await waitFor(() => hub.store.alarms('XR200-B').some((a) => a.code === 4002), 3000)).toBe(true);
+    expect(
+      await waitFor(() => hub.store.alarms('XR200-B').some((a) => a.code === 4002), 3000),
+    ).toBe(true);
     // Telemetry waits for its 60 s schedule: the info code has not reached the hub yet.
     expect(hub.store.counts('XR200-B').events).toBe(0);
     expect(hub.store.alarms('XR200-B').some((a) => a.code === 3004)).toBe(false);
@@ -92,7 +105,13 @@ describe('end to end over real TLS on loopback', () => {
   it('refuses a client whose certificate comes from another CA', async () => {
     const tlsErrors = hub.stats().tlsErrors;
     const agent = agentFor('XR200-A', {
-      hub: { url: hub.url, ca: pki.ca.certPem, cert: rogue.devices['XR200-A']!.certPem, key: rogue.devices['XR200-A']!.keyPem, servername: 'localhost' },
+      hub: {
+        url: hub.url,
+        ca: pki.ca.certPem,
+        cert: rogue.devices['XR200-A']!.certPem,
+        key: rogue.devices['XR200-A']!.keyPem,
+        servername: 'localhost',
+      },
     });
     const downs: TunnelError[] = [];
     agent.on('tunnel-down', (e) => downs.push(e));
@@ -107,7 +126,10 @@ describe('end to end over real TLS on loopback', () => {
   it('refuses a client without a certificate', async () => {
     const tlsErrors = hub.stats().tlsErrors;
     const result = await new Promise<string>((resolve) => {
-      const ws = new WebSocket(hub.url, { ca: pki.ca.certPem, servername: 'localhost' } as WebSocket.ClientOptions);
+      const ws = new WebSocket(hub.url, {
+        ca: pki.ca.certPem,
+        servername: 'localhost',
+      } as WebSocket.ClientOptions);
       ws.on('open', () => resolve('open'));
       ws.on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message));
     });
@@ -125,11 +147,17 @@ describe('end to end over real TLS on loopback', () => {
     expect(result).not.toBe('open');
     expect(await waitFor(() => hub.stats().tlsErrors > tlsErrors)).toBe(true);
     // And the agent itself refuses to be configured with one.
-    expect(() => agentFor('XR200-A', { hub: { url: `ws://127.0.0.1:${hub.port}/v1/tunnel`, ...pkiFor('XR200-A') } })).toThrow(/wss/);
+    expect(() =>
+      agentFor('XR200-A', {
+        hub: { url: `ws://127.0.0.1:${hub.port}/v1/tunnel`, ...pkiFor('XR200-A') },
+      }),
+    ).toThrow(/wss/);
   });
 
   it('verifies the hub against the pinned CA only', async () => {
-    const agent = agentFor('XR200-A', { hub: { url: hub.url, ...pkiFor('XR200-A'), ca: rogue.ca.certPem } });
+    const agent = agentFor('XR200-A', {
+      hub: { url: hub.url, ...pkiFor('XR200-A'), ca: rogue.ca.certPem },
+    });
     const downs: TunnelError[] = [];
     agent.on('tunnel-down', (e) => downs.push(e));
     await agent.start();
@@ -146,19 +174,30 @@ describe('end to end over real TLS on loopback', () => {
     const bad = await rawClient(hub, pki.ca.certPem, pki.devices['XR200-RAW'], 'XR200-RAW');
     bad.sendRaw(Buffer.from('this is not a protobuf envelope at all \xff\xff\xff'));
     const error = await bad.next('error');
-    expect(error.type === 'error' && error.error.code).toMatch(/^OUTPOST_(MALFORMED_FRAME|MISSING_BODY)$/);
+    expect(error.type === 'error' && error.error.code).toMatch(
+      /^OUTPOST_(MALFORMED_FRAME|MISSING_BODY)$/,
+    );
     expect((await bad.closed).code).toBe(4400);
 
     // The well-behaved agent kept flowing meanwhile.
     expect(await waitFor(() => hub.store.counts('XR200-B').samples >= storedBefore + 5)).toBe(true);
     expect(good.stats().tunnel).toBe('open');
-    expect(hub.store.securityEvents().some((e) => e.kind === 'protocol-error' && e.deviceId === 'XR200-RAW')).toBe(true);
+    expect(
+      hub.store
+        .securityEvents()
+        .some((e) => e.kind === 'protocol-error' && e.deviceId === 'XR200-RAW'),
+    ).toBe(true);
   });
 
   it('closes a connection that names another device in its frames', async () => {
-    const raw = await rawClient(hub, pki.ca.certPem, pki.devices['XR200-RAW'], 'XR200-A', { handshake: false });
+    const raw = await rawClient(hub, pki.ca.certPem, pki.devices['XR200-RAW'], 'XR200-A', {
+      handshake: false,
+    });
     await raw.next('hello');
-    raw.send(0, { type: 'deviceAuth', deviceAuth: { deviceId: 'XR200-A', version: 1, streamId: 'abc' } });
+    raw.send(0, {
+      type: 'deviceAuth',
+      deviceAuth: { deviceId: 'XR200-A', version: 1, streamId: 'abc' },
+    });
     expect((await raw.closed).code).toBe(4403);
   });
 
@@ -190,7 +229,8 @@ describe('end to end over real TLS on loopback', () => {
     raw.send(2, oneSample(2));
     let upTo = 0;
     await waitFor(() => {
-      for (const f of raw.frames.splice(0)) if (f.type === 'ack') upTo = Math.max(upTo, f.ack.upTo ?? 0);
+      for (const f of raw.frames.splice(0))
+        if (f.type === 'ack') upTo = Math.max(upTo, f.ack.upTo ?? 0);
       return upTo === 3;
     });
     expect(upTo).toBe(3);
@@ -206,11 +246,21 @@ function pkiFor(deviceId: string): { ca: string; cert: string; key: string; serv
 // Keep the raw TLS import honest: a TLS 1.2-only client is refused by the hub's 1.3 policy.
 describe('hub TLS policy', () => {
   it('refuses a TLS 1.2 client', async () => {
-    const hub = await startHub({ tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem } });
+    const hub = await startHub({
+      tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+    });
     try {
       const d = pki.devices['XR200-A']!;
       const outcome = await new Promise<string>((resolve) => {
-        const s = tlsConnect({ host: '127.0.0.1', port: hub.port, ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost', maxVersion: 'TLSv1.2' });
+        const s = tlsConnect({
+          host: '127.0.0.1',
+          port: hub.port,
+          ca: pki.ca.certPem,
+          cert: d.certPem,
+          key: d.keyPem,
+          servername: 'localhost',
+          maxVersion: 'TLSv1.2',
+        });
         s.on('secureConnect', () => resolve('connected'));
         s.on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message));
       });

@@ -10,7 +10,11 @@ export const catalogue = parseErrorCatalogue(catalogueJson);
 export const registerMap = parseRegisterMap(registerMapJson);
 
 /** Polls `predicate` until it holds or `timeoutMs` passes; returns whether it held. */
-export async function waitFor(predicate: () => boolean, timeoutMs = 10_000, stepMs = 20): Promise<boolean> {
+export async function waitFor(
+  predicate: () => boolean,
+  timeoutMs = 10_000,
+  stepMs = 20,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (predicate()) return true;
@@ -82,7 +86,12 @@ export async function rawClient(
     await client.next('hello');
     client.send(0, {
       type: 'deviceAuth',
-      deviceAuth: { deviceId, version: 1, nonce: randomBytes(32), streamId: options.streamId ?? randomBytes(8).toString('hex') },
+      deviceAuth: {
+        deviceId,
+        version: 1,
+        nonce: randomBytes(32),
+        streamId: options.streamId ?? randomBytes(8).toString('hex'),
+      },
     });
     await client.next('hubAuth');
   }

@@ -14,9 +14,16 @@ describe('agent Modbus TCP adapter against the firmware simulator', () => {
     adapter = sim = undefined;
   });
 
-  async function setup(options: Parameters<typeof startSimulator>[0] = {}): Promise<{ sim: Simulator; adapter: ModbusAdapter }> {
+  async function setup(
+    options: Parameters<typeof startSimulator>[0] = {},
+  ): Promise<{ sim: Simulator; adapter: ModbusAdapter }> {
     sim = await startSimulator({ seed: 7, controlPort: false, tickMs: 0, ...options });
-    adapter = modbusTcpAdapter({ host: '127.0.0.1', port: sim.modbusPort, registerMap, timeoutMs: 1000 });
+    adapter = modbusTcpAdapter({
+      host: '127.0.0.1',
+      port: sim.modbusPort,
+      registerMap,
+      timeoutMs: 1000,
+    });
     await adapter.connect();
     return { sim, adapter };
   }
@@ -58,7 +65,7 @@ describe('agent Modbus TCP adapter against the firmware simulator', () => {
     expect(after.exposures_total).toBe(1);
   });
 
-  it('reads a negative detector temperature (i16 two\'s complement)', async () => {
+  it("reads a negative detector temperature (i16 two's complement)", async () => {
     const { sim, adapter } = await setup({ ambientC: -12.3 });
     const model = sim.snapshot().counters.detector_temp;
     expect(model).toBeLessThan(0);
@@ -83,7 +90,12 @@ describe('agent Modbus TCP adapter against the firmware simulator', () => {
     await first.sim.close();
     const err = await adapter!.readSnapshot().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AdapterError);
-    expect(['ADAPTER_DISCONNECTED', 'ADAPTER_CONNECT_FAILED', 'ADAPTER_NOT_CONNECTED', 'MODBUS_TIMEOUT']).toContain((err as AdapterError).code);
+    expect([
+      'ADAPTER_DISCONNECTED',
+      'ADAPTER_CONNECT_FAILED',
+      'ADAPTER_NOT_CONNECTED',
+      'MODBUS_TIMEOUT',
+    ]).toContain((err as AdapterError).code);
     expect(adapter!.health().readsFailed).toBeGreaterThan(0);
     sim = await startSimulator({ seed: 7, controlPort: false, tickMs: 0, modbusPort: port });
     const snap = await adapter!.readSnapshot();

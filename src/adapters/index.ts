@@ -1,4 +1,10 @@
-export type { DeviceAdapter, DeviceSnapshot, CounterReading, ActiveErrors, AdapterHealth } from './types.js';
+export type {
+  DeviceAdapter,
+  DeviceSnapshot,
+  CounterReading,
+  ActiveErrors,
+  AdapterHealth,
+} from './types.js';
 export { AdapterError, ConfigError, MODBUS_EXCEPTIONS, type AdapterErrorCode } from './errors.js';
 export { ModbusAdapter, modbusTcpAdapter, type ModbusAdapterOptions } from './modbus/adapter.js';
 export { ModbusTcpClient, type ModbusClient, type ModbusTcpOptions } from './modbus/client.js';

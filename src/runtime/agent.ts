@@ -119,7 +119,14 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   #missedRaises = 0;
   #appends: Promise<unknown> = Promise.resolve();
   #started = false;
-  #stats = { polls: 0, pollErrors: 0, errorPolls: 0, samplesAccepted: 0, telemetryRecords: 0, alarmsAccepted: 0 };
+  #stats = {
+    polls: 0,
+    pollErrors: 0,
+    errorPolls: 0,
+    samplesAccepted: 0,
+    telemetryRecords: 0,
+    alarmsAccepted: 0,
+  };
 
   constructor(config: AgentConfig) {
     super();
@@ -131,7 +138,10 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     this.#maxBody = bodyBudget(this.deviceId);
     this.#tracker = new ErrorTracker(config.errorCatalogue);
     this.#batcher = new TelemetryBatcher({ maxBodyBytes: this.#maxBody });
-    this.#sendIntervalMs = positive(config.telemetry?.sendIntervalMs ?? 900_000, 'telemetry.sendIntervalMs');
+    this.#sendIntervalMs = positive(
+      config.telemetry?.sendIntervalMs ?? 900_000,
+      'telemetry.sendIntervalMs',
+    );
     const pollIntervalMs = positive(config.pollIntervalMs ?? 60_000, 'pollIntervalMs');
     const errorPollIntervalMs = config.errorPollIntervalMs ?? 1000;
     this.#pollers.push(
@@ -221,7 +231,9 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     await this.flush();
     const drained = await this.drain(options.drainTimeoutMs ?? 5000);
     if (!drained) {
-      this.#log.warn('stopping with unacknowledged records', { records: this.#queue.stats().records });
+      this.#log.warn('stopping with unacknowledged records', {
+        records: this.#queue.stats().records,
+      });
     }
     await this.#tunnel.close();
     await this.#adapter.close();
@@ -288,22 +300,30 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
 
   async #enqueueTelemetry(parts: PackedTelemetry[]): Promise<void> {
     for (const part of parts) {
-      this.#append({ lane: 'telemetry', type: 'telemetry', body: part.body, samples: part.samples }, () => {
-        this.#stats.telemetryRecords++;
-      });
+      this.#append(
+        { lane: 'telemetry', type: 'telemetry', body: part.body, samples: part.samples },
+        () => {
+          this.#stats.telemetryRecords++;
+        },
+      );
     }
     await this.#appends;
   }
 
   /** Appends in order; the tunnel is told as soon as each record is accepted. */
-  #append(input: Parameters<OutboundQueue['append']>[0], onAccepted: (r: QueuedRecord) => void): void {
+  #append(
+    input: Parameters<OutboundQueue['append']>[0],
+    onAccepted: (r: QueuedRecord) => void,
+  ): void {
     this.#appends = this.#appends
       .then(() => this.#queue.append(input))
       .then((record) => {
         onAccepted(record);
         this.#tunnel.notify();
       })
-      .catch((err: unknown) => this.#log.error('could not accept a record into the queue', errorFields(err)));
+      .catch((err: unknown) =>
+        this.#log.error('could not accept a record into the queue', errorFields(err)),
+      );
   }
 
   #scheduleSend(): void {
@@ -327,7 +347,10 @@ function resolveDeviceId(config: AgentConfig): string {
     const subject = new X509Certificate(config.hub.cert).subject;
     fromCert = /^CN=(.+)$/m.exec(subject)?.[1];
   } catch (cause) {
-    throw new ConfigError(`is not a readable PEM certificate (${(cause as Error).message})`, 'hub.cert');
+    throw new ConfigError(
+      `is not a readable PEM certificate (${(cause as Error).message})`,
+      'hub.cert',
+    );
   }
   if (config.deviceId !== undefined && fromCert !== undefined && config.deviceId !== fromCert) {
     throw new ConfigError(
@@ -336,12 +359,17 @@ function resolveDeviceId(config: AgentConfig): string {
     );
   }
   const id = config.deviceId ?? fromCert;
-  if (!id) throw new ConfigError('no device id given and the client certificate has no common name', 'deviceId');
+  if (!id)
+    throw new ConfigError(
+      'no device id given and the client certificate has no common name',
+      'deviceId',
+    );
   return id;
 }
 
 function positive(v: number, path: string): number {
-  if (!Number.isFinite(v) || v <= 0) throw new ConfigError('must be a positive number of milliseconds', path);
+  if (!Number.isFinite(v) || v <= 0)
+    throw new ConfigError('must be a positive number of milliseconds', path);
   return v;
 }
 

@@ -41,7 +41,8 @@ export function parseErrorCatalogue(input: unknown, path = 'errorCatalogue'): Er
     if (typeof c.severity !== 'string' || !SEVERITIES.includes(c.severity as Severity)) {
       throw new ConfigError(`must be one of ${SEVERITIES.join(', ')}`, `${p}.severity`);
     }
-    if (typeof c.immediate !== 'boolean') throw new ConfigError('must be true or false', `${p}.immediate`);
+    if (typeof c.immediate !== 'boolean')
+      throw new ConfigError('must be true or false', `${p}.immediate`);
     byCode.set(c.code, {
       code: c.code,
       name: typeof c.name === 'string' ? c.name : `E${c.code}`,

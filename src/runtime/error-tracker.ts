@@ -39,16 +39,19 @@ export class ErrorTracker {
     const now = new Set(codes);
     const out: ErrorTransition[] = [];
     for (const code of now) {
-      if (!this.#active.has(code)) out.push({ info: this.#catalogue.lookup(code), state: 'raised', atMs, missedRaises: 0 });
+      if (!this.#active.has(code))
+        out.push({ info: this.#catalogue.lookup(code), state: 'raised', atMs, missedRaises: 0 });
     }
     for (const code of this.#active) {
-      if (!now.has(code)) out.push({ info: this.#catalogue.lookup(code), state: 'cleared', atMs, missedRaises: 0 });
+      if (!now.has(code))
+        out.push({ info: this.#catalogue.lookup(code), state: 'cleared', atMs, missedRaises: 0 });
     }
     let missed = 0;
     if (raisesTotal !== undefined) {
       if (this.#raisesTotal !== undefined) {
         // 32-bit counter: a wrap or a controller reboot (counter restarts) are not "missed".
-        const delta = raisesTotal >= this.#raisesTotal ? raisesTotal - this.#raisesTotal : raisesTotal;
+        const delta =
+          raisesTotal >= this.#raisesTotal ? raisesTotal - this.#raisesTotal : raisesTotal;
         const seen = out.filter((t) => t.state === 'raised').length;
         missed = Math.max(0, delta - seen);
         const firstRaise = out.find((t) => t.state === 'raised');

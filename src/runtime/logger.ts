@@ -30,7 +30,15 @@ export function jsonLogger(
     (level: LogLevel) =>
     (msg: string, fields?: Record<string, unknown>): void => {
       if (ORDER[level] < min) return;
-      write(JSON.stringify({ t: new Date().toISOString(), level, name: options.name ?? 'outpost', msg, ...fields }));
+      write(
+        JSON.stringify({
+          t: new Date().toISOString(),
+          level,
+          name: options.name ?? 'outpost',
+          msg,
+          ...fields,
+        }),
+      );
     };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }

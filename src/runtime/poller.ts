@@ -51,7 +51,13 @@ export class Poller {
     this.#current = ctl;
     const timeoutMs = this.#o.timeoutMs ?? Math.min(this.#o.intervalMs, 30_000);
     const timeout = this.#o.clock.setTimeout(
-      () => ctl.abort(new AdapterError('ADAPTER_TIMEOUT', `${this.#o.name} did not complete within ${timeoutMs} ms`)),
+      () =>
+        ctl.abort(
+          new AdapterError(
+            'ADAPTER_TIMEOUT',
+            `${this.#o.name} did not complete within ${timeoutMs} ms`,
+          ),
+        ),
       timeoutMs,
     );
     this.runs++;

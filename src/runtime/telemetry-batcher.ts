@@ -45,7 +45,9 @@ export class TelemetryBatcher {
       ...snapshot.missing.map((name) => ({ name, missing: true as const })),
     ];
     all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const signature = all.map((c) => ('missing' in c ? c.name : `${c.name}|${c.unit}|${c.scale}|${c.offset}`)).join(';');
+    const signature = all
+      .map((c) => ('missing' in c ? c.name : `${c.name}|${c.unit}|${c.scale}|${c.offset}`))
+      .join(';');
     const out: PackedTelemetry[] = [];
     if (this.#samples.length > 0 && signature !== this.#signature) out.push(...this.flush(health));
     if (this.#samples.length === 0) this.#start(all, signature, snapshot.atMs, health);
@@ -57,7 +59,11 @@ export class TelemetryBatcher {
       if ('missing' in c) missing.push(i);
       else raw[i] = c.raw;
     }
-    const sample: SampleProps = { offsetMs: Math.max(0, snapshot.atMs - this.#baseTimeMs), raw, missing };
+    const sample: SampleProps = {
+      offsetMs: Math.max(0, snapshot.atMs - this.#baseTimeMs),
+      raw,
+      missing,
+    };
     const size = sampleFieldSize(sample);
     if (this.#samples.length > 0 && this.#size + size > this.#maxBodyBytes) {
       out.push(...this.flush(health));
@@ -101,10 +107,17 @@ export class TelemetryBatcher {
     return parts;
   }
 
-  #start(all: Array<CounterReading | { name: string }>, signature: string, atMs: number, _health: BatchHealth): void {
+  #start(
+    all: Array<CounterReading | { name: string }>,
+    signature: string,
+    atMs: number,
+    _health: BatchHealth,
+  ): void {
     this.#signature = signature;
     this.#descriptors = all.map((c) =>
-      'unit' in c ? { name: c.name, unit: c.unit, scale: c.scale, offset: c.offset } : { name: c.name },
+      'unit' in c
+        ? { name: c.name, unit: c.unit, scale: c.scale, offset: c.offset }
+        : { name: c.name },
     );
     this.#baseTimeMs = atMs;
     // Descriptors, base time and a generous allowance for health and the error events.

@@ -57,8 +57,17 @@ export class MemoryQueue implements OutboundQueue {
   }
 
   stats(): QueueStats {
-    const byLane = { alarm: this.#lanes.alarm.length, telemetry: this.#lanes.telemetry.length, bulk: this.#lanes.bulk.length };
-    return { records: byLane.alarm + byLane.telemetry + byLane.bulk, bytes: this.#bytes, byLane, lastSeq: this.#lastSeq };
+    const byLane = {
+      alarm: this.#lanes.alarm.length,
+      telemetry: this.#lanes.telemetry.length,
+      bulk: this.#lanes.bulk.length,
+    };
+    return {
+      records: byLane.alarm + byLane.telemetry + byLane.bulk,
+      bytes: this.#bytes,
+      byLane,
+      lastSeq: this.#lastSeq,
+    };
   }
 
   close(): Promise<void> {

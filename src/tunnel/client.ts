@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Agent as HttpAgent } from 'node:http';
 import WebSocket from 'ws';
-import { CodecError, decodeFrame, encodeFrame, encodeFrameWithBody, PROTOCOL_VERSION, type Frame } from '../codec/index.js';
+import {
+  CodecError,
+  decodeFrame,
+  encodeFrame,
+  encodeFrameWithBody,
+  PROTOCOL_VERSION,
+  type Frame,
+} from '../codec/index.js';
 import type { Clock, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OutboundQueue, QueuedRecord } from '../spool/queue.js';
@@ -81,13 +88,23 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   #heartbeatMs: number;
   #inFlight = new Set<number>();
   #everSent = new Set<number>();
-  #stats: TunnelStats = { connects: 0, framesSent: 0, bytesSent: 0, framesResent: 0, acked: 0, inFlight: 0 };
+  #stats: TunnelStats = {
+    connects: 0,
+    framesSent: 0,
+    bytesSent: 0,
+    framesResent: 0,
+    acked: 0,
+    inFlight: 0,
+  };
 
   constructor(options: TunnelOptions) {
     super();
     const url = new URL(options.url);
     if (url.protocol !== 'wss:') {
-      throw new TunnelError('TUNNEL_BAD_CONFIG', `hub URL must use wss:// (got ${url.protocol}//); the agent never sends data unencrypted`);
+      throw new TunnelError(
+        'TUNNEL_BAD_CONFIG',
+        `hub URL must use wss:// (got ${url.protocol}//); the agent never sends data unencrypted`,
+      );
     }
     this.#o = {
       window: 64,
@@ -172,7 +189,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     ws.on('open', () => {
       this.#setState('handshaking');
       this.#handshakeTimer = this.#o.clock.setTimeout(() => {
-        failure = new TunnelError('TUNNEL_HANDSHAKE_TIMEOUT', `hub did not complete the handshake within ${this.#o.handshakeTimeoutMs} ms`);
+        failure = new TunnelError(
+          'TUNNEL_HANDSHAKE_TIMEOUT',
+          `hub did not complete the handshake within ${this.#o.handshakeTimeoutMs} ms`,
+        );
         ws.close(CLOSE.HANDSHAKE_TIMEOUT, 'handshake timeout');
       }, this.#o.handshakeTimeoutMs);
     });
@@ -189,7 +209,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       this.#lastPong = this.#o.clock.now();
     });
     ws.on('unexpected-response', (_req, res) => {
-      failure = new TunnelError('TUNNEL_CONNECT_FAILED', `hub answered the WebSocket upgrade with HTTP ${res.statusCode}`);
+      failure = new TunnelError(
+        'TUNNEL_CONNECT_FAILED',
+        `hub answered the WebSocket upgrade with HTTP ${res.statusCode}`,
+      );
       res.resume();
       ws.terminate();
     });
@@ -204,10 +227,18 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       if (this.#state === 'closed') return;
       const error =
         failure ??
-        new TunnelError('TUNNEL_CLOSED_BY_HUB', `hub closed the tunnel (${code}${reason.length ? `: ${reason.toString()}` : ''})`, {
-          closeCode: code,
-        });
-      this.#o.logger.warn('tunnel down', { code: error.code, closeCode: error.closeCode ?? code, reason: error.message });
+        new TunnelError(
+          'TUNNEL_CLOSED_BY_HUB',
+          `hub closed the tunnel (${code}${reason.length ? `: ${reason.toString()}` : ''})`,
+          {
+            closeCode: code,
+          },
+        );
+      this.#o.logger.warn('tunnel down', {
+        code: error.code,
+        closeCode: error.closeCode ?? code,
+        reason: error.message,
+      });
       this.emit('down', error);
       this.#scheduleReconnect();
     });
@@ -224,22 +255,34 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
 
   /** Handles one frame from the hub; returns an error when the frame breaks the protocol. */
   #onMessage(ws: WebSocket, data: Buffer, isBinary: boolean): TunnelError | undefined {
-    if (!isBinary) return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'hub sent a text frame; the protocol is binary');
+    if (!isBinary)
+      return new TunnelError(
+        'TUNNEL_PROTOCOL_ERROR',
+        'hub sent a text frame; the protocol is binary',
+      );
     let frame: Frame;
     try {
       frame = decodeFrame(data, { maxBytes: this.#o.maxFrameBytes });
     } catch (err) {
       const code = err instanceof CodecError ? err.code : 'OUTPOST_MALFORMED_FRAME';
-      return new TunnelError('TUNNEL_PROTOCOL_ERROR', `hub sent a frame the agent cannot decode (${code})`, { cause: err });
+      return new TunnelError(
+        'TUNNEL_PROTOCOL_ERROR',
+        `hub sent a frame the agent cannot decode (${code})`,
+        { cause: err },
+      );
     }
     this.emit('frame', frame);
     switch (frame.type) {
       case 'hello': {
-        if (this.#state !== 'handshaking') return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'unexpected Hello after the handshake');
+        if (this.#state !== 'handshaking')
+          return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'unexpected Hello after the handshake');
         const versions = frame.hello.versions ?? [];
         if (!versions.includes(PROTOCOL_VERSION)) {
           ws.close(CLOSE.UNSUPPORTED_VERSION, 'no common protocol version');
-          return new TunnelError('TUNNEL_VERSION_MISMATCH', `hub speaks protocol versions [${versions.join(', ')}], agent speaks ${PROTOCOL_VERSION}`);
+          return new TunnelError(
+            'TUNNEL_VERSION_MISMATCH',
+            `hub speaks protocol versions [${versions.join(', ')}], agent speaks ${PROTOCOL_VERSION}`,
+          );
         }
         this.#send(ws, {
           type: 'deviceAuth',
@@ -255,12 +298,14 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
         return undefined;
       }
       case 'hubAuth': {
-        if (this.#state !== 'handshaking') return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'unexpected HubAuth');
+        if (this.#state !== 'handshaking')
+          return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'unexpected HubAuth');
         if (this.#handshakeTimer !== undefined) this.#o.clock.clearTimeout(this.#handshakeTimer);
         this.#handshakeTimer = undefined;
         const acked = frame.hubAuth.ackedSeq ?? 0;
         if (acked > 0) this.#acked(acked);
-        if (frame.hubAuth.heartbeatIntervalMs) this.#heartbeatMs = frame.hubAuth.heartbeatIntervalMs;
+        if (frame.hubAuth.heartbeatIntervalMs)
+          this.#heartbeatMs = frame.hubAuth.heartbeatIntervalMs;
         this.#attempt = 0;
         this.#setState('open');
         this.#startHeartbeat(ws);
@@ -268,15 +313,23 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
         return undefined;
       }
       case 'ack':
-        if (this.#state !== 'open') return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'Ack before the handshake completed');
+        if (this.#state !== 'open')
+          return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'Ack before the handshake completed');
         this.#acked(frame.ack.upTo ?? 0);
         this.#pump();
         return undefined;
       case 'error':
-        this.#o.logger.warn('hub reported a protocol error', { code: frame.error.code, message: frame.error.message });
+        this.#o.logger.warn('hub reported a protocol error', {
+          code: frame.error.code,
+          message: frame.error.message,
+        });
         return undefined;
       default:
-        if (this.#state !== 'open') return new TunnelError('TUNNEL_PROTOCOL_ERROR', `unexpected ${frame.type} before the handshake completed`);
+        if (this.#state !== 'open')
+          return new TunnelError(
+            'TUNNEL_PROTOCOL_ERROR',
+            `unexpected ${frame.type} before the handshake completed`,
+          );
         // Commands arrive here in later protocol work; until then they are ignored.
         return undefined;
     }
@@ -317,11 +370,14 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   }
 
   #send(ws: WebSocket, body: Parameters<typeof encodeFrame>[1]): void {
-    ws.send(encodeFrame({ deviceId: this.#o.deviceId, seq: 0, sentAtMs: this.#o.clock.now() }, body));
+    ws.send(
+      encodeFrame({ deviceId: this.#o.deviceId, seq: 0, sentAtMs: this.#o.clock.now() }, body),
+    );
   }
 
   #sendError(ws: WebSocket, code: string, message: string): void {
-    if (ws.readyState === WebSocket.OPEN) this.#send(ws, { type: 'error', error: { code, message } });
+    if (ws.readyState === WebSocket.OPEN)
+      this.#send(ws, { type: 'error', error: { code, message } });
   }
 
   #startHeartbeat(ws: WebSocket): void {
@@ -329,8 +385,13 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     const beat = (): void => {
       if (this.#ws !== ws) return;
       if (this.#o.clock.now() - this.#lastPong > 2 * this.#heartbeatMs) {
-        this.#o.logger.warn('hub stopped answering heartbeats; reconnecting', { heartbeatMs: this.#heartbeatMs });
-        this.emit('down', new TunnelError('TUNNEL_DEAD_PEER', `no pong for ${2 * this.#heartbeatMs} ms`));
+        this.#o.logger.warn('hub stopped answering heartbeats; reconnecting', {
+          heartbeatMs: this.#heartbeatMs,
+        });
+        this.emit(
+          'down',
+          new TunnelError('TUNNEL_DEAD_PEER', `no pong for ${2 * this.#heartbeatMs} ms`),
+        );
         ws.terminate();
         return;
       }
@@ -351,7 +412,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
 function classifySocketError(err: Error & { code?: string }): TunnelError {
   const code = err.code ?? '';
   const tlsLike =
-    /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|HOSTNAME/i.test(code) || /certificate|alert|handshake/i.test(err.message);
+    /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|HOSTNAME/i.test(code) ||
+    /certificate|alert|handshake/i.test(err.message);
   if (tlsLike) {
     return new TunnelError(
       'TUNNEL_TLS_REJECTED',
@@ -359,5 +421,9 @@ function classifySocketError(err: Error & { code?: string }): TunnelError {
       { cause: err },
     );
   }
-  return new TunnelError('TUNNEL_CONNECT_FAILED', `cannot connect to the hub (${code || err.message})`, { cause: err });
+  return new TunnelError(
+    'TUNNEL_CONNECT_FAILED',
+    `cannot connect to the hub (${code || err.message})`,
+    { cause: err },
+  );
 }

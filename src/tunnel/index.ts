@@ -1,4 +1,11 @@
-export { TunnelClient, type TunnelOptions, type TunnelTlsOptions, type TunnelState, type TunnelStats, type TunnelEvents } from './client.js';
+export {
+  TunnelClient,
+  type TunnelOptions,
+  type TunnelTlsOptions,
+  type TunnelState,
+  type TunnelStats,
+  type TunnelEvents,
+} from './client.js';
 export { TunnelError, CLOSE, type TunnelErrorCode } from './errors.js';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 export { TLS_POLICY } from './tls-policy.js';

@@ -1,6 +1,12 @@
 import { raceAbort, reasonOf } from '../abort.js';
 import { AdapterError } from '../errors.js';
-import type { AdapterHealth, ActiveErrors, CounterReading, DeviceAdapter, DeviceSnapshot } from '../types.js';
+import type {
+  AdapterHealth,
+  ActiveErrors,
+  CounterReading,
+  DeviceAdapter,
+  DeviceSnapshot,
+} from '../types.js';
 import type { ModbusClient } from './client.js';
 import { ModbusTcpClient, type ModbusTcpOptions } from './client.js';
 import { decodeRaw, engineering, type RegisterImage } from './decode.js';
@@ -64,7 +70,14 @@ export class ModbusAdapter implements DeviceAdapter {
           missing.push(def.name);
           continue;
         }
-        counters.push({ name: def.name, raw, value: engineering(def, raw), unit: def.unit, scale: def.scale, offset: def.offset });
+        counters.push({
+          name: def.name,
+          raw,
+          value: engineering(def, raw),
+          unit: def.unit,
+          scale: def.scale,
+          offset: def.offset,
+        });
       }
       return { atMs: this.#now(), counters, missing, ...this.#activeErrors(image, counters) };
     }, signal);
@@ -77,7 +90,8 @@ export class ModbusAdapter implements DeviceAdapter {
       const counters: CounterReading[] = [];
       if (raises) {
         const raw = decodeRaw(raises, image);
-        if (raw !== undefined) counters.push({ name: raises.name, raw, value: raw, unit: '', scale: 1, offset: 0 });
+        if (raw !== undefined)
+          counters.push({ name: raises.name, raw, value: raw, unit: '', scale: 1, offset: 0 });
       }
       return this.#activeErrors(image, counters);
     }, signal);
@@ -126,7 +140,10 @@ export class ModbusAdapter implements DeviceAdapter {
     }
   }
 
-  async #readAll(reads: readonly ReadRequest[], signal: AbortSignal | undefined): Promise<RegisterImage> {
+  async #readAll(
+    reads: readonly ReadRequest[],
+    signal: AbortSignal | undefined,
+  ): Promise<RegisterImage> {
     await this.#ensureOpen();
     const words = new Map<string, number>();
     for (const r of reads) {
@@ -146,8 +163,10 @@ export class ModbusAdapter implements DeviceAdapter {
       } catch (err) {
         this.#fail(err);
         const code = err instanceof AdapterError ? err.code : 'ADAPTER_DISCONNECTED';
-        const retriable = code === 'MODBUS_TIMEOUT' || code === 'MODBUS_CRC' || code === 'MODBUS_SHORT_REPLY';
-        if (code === 'ADAPTER_DISCONNECTED' || code === 'ADAPTER_NOT_CONNECTED') await this.#client.close();
+        const retriable =
+          code === 'MODBUS_TIMEOUT' || code === 'MODBUS_CRC' || code === 'MODBUS_SHORT_REPLY';
+        if (code === 'ADAPTER_DISCONNECTED' || code === 'ADAPTER_NOT_CONNECTED')
+          await this.#client.close();
         if (!retriable || attempt >= this.#retries || this.#closed) throw err;
       }
     }
@@ -168,7 +187,11 @@ function key(table: RegisterTable, address: number): string {
 
 /** Preset: a Modbus TCP controller read through `registerMap`. */
 export function modbusTcpAdapter(
-  options: Omit<ModbusTcpOptions, 'unitId'> & { registerMap: RegisterMap; unitId?: number; retries?: number },
+  options: Omit<ModbusTcpOptions, 'unitId'> & {
+    registerMap: RegisterMap;
+    unitId?: number;
+    retries?: number;
+  },
 ): ModbusAdapter {
   const { registerMap, retries, ...tcp } = options;
   return new ModbusAdapter({

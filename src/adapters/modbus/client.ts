@@ -107,24 +107,42 @@ export function toAdapterError(
   const e = (cause ?? {}) as { modbusCode?: unknown; errno?: unknown; message?: unknown };
   const what = `reading ${count} ${table} registers at ${address}`;
   if (typeof e.modbusCode === 'number') {
-    return new AdapterError('MODBUS_EXCEPTION', `device answered exception ${e.modbusCode} ${what} (${String(e.message)})`, {
-      cause,
-      modbusException: e.modbusCode,
-      address,
-    });
+    return new AdapterError(
+      'MODBUS_EXCEPTION',
+      `device answered exception ${e.modbusCode} ${what} (${String(e.message)})`,
+      {
+        cause,
+        modbusException: e.modbusCode,
+        address,
+      },
+    );
   }
   if (e.errno === 'ETIMEDOUT') {
-    return new AdapterError('MODBUS_TIMEOUT', `no reply ${what}; the bus or controller is stuck or the unit id is wrong`, {
+    return new AdapterError(
+      'MODBUS_TIMEOUT',
+      `no reply ${what}; the bus or controller is stuck or the unit id is wrong`,
+      {
+        cause,
+        address,
+      },
+    );
+  }
+  const message = typeof e.message === 'string' ? e.message : String(cause);
+  if (/CRC/i.test(message))
+    return new AdapterError('MODBUS_CRC', `bad CRC in reply ${what}`, { cause, address });
+  if (/length/i.test(message))
+    return new AdapterError('MODBUS_SHORT_REPLY', `malformed reply ${what}: ${message}`, {
       cause,
       address,
     });
-  }
-  const message = typeof e.message === 'string' ? e.message : String(cause);
-  if (/CRC/i.test(message)) return new AdapterError('MODBUS_CRC', `bad CRC in reply ${what}`, { cause, address });
-  if (/length/i.test(message)) return new AdapterError('MODBUS_SHORT_REPLY', `malformed reply ${what}: ${message}`, { cause, address });
-  return new AdapterError('ADAPTER_DISCONNECTED', `link lost ${what}: ${message}`, { cause, address });
+  return new AdapterError('ADAPTER_DISCONNECTED', `link lost ${what}: ${message}`, {
+    cause,
+    address,
+  });
 }
 
 function describe(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String((cause as { message?: unknown })?.message ?? cause);
+  return cause instanceof Error
+    ? cause.message
+    : String((cause as { message?: unknown })?.message ?? cause);
 }

@@ -22,7 +22,8 @@ export function planReads(map: RegisterMap, which: 'all' | 'errors' = 'all'): Re
       spans.push({ table: c.table, address: c.address, count: registerCount(c.type) });
     }
   }
-  if (map.errors) spans.push({ table: map.errors.table, address: map.errors.address, count: map.errors.slots });
+  if (map.errors)
+    spans.push({ table: map.errors.table, address: map.errors.address, count: map.errors.slots });
   if (which === 'errors' && map.raisesCounter) {
     const c = map.counters.find((x) => x.name === map.raisesCounter);
     if (c) spans.push({ table: c.table, address: c.address, count: registerCount(c.type) });
@@ -35,7 +36,11 @@ export function planReads(map: RegisterMap, which: 'all' | 'errors' = 'all'): Re
     let cur: ReadRequest | undefined;
     for (const s of list) {
       const end = s.address + s.count;
-      if (cur && s.address <= cur.address + cur.count && end - cur.address <= MAX_REGISTERS_PER_READ) {
+      if (
+        cur &&
+        s.address <= cur.address + cur.count &&
+        end - cur.address <= MAX_REGISTERS_PER_READ
+      ) {
         cur.count = Math.max(cur.count, end - cur.address);
         continue;
       }

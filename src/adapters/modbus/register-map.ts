@@ -53,7 +53,8 @@ export function parseRegisterMap(input: unknown, path = 'registerMap'): Register
   const counters = obj.counters.map((c, i) => {
     const p = `${path}.counters[${i}]`;
     const def = parseCounter(c, p);
-    if (seen.has(def.name)) throw new ConfigError(`duplicate counter name "${def.name}"`, `${p}.name`);
+    if (seen.has(def.name))
+      throw new ConfigError(`duplicate counter name "${def.name}"`, `${p}.name`);
     seen.add(def.name);
     return def;
   });
@@ -99,15 +100,18 @@ function parseCounter(input: unknown, p: string): CounterDef {
 }
 
 function record(v: unknown, p: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('must be an object', p);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new ConfigError('must be an object', p);
   return v as Record<string, unknown>;
 }
 function str(v: unknown, p: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw new ConfigError('must be a non-empty string', p);
+  if (typeof v !== 'string' || v.length === 0)
+    throw new ConfigError('must be a non-empty string', p);
   return v;
 }
 function num(v: unknown, p: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError('must be a finite number', p);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new ConfigError('must be a finite number', p);
   return v;
 }
 function int(v: unknown, p: string, min: number, max: number): number {
