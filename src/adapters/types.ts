@@ -30,8 +30,13 @@ export interface DeviceAdapter {
 /** One counter as read from the device. */
 export interface CounterReading {
   name: string;
-  /** Raw integer from the device (sign-extended for signed types). */
+  /**
+   * Raw integer from the device (sign-extended for signed types). For `rawKind: 'float32'` it is
+   * the IEEE-754 single-precision bit pattern, so telemetry carries it losslessly.
+   */
   raw: number;
+  /** How to read `raw`. Default `integer`. */
+  rawKind?: 'integer' | 'float32';
   /** Engineering value: raw * scale + offset. */
   value: number;
   unit: string;

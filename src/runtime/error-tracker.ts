@@ -18,6 +18,8 @@ export class ErrorTracker {
   readonly #catalogue: ErrorCatalogue;
   #active = new Set<number>();
   #raisesTotal: number | undefined;
+  /** Raises seen in readings that carried no raise counter, since the last one that did. */
+  #seenWithoutTotal = 0;
 
   constructor(catalogue: ErrorCatalogue) {
     this.#catalogue = catalogue;
@@ -47,17 +49,21 @@ export class ErrorTracker {
         out.push({ info: this.#catalogue.lookup(code), state: 'cleared', atMs, missedRaises: 0 });
     }
     let missed = 0;
-    if (raisesTotal !== undefined) {
+    const seenNow = out.filter((t) => t.state === 'raised').length;
+    if (raisesTotal === undefined) {
+      this.#seenWithoutTotal += seenNow;
+    } else {
       if (this.#raisesTotal !== undefined) {
         // 32-bit counter: a wrap or a controller reboot (counter restarts) are not "missed".
         const delta =
           raisesTotal >= this.#raisesTotal ? raisesTotal - this.#raisesTotal : raisesTotal;
-        const seen = out.filter((t) => t.state === 'raised').length;
+        const seen = seenNow + this.#seenWithoutTotal;
         missed = Math.max(0, delta - seen);
         const firstRaise = out.find((t) => t.state === 'raised');
         if (missed > 0 && firstRaise) firstRaise.missedRaises = missed;
       }
       this.#raisesTotal = raisesTotal;
+      this.#seenWithoutTotal = 0;
     }
     this.#active = now;
     return { transitions: out, missed };

@@ -77,7 +77,7 @@ export class Poller {
     if (this.#stopped) return;
     const now = this.#o.clock.now();
     this.#nextAt += this.#o.intervalMs;
-    if (this.#nextAt <= now) {
+    if (this.#nextAt < now) {
       // Overran (or the clock jumped forward): skip the missed slots.
       const missed = Math.floor((now - this.#nextAt) / this.#o.intervalMs) + 1;
       this.skipped += missed;

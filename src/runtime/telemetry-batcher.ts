@@ -29,6 +29,7 @@ export class TelemetryBatcher {
   #events: proto.v1.ErrorEvent.$Properties[] = [];
   #size = 0;
   #headerSize = 0;
+  readonly #known = new Map<string, Descriptor>();
 
   constructor(options: { maxBodyBytes: number }) {
     this.#maxBodyBytes = options.maxBodyBytes;
@@ -45,12 +46,14 @@ export class TelemetryBatcher {
       ...snapshot.missing.map((name) => ({ name, missing: true as const })),
     ];
     all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const signature = all
-      .map((c) => ('missing' in c ? c.name : `${c.name}|${c.unit}|${c.scale}|${c.offset}`))
-      .join(';');
+    for (const c of all) if (!('missing' in c)) this.#known.set(c.name, describe(c));
+    // A counter missing from one read keeps its last known description, so an intermittent
+    // read failure does not split the batch.
+    const descriptors = all.map((c) => this.#known.get(c.name) ?? { name: c.name });
+    const signature = JSON.stringify(descriptors);
     const out: PackedTelemetry[] = [];
     if (this.#samples.length > 0 && signature !== this.#signature) out.push(...this.flush(health));
-    if (this.#samples.length === 0) this.#start(all, signature, snapshot.atMs, health);
+    if (this.#samples.length === 0) this.#start(descriptors, signature, snapshot.atMs);
     const index = new Map(this.#descriptors.map((d, i) => [d.name, i]));
     const raw = new Array<number>(this.#descriptors.length).fill(0);
     const missing: number[] = [];
@@ -67,7 +70,7 @@ export class TelemetryBatcher {
     const size = sampleFieldSize(sample);
     if (this.#samples.length > 0 && this.#size + size > this.#maxBodyBytes) {
       out.push(...this.flush(health));
-      this.#start(all, signature, snapshot.atMs, health);
+      this.#start(descriptors, signature, snapshot.atMs);
       sample.offsetMs = 0;
     }
     this.#samples.push(sample);
@@ -107,22 +110,23 @@ export class TelemetryBatcher {
     return parts;
   }
 
-  #start(
-    all: Array<CounterReading | { name: string }>,
-    signature: string,
-    atMs: number,
-    _health: BatchHealth,
-  ): void {
+  #start(descriptors: Descriptor[], signature: string, atMs: number): void {
     this.#signature = signature;
-    this.#descriptors = all.map((c) =>
-      'unit' in c
-        ? { name: c.name, unit: c.unit, scale: c.scale, offset: c.offset }
-        : { name: c.name },
-    );
+    this.#descriptors = descriptors;
     this.#baseTimeMs = atMs;
     // Descriptors, base time and a generous allowance for health and the error events.
     this.#headerSize =
       proto.v1.TelemetryBatch.encode({ counters: this.#descriptors, baseTimeMs: atMs }).len + 64;
     this.#size = this.#headerSize + this.#events.length * 16;
   }
+}
+
+function describe(c: CounterReading): Descriptor {
+  return {
+    name: c.name,
+    unit: c.unit,
+    scale: c.scale,
+    offset: c.offset,
+    kind: c.rawKind === 'float32' ? 1 : 0,
+  };
 }

@@ -38,6 +38,8 @@ export class ModbusAdapter implements DeviceAdapter {
   readonly #errorReads: ReadRequest[];
   #health: AdapterHealth = { connected: false, readsOk: 0, readsFailed: 0, timeouts: 0 };
   #closed = false;
+  /** Fires on close(): calls in progress reject as cancelled, not as bus failures. */
+  readonly #closing = new AbortController();
   #busy: Promise<unknown> = Promise.resolve();
 
   constructor(options: ModbusAdapterOptions) {
@@ -73,6 +75,7 @@ export class ModbusAdapter implements DeviceAdapter {
         counters.push({
           name: def.name,
           raw,
+          rawKind: def.type === 'float32' ? 'float32' : 'integer',
           value: engineering(def, raw),
           unit: def.unit,
           scale: def.scale,
@@ -102,7 +105,10 @@ export class ModbusAdapter implements DeviceAdapter {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#closing.abort(new AdapterError('ADAPTER_CANCELLED', 'adapter closed'));
+    }
     await this.#client.close();
   }
 
@@ -120,9 +126,10 @@ export class ModbusAdapter implements DeviceAdapter {
   }
 
   /** One bus transaction at a time: Modbus masters are not re-entrant. */
-  #exclusive<T>(fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  #exclusive<T>(fn: () => Promise<T>, caller: AbortSignal | undefined): Promise<T> {
+    const signal = caller ? AbortSignal.any([caller, this.#closing.signal]) : this.#closing.signal;
     const run = this.#busy.then(() => {
-      if (signal?.aborted) throw reasonOf(signal);
+      if (signal.aborted) throw reasonOf(signal);
       return fn();
     });
     this.#busy = run.catch(() => undefined);
@@ -173,7 +180,8 @@ export class ModbusAdapter implements DeviceAdapter {
   }
 
   #fail(err: unknown): void {
-    if (err instanceof AdapterError && err.canceled) return;
+    // A failure caused by close() is a cancellation, not a device fault.
+    if ((err instanceof AdapterError && err.canceled) || this.#closed) return;
     this.#health.readsFailed++;
     const code = err instanceof AdapterError ? err.code : 'ADAPTER_DISCONNECTED';
     if (code === 'MODBUS_TIMEOUT' || code === 'ADAPTER_TIMEOUT') this.#health.timeouts++;

@@ -12,7 +12,9 @@ export interface ReadRequest {
 
 /**
  * Coalesces the registers a map needs into the fewest reads: registers that are contiguous
- * (or overlap) in the same table share a read, up to 125 registers. Gaps are never bridged -
+ * (or overlap) in the same table share a read, up to 125 registers. A multi-register counter is
+ * never split across two reads (its words must come from one moment); error slots are single
+ * registers and may be. Greedy extension is optimal under those rules. Gaps are never bridged -
  * reading an unmapped register can earn an "illegal data address" exception on real devices.
  */
 export function planReads(map: RegisterMap, which: 'all' | 'errors' = 'all'): ReadRequest[] {
@@ -22,8 +24,12 @@ export function planReads(map: RegisterMap, which: 'all' | 'errors' = 'all'): Re
       spans.push({ table: c.table, address: c.address, count: registerCount(c.type) });
     }
   }
-  if (map.errors)
-    spans.push({ table: map.errors.table, address: map.errors.address, count: map.errors.slots });
+  if (map.errors) {
+    // Each slot is its own u16, so the block may be split across reads.
+    for (let i = 0; i < map.errors.slots; i++) {
+      spans.push({ table: map.errors.table, address: map.errors.address + i, count: 1 });
+    }
+  }
   if (which === 'errors' && map.raisesCounter) {
     const c = map.counters.find((x) => x.name === map.raisesCounter);
     if (c) spans.push({ table: c.table, address: c.address, count: registerCount(c.type) });
@@ -36,22 +42,15 @@ export function planReads(map: RegisterMap, which: 'all' | 'errors' = 'all'): Re
     let cur: ReadRequest | undefined;
     for (const s of list) {
       const end = s.address + s.count;
-      if (
-        cur &&
-        s.address <= cur.address + cur.count &&
-        end - cur.address <= MAX_REGISTERS_PER_READ
-      ) {
-        cur.count = Math.max(cur.count, end - cur.address);
-        continue;
-      }
-      if (cur && s.address < cur.address + cur.count) {
-        // Overlaps but would exceed 125: start the new read where the current one ends.
-        const start = cur.address + cur.count;
-        if (end > start) {
-          cur = { table: tableName, address: start, count: end - start };
-          reads.push(cur);
+      if (cur && s.address <= cur.address + cur.count) {
+        // Contiguous or overlapping: extend the read if it stays within 125 registers.
+        if (end - cur.address <= MAX_REGISTERS_PER_READ) {
+          cur.count = Math.max(cur.count, end - cur.address);
+          continue;
         }
-        continue;
+        // Too long: a counter is never split across reads (its words would come from two
+        // moments), so the next read starts at this counter, even if it re-reads a register.
+        if (end <= cur.address + cur.count) continue;
       }
       cur = { table: tableName, address: s.address, count: s.count };
       reads.push(cur);

@@ -66,6 +66,12 @@ export function parseRegisterMap(input: unknown, path = 'registerMap'): Register
       address: int(e.address, `${path}.errors.address`, 0, 65535),
       slots: int(e.slots, `${path}.errors.slots`, 1, 125),
     };
+    if (errors.address + errors.slots > 65536) {
+      throw new ConfigError(
+        'runs past register 65535 (address + slots must be ≤ 65536)',
+        `${path}.errors.slots`,
+      );
+    }
   }
   const raisesCounter =
     obj.raisesCounter === undefined

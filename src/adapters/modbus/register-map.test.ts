@@ -1,0 +1,334 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import sampleMap from '../../../protocols/register-map.json' with { type: 'json' };
+import { ConfigError } from '../errors.js';
+import { parseRegisterMap, registerCount } from './register-map.js';
+
+/** Runs `fn` and returns the ConfigError it throws (failing the test if it throws anything else). */
+function configError(fn: () => unknown): ConfigError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(ConfigError);
+  const e = caught as ConfigError;
+  expect(e.code).toBe('OUTPOST_BAD_CONFIG');
+  expect(e.name).toBe('ConfigError');
+  return e;
+}
+
+const ok = { name: 'a', address: 0, type: 'u16' };
+
+describe('parseRegisterMap: the shipped map', () => {
+  it('accepts protocols/register-map.json', () => {
+    const map = parseRegisterMap(sampleMap);
+    expect(map.unitId).toBe(1);
+    expect(map.counters.map((c) => c.name)).toEqual([
+      'exposures_total',
+      'tube_heat',
+      'tube_heat_pct',
+      'detector_temp',
+      'last_kv',
+      'last_ma',
+      'last_ms',
+      'uptime',
+      'door_closed',
+      'tube_mas_total',
+      'heat_balance',
+      'error_events_total',
+    ]);
+    expect(map.errors).toEqual({ table: 'holding', address: 100, slots: 8 });
+    expect(map.raisesCounter).toBe('error_events_total');
+  });
+
+  it('keeps every field of a counter and fills the defaults', () => {
+    const map = parseRegisterMap(sampleMap);
+    const byName = new Map(map.counters.map((c) => [c.name, c]));
+    expect(byName.get('tube_heat')).toEqual({
+      name: 'tube_heat',
+      table: 'holding',
+      address: 2,
+      type: 'u32',
+      wordOrder: 'little',
+      scale: 1,
+      offset: 0,
+      unit: 'HU',
+    });
+    // No wordOrder in the file: defaults to big.
+    expect(byName.get('detector_temp')).toEqual({
+      name: 'detector_temp',
+      table: 'holding',
+      address: 5,
+      type: 'i16',
+      wordOrder: 'big',
+      scale: 0.1,
+      offset: 0,
+      unit: 'degC',
+    });
+    // Extra fields (description) are not carried over.
+    expect(Object.keys(byName.get('uptime')!).sort()).toEqual(
+      ['address', 'name', 'offset', 'scale', 'table', 'type', 'unit', 'wordOrder'].sort(),
+    );
+  });
+});
+
+describe('parseRegisterMap: defaults', () => {
+  it('fills unit id, table, word order, scale, offset and unit', () => {
+    const map = parseRegisterMap({ counters: [{ name: 'x', address: 7, type: 'u32' }] });
+    expect(map).toEqual({
+      unitId: 1,
+      counters: [
+        {
+          name: 'x',
+          table: 'holding',
+          address: 7,
+          type: 'u32',
+          wordOrder: 'big',
+          scale: 1,
+          offset: 0,
+          unit: '',
+        },
+      ],
+      errors: undefined,
+      raisesCounter: undefined,
+    });
+  });
+
+  it('defaults the error block to the holding table', () => {
+    const map = parseRegisterMap({ counters: [ok], errors: { address: 50, slots: 4 } });
+    expect(map.errors).toEqual({ table: 'holding', address: 50, slots: 4 });
+    const input = parseRegisterMap({
+      counters: [ok],
+      errors: { table: 'input', address: 50, slots: 4 },
+    });
+    expect(input.errors?.table).toBe('input');
+  });
+
+  it('detects the raises counter by its conventional name', () => {
+    const map = parseRegisterMap({
+      counters: [ok, { name: 'error_events_total', address: 1, type: 'u32' }],
+    });
+    expect(map.raisesCounter).toBe('error_events_total');
+  });
+
+  it('an explicit raises counter wins over the conventional name', () => {
+    const map = parseRegisterMap({
+      counters: [ok, { name: 'error_events_total', address: 1, type: 'u32' }],
+      raisesCounter: 'a',
+    });
+    expect(map.raisesCounter).toBe('a');
+  });
+
+  it('has no raises counter when none is named and none is conventional', () => {
+    expect(parseRegisterMap({ counters: [ok] }).raisesCounter).toBeUndefined();
+  });
+
+  it('accepts the extremes of every range', () => {
+    const map = parseRegisterMap({
+      unitId: 255,
+      counters: [
+        { name: 'a', address: 65535, type: 'u16', table: 'input' },
+        { name: 'b', address: 65534, type: 'i32', wordOrder: 'little', scale: -2, offset: -1.5 },
+        { name: 'c'.repeat(63), address: 0, type: 'float32', unit: 'x' },
+      ],
+      errors: { address: 0, slots: 125 },
+    });
+    expect(map.unitId).toBe(255);
+    expect(map.counters[1]).toMatchObject({ address: 65534, scale: -2, offset: -1.5 });
+    expect(parseRegisterMap({ unitId: 0, counters: [ok] }).unitId).toBe(0);
+  });
+});
+
+describe('parseRegisterMap: rejects bad input with the offending path', () => {
+  const counter = (extra: Record<string, unknown>): Record<string, unknown> => ({
+    ...ok,
+    name: 'b',
+    ...extra,
+  });
+  const withCounter = (extra: Record<string, unknown>): unknown => ({
+    counters: [ok, counter(extra)],
+  });
+  const cases: Array<[string, unknown, string]> = [
+    ['a non-object map', 'nope', 'registerMap'],
+    ['null', null, 'registerMap'],
+    ['an array as the map', [ok], 'registerMap'],
+    ['unit id out of range', { unitId: 256, counters: [ok] }, 'registerMap.unitId'],
+    ['negative unit id', { unitId: -1, counters: [ok] }, 'registerMap.unitId'],
+    ['fractional unit id', { unitId: 1.5, counters: [ok] }, 'registerMap.unitId'],
+    ['unit id as a string', { unitId: '1', counters: [ok] }, 'registerMap.unitId'],
+    ['no counters', {}, 'registerMap.counters'],
+    ['empty counters', { counters: [] }, 'registerMap.counters'],
+    ['counters not an array', { counters: { a: ok } }, 'registerMap.counters'],
+    ['a counter that is not an object', { counters: [ok, 3] }, 'registerMap.counters[1]'],
+    ['a counter that is null', { counters: [ok, null] }, 'registerMap.counters[1]'],
+    ['a counter without a name', withCounter({ name: undefined }), 'registerMap.counters[1].name'],
+    ['an empty name', withCounter({ name: '' }), 'registerMap.counters[1].name'],
+    ['a numeric name', withCounter({ name: 5 }), 'registerMap.counters[1].name'],
+    ['a name in CamelCase', withCounter({ name: 'TubeHeat' }), 'registerMap.counters[1].name'],
+    ['a name with a dash', withCounter({ name: 'tube-heat' }), 'registerMap.counters[1].name'],
+    ['a name starting with a digit', withCounter({ name: '1x' }), 'registerMap.counters[1].name'],
+    ['a 64-character name', withCounter({ name: 'a'.repeat(64) }), 'registerMap.counters[1].name'],
+    ['a duplicate name', withCounter({ name: 'a' }), 'registerMap.counters[1].name'],
+    ['an unknown type', withCounter({ type: 'u64' }), 'registerMap.counters[1].type'],
+    ['a missing type', withCounter({ type: undefined }), 'registerMap.counters[1].type'],
+    ['a missing address', withCounter({ address: undefined }), 'registerMap.counters[1].address'],
+    ['a negative address', withCounter({ address: -1 }), 'registerMap.counters[1].address'],
+    ['address 65536', withCounter({ address: 65536 }), 'registerMap.counters[1].address'],
+    [
+      'a 32-bit counter at the last register',
+      withCounter({ type: 'u32', address: 65535 }),
+      'registerMap.counters[1].address',
+    ],
+    ['a fractional address', withCounter({ address: 2.5 }), 'registerMap.counters[1].address'],
+    ['an unknown table', withCounter({ table: 'coil' }), 'registerMap.counters[1].table'],
+    ['a bad word order', withCounter({ wordOrder: 'middle' }), 'registerMap.counters[1].wordOrder'],
+    ['scale 0', withCounter({ scale: 0 }), 'registerMap.counters[1].scale'],
+    ['scale NaN', withCounter({ scale: Number.NaN }), 'registerMap.counters[1].scale'],
+    ['scale Infinity', withCounter({ scale: Infinity }), 'registerMap.counters[1].scale'],
+    ['scale as a string', withCounter({ scale: '0.1' }), 'registerMap.counters[1].scale'],
+    ['offset as a string', withCounter({ offset: '1' }), 'registerMap.counters[1].offset'],
+    ['offset Infinity', withCounter({ offset: -Infinity }), 'registerMap.counters[1].offset'],
+    ['an empty unit', withCounter({ unit: '' }), 'registerMap.counters[1].unit'],
+    ['a numeric unit', withCounter({ unit: 1 }), 'registerMap.counters[1].unit'],
+    ['errors not an object', { counters: [ok], errors: 4 }, 'registerMap.errors'],
+    ['errors null', { counters: [ok], errors: null }, 'registerMap.errors'],
+    [
+      'errors in an unknown table',
+      { counters: [ok], errors: { table: 'coil', address: 0, slots: 1 } },
+      'registerMap.errors.table',
+    ],
+    [
+      'errors without an address',
+      { counters: [ok], errors: { slots: 1 } },
+      'registerMap.errors.address',
+    ],
+    [
+      'errors with 0 slots',
+      { counters: [ok], errors: { address: 0, slots: 0 } },
+      'registerMap.errors.slots',
+    ],
+    [
+      'errors with 126 slots',
+      { counters: [ok], errors: { address: 0, slots: 126 } },
+      'registerMap.errors.slots',
+    ],
+    [
+      'a raises counter that names no counter',
+      { counters: [ok], raisesCounter: 'nope' },
+      'registerMap.raisesCounter',
+    ],
+    ['an empty raises counter', { counters: [ok], raisesCounter: '' }, 'registerMap.raisesCounter'],
+    [
+      'a non-string raises counter',
+      { counters: [ok], raisesCounter: 3 },
+      'registerMap.raisesCounter',
+    ],
+  ];
+
+  for (const [what, input, path] of cases) {
+    it(`${what} → ${path}`, () => {
+      const e = configError(() => parseRegisterMap(input));
+      expect(e.path).toBe(path);
+    });
+  }
+
+  it('reports the index of the offending counter', () => {
+    const e = configError(() =>
+      parseRegisterMap({ counters: [ok, { name: 'b', address: 1, type: 'u16' }, { name: 'c' }] }),
+    );
+    expect(e.path).toBe('registerMap.counters[2].type');
+  });
+
+  it('uses the path it is given as the root', () => {
+    const e = configError(() =>
+      parseRegisterMap({ counters: [{ ...ok, type: 'bad' }] }, 'devices[0].map'),
+    );
+    expect(e.path).toBe('devices[0].map.counters[0].type');
+  });
+});
+
+describe('registerCount', () => {
+  it('is 1 for 16-bit types and 2 for 32-bit types', () => {
+    expect(registerCount('u16')).toBe(1);
+    expect(registerCount('i16')).toBe(1);
+    expect(registerCount('u32')).toBe(2);
+    expect(registerCount('i32')).toBe(2);
+    expect(registerCount('float32')).toBe(2);
+  });
+});
+
+describe('parseRegisterMap: property', () => {
+  /** Either a plausible value or any JSON at all, so deep fields are reached. */
+  const maybe = <T>(good: fc.Arbitrary<T>): fc.Arbitrary<unknown> =>
+    fc.oneof({ weight: 4, arbitrary: good }, { weight: 1, arbitrary: fc.jsonValue() });
+  const name = fc.oneof(
+    fc.constantFrom('a', 'b', 'error_events_total', 'Bad', ''),
+    fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/),
+  );
+  const counterish = fc.record(
+    {
+      name: maybe(name),
+      table: maybe(fc.constantFrom('holding', 'input', 'coil')),
+      address: maybe(fc.integer({ min: -2, max: 65537 })),
+      type: maybe(fc.constantFrom('u16', 'i16', 'u32', 'i32', 'float32', 'u8')),
+      wordOrder: maybe(fc.constantFrom('big', 'little', 'middle')),
+      scale: maybe(fc.oneof(fc.double(), fc.constant(0))),
+      offset: maybe(fc.double()),
+      unit: maybe(fc.string()),
+    },
+    { requiredKeys: [] },
+  );
+  const mapish = fc.record(
+    {
+      unitId: maybe(fc.integer({ min: -1, max: 256 })),
+      counters: maybe(fc.array(counterish, { maxLength: 5 })),
+      errors: maybe(
+        fc.record(
+          {
+            table: maybe(fc.constantFrom('holding', 'input', 'x')),
+            address: maybe(fc.integer({ min: -1, max: 65536 })),
+            slots: maybe(fc.integer({ min: -1, max: 130 })),
+          },
+          { requiredKeys: [] },
+        ),
+      ),
+      raisesCounter: maybe(name),
+    },
+    { requiredKeys: [] },
+  );
+
+  it('any input either parses to a valid map or throws a ConfigError naming a path', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), mapish), (input) => {
+        let map;
+        try {
+          map = parseRegisterMap(input);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ConfigError);
+          expect((err as ConfigError).code).toBe('OUTPOST_BAD_CONFIG');
+          expect((err as ConfigError).path).toMatch(/^registerMap(\.|\[|$)/);
+          return;
+        }
+        // Whatever parses satisfies every rule.
+        expect(map.counters.length).toBeGreaterThan(0);
+        expect(new Set(map.counters.map((c) => c.name)).size).toBe(map.counters.length);
+        expect(Number.isInteger(map.unitId) && map.unitId >= 0 && map.unitId <= 255).toBe(true);
+        for (const c of map.counters) {
+          expect(c.name).toMatch(/^[a-z][a-z0-9_]{0,62}$/);
+          expect(['holding', 'input']).toContain(c.table);
+          expect(['big', 'little']).toContain(c.wordOrder);
+          expect(Number.isInteger(c.address) && c.address >= 0).toBe(true);
+          expect(c.address + registerCount(c.type)).toBeLessThanOrEqual(65536);
+          expect(Number.isFinite(c.scale) && c.scale !== 0).toBe(true);
+          expect(Number.isFinite(c.offset)).toBe(true);
+        }
+        if (map.raisesCounter !== undefined) {
+          expect(map.counters.some((c) => c.name === map.raisesCounter)).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
