@@ -1,0 +1,52 @@
+/**
+ * `npm run bench` runs every benchmark in sequence; `npm run bench -- codec e2e` runs the named
+ * ones. Each prints a table and writes bench/results/<name>.json. Loopback only; every loop is
+ * bounded in count and time. Figures vary between runs on a shared machine: compare the ratios
+ * a single run measured side by side, not absolute figures across runs.
+ */
+import { codecBench } from './codec.js';
+import { e2eBench } from './e2e.js';
+import { machine, round, writeResult, nowNs, type Bench } from './lib.js';
+import { pollOverheadBench } from './poll-overhead.js';
+import { wireSizeBench } from './wire-size.js';
+
+const BENCHES: readonly Bench[] = [codecBench, wireSizeBench, pollOverheadBench, e2eBench];
+
+async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log('usage: npm run bench [-- <name>...]\n');
+    for (const b of BENCHES) console.log(`  ${b.name.padEnd(14)} ${b.description}`);
+    return 0;
+  }
+  const unknown = argv.filter((a) => !BENCHES.some((b) => b.name === a));
+  if (unknown.length > 0) {
+    console.error(
+      `unknown bench ${unknown.map((u) => `"${u}"`).join(', ')}; choose from: ${BENCHES.map((b) => b.name).join(', ')}`,
+    );
+    return 2;
+  }
+  const selected = argv.length === 0 ? BENCHES : BENCHES.filter((b) => argv.includes(b.name));
+  const start = nowNs();
+  const m = machine();
+  console.log(
+    `Outpost benchmarks - ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${m.platform}/${m.arch}, load ${m.loadAvgAtStart.join(' ')}\n`,
+  );
+  for (const bench of selected) {
+    console.log(`== ${bench.name}: ${bench.description}`);
+    const date = new Date().toISOString();
+    const machineAtStart = machine();
+    const result = await bench.run((line) => console.log(line));
+    const path = await writeResult({ ...result, date, machine: machineAtStart });
+    console.log(`(${result.wallTimeS} s; written to ${path})\n`);
+  }
+  console.log(`done in ${round((nowNs() - start) / 1e9, 1)} s`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);
