@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import nacl from 'tweetnacl';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import catalogueJson from '../protocols/error-codes.json' with { type: 'json' };
@@ -92,7 +93,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     }
   });
 
+  // Factory provisioning, in short: the device's Ed25519 identity, registered at the hub.
+  const identity = nacl.sign.keyPair();
+  hub.registerDevice(DEVICE_ID, identity.publicKey);
   const agent = createAgent({
+    identity: { secretKey: identity.secretKey },
     adapter: modbusTcpAdapter({
       host: sim.host,
       port: sim.modbusPort,
@@ -105,6 +110,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       cert: device.certPem,
       key: device.keyPem,
       servername: 'localhost',
+      identityKey: hub.identityPublicKey,
     },
     pollIntervalMs: o.pollMs,
     errorPollIntervalMs: o.errorPollMs,

@@ -18,3 +18,11 @@ export {
   type CertificateAuthority,
   type KeyPairPem,
 } from './pki.js';
+export {
+  CredentialAuthority,
+  ENROL_PATH,
+  type CredentialAuthorityOptions,
+  type EnrolRequest,
+  type EnrolResponse,
+} from './credentials.js';
+export { HubIdentity } from './identity.js';

@@ -50,7 +50,8 @@ export type PkiErrorCode =
   | 'PKI_INVALID_DNS_NAME'
   | 'PKI_INVALID_VALIDITY'
   | 'PKI_INVALID_CA'
-  | 'PKI_CA_KEY_MISMATCH';
+  | 'PKI_CA_KEY_MISMATCH'
+  | 'PKI_INVALID_PUBLIC_KEY';
 
 /** Typed error for every failure this module reports deliberately. */
 export class PkiError extends Error {
@@ -383,4 +384,58 @@ export function deviceIdFromCertificate(
   const cn = cert?.subject?.CN;
   if (typeof cn !== 'string') return undefined; // absent, or ambiguous (multiple CNs)
   return DEVICE_ID_PATTERN.test(cn) ? cn : undefined;
+}
+
+/**
+ * Issues a device client certificate for a public key the device generated itself (enrolment
+ * and rotation: the private key never leaves the device). `spkiDer` is the SubjectPublicKeyInfo
+ * of an ECDSA P-256 key.
+ */
+export async function issueDeviceCertificateForKey(
+  ca: CertificateAuthority,
+  opts: { deviceId: string; spkiDer: Uint8Array } & ValidityOptions,
+): Promise<string> {
+  assertDeviceId(opts.deviceId);
+  const validity = resolveValidity(opts, DEFAULT_LEAF_DAYS);
+  const issuer = await loadCa(ca);
+  let publicKey: WebCryptoKey;
+  try {
+    publicKey = await webcrypto.subtle.importKey(
+      'spki',
+      Uint8Array.from(opts.spkiDer),
+      KEY_ALGORITHM,
+      true,
+      ['verify'],
+    );
+  } catch (cause) {
+    throw new PkiError(
+      'PKI_INVALID_PUBLIC_KEY',
+      'the device public key is not an ECDSA P-256 SubjectPublicKeyInfo',
+      { cause },
+    );
+  }
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerialHex(),
+      subject: cnName(opts.deviceId),
+      issuer: issuer.cert.subjectName,
+      notBefore: validity.notBefore,
+      notAfter: validity.notAfter,
+      publicKey,
+      signingKey: issuer.privateKey,
+      signingAlgorithm: SIGNING_ALGORITHM,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+        new x509.SubjectAlternativeNameExtension([
+          { type: 'url', value: `${DEVICE_URI_PREFIX}${opts.deviceId}` },
+        ]),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey, false, webcrypto),
+        await authorityKeyIdentifier(issuer.cert),
+      ],
+    },
+    webcrypto,
+  );
+  return cert.toString('pem');
 }

@@ -1,9 +1,23 @@
+import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { MAX_FRAME_BYTES, type Frame } from '../src/codec/index.js';
+import {
+  MAX_FRAME_BYTES,
+  TERMINATED_UPSTREAM_MARKER,
+  tlsExporter,
+  type Body,
+  type Frame,
+} from '../src/codec/index.js';
+import { ed25519PublicKey, HubIdentity } from './identity.js';
 import { deviceIdFromCertificate } from './pki.js';
 import { CLOSE, DeviceSession } from './session.js';
 import { HubStore } from './store.js';
@@ -14,18 +28,32 @@ export interface HubOptions {
   host?: string;
   /** Default 0 (any free port); production uses 443. */
   port?: number;
-  tls: {
+  /** Required unless `tlsTerminatedUpstream`. */
+  tls?: {
     /** Hub server certificate and key (PEM). */
     cert: string;
     key: string;
     /** CA bundle that device client certificates must chain to. */
     ca: string | string[];
   };
+  /**
+   * A load balancer terminates TLS in front of this node: serve plain HTTP/WebSocket (bind it
+   * to an address only the balancer reaches) and authenticate devices by the inner handshake
+   * alone, bound to the terminated-upstream marker.
+   */
+  tlsTerminatedUpstream?: boolean;
+  /**
+   * The hub's Ed25519 identity (PKCS#8 PEM). Default: the one kept in the database, generated on
+   * first start. Every node behind one address must share it.
+   */
+  identityKeyPem?: string;
   /** SQLite file; default in memory. */
   dbPath?: string;
   hubId?: string;
   heartbeatMs?: number;
   handshakeTimeoutMs?: number;
+  /** A TLS handshake that has not finished after this long is dropped. Default 10 s. */
+  tlsHandshakeTimeoutMs?: number;
   /** Largest frame accepted from a device. Default 256 KiB. */
   maxFrameBytes?: number;
   now?: () => number;
@@ -37,6 +65,12 @@ export interface HubEvents {
   duplicate: [event: { deviceId: string; seq: number }];
   'protocol-error': [event: { deviceId: string; code: string; message: string }];
   'tls-error': [event: { code: string; message: string; remote: string | null }];
+  'upgrade-refused': [event: { status: number; reason: string; remote: string }];
+  /** A device asked for a new certificate over its tunnel (see hub/credentials.ts). */
+  renew: [
+    session: DeviceSession,
+    request: Extract<Frame, { type: 'renewCredential' }>['renewCredential'],
+  ];
   connected: [deviceId: string];
   disconnected: [event: { deviceId: string; code: number }];
 }
@@ -47,29 +81,43 @@ export interface HubStats {
   duplicatesDropped: number;
   protocolErrors: number;
   tlsErrors: number;
+  upgradesRefused: number;
 }
 
 export const TUNNEL_PATH = '/v1/tunnel';
 
+/** Extra HTTP routes (enrolment); return false to fall through to 404. */
+export type HttpRoute = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  socket: TLSSocket | Socket,
+) => boolean;
+
 /**
- * The reference hub: an HTTPS server that requires a client certificate from its device CA,
- * a WebSocket tunnel endpoint on {@link TUNNEL_PATH}, and a SQLite store. Devices are
- * identified by their certificate alone; a device that misbehaves is disconnected without
- * disturbing the others.
+ * The reference hub node: HTTPS (TLS 1.3) asking for a client certificate from its device CA,
+ * a WebSocket tunnel endpoint on {@link TUNNEL_PATH}, and a SQLite store. A device gets in only
+ * with a verified certificate naming it AND a handshake signed by its registered identity key
+ * (bound to this TLS session); behind a TLS-terminating load balancer, by the handshake alone.
+ * A device that misbehaves is disconnected without disturbing the others.
  */
 export class Hub extends EventEmitter<HubEvents> {
   readonly store: HubStore;
-  readonly #server: Server;
+  readonly identity: HubIdentity;
+  readonly #server: HttpServer;
   readonly #wss: WebSocketServer;
   readonly #sessions = new Map<string, DeviceSession>();
   readonly #all = new Set<DeviceSession>();
-  readonly #o: Required<Omit<HubOptions, 'dbPath'>>;
+  readonly #keys = new Map<string, { key: KeyObject; status: 'active' | 'revoked' }>();
+  readonly #routes: HttpRoute[] = [];
+  readonly #o: Required<Omit<HubOptions, 'dbPath' | 'tls' | 'identityKeyPem'>> &
+    Pick<HubOptions, 'tls'>;
   #stats: HubStats = {
     connectedDevices: 0,
     framesStored: 0,
     duplicatesDropped: 0,
     protocolErrors: 0,
     tlsErrors: 0,
+    upgradesRefused: 0,
   };
 
   private constructor(options: HubOptions) {
@@ -80,71 +128,61 @@ export class Hub extends EventEmitter<HubEvents> {
       hubId: 'outpost-hub',
       heartbeatMs: 30_000,
       handshakeTimeoutMs: 10_000,
+      tlsHandshakeTimeoutMs: 10_000,
       maxFrameBytes: MAX_FRAME_BYTES,
       now: Date.now,
+      tlsTerminatedUpstream: false,
       ...options,
     };
     this.store = new HubStore(options.dbPath);
-    this.#server = createServer(
-      {
-        cert: options.tls.cert,
-        key: options.tls.key,
-        ca: options.tls.ca,
-        requestCert: true,
-        rejectUnauthorized: true,
-        ...HUB_TLS_POLICY,
-      },
-      (req, res) => {
-        if (req.method === 'GET' && req.url === '/healthz') {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ ok: true, connectedDevices: this.#sessions.size }));
-          return;
-        }
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'not found' }));
-      },
-    );
-    this.#server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-      this.#stats.tlsErrors++;
-      const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : null;
-      const code = err.code ?? 'TLS_ERROR';
-      this.store.recordSecurityEvent({
-        atMs: this.#o.now(),
-        kind: 'tls-refused',
-        deviceId: null,
-        remote,
-        detail: `${code}: ${err.message}`,
+    this.identity = loadIdentity(this.store, options.identityKeyPem);
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void =>
+      this.#onRequest(req, res);
+    if (this.#o.tlsTerminatedUpstream) {
+      this.#server = createHttpServer(onRequest);
+    } else {
+      const tls = options.tls;
+      if (!tls)
+        throw new TypeError(
+          'hub: `tls` (cert, key, device CA) is required unless tlsTerminatedUpstream',
+        );
+      this.#server = createHttpsServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ca: tls.ca,
+          // Ask every client for a certificate but let TLS finish without one: enrolment (a
+          // device with no certificate yet) uses this listener too. The tunnel refuses any
+          // connection whose certificate did not verify.
+          requestCert: true,
+          rejectUnauthorized: false,
+          handshakeTimeout: this.#o.tlsHandshakeTimeoutMs,
+          ...HUB_TLS_POLICY,
+        },
+        onRequest,
+      );
+      this.#server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+        this.#stats.tlsErrors++;
+        const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : null;
+        const code = err.code ?? 'TLS_ERROR';
+        this.store.recordSecurityEvent({
+          atMs: this.#o.now(),
+          kind: 'tls-refused',
+          deviceId: null,
+          remote,
+          detail: `${code}: ${err.message}`,
+        });
+        this.emit('tls-error', { code, message: err.message, remote });
       });
-      this.emit('tls-error', { code, message: err.message, remote });
-    });
+    }
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.#o.maxFrameBytes,
       perMessageDeflate: false,
     });
-    this.#server.on('upgrade', (req, socket, head) => {
-      const tls = socket as TLSSocket;
-      const remote = `${tls.remoteAddress}:${tls.remotePort}`;
-      const refuse = (status: number, reason: string): void => {
-        this.store.recordSecurityEvent({
-          atMs: this.#o.now(),
-          kind: 'upgrade-refused',
-          deviceId: null,
-          remote,
-          detail: reason,
-        });
-        socket.end(
-          `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-        );
-      };
-      if (new URL(req.url ?? '/', 'https://hub').pathname !== TUNNEL_PATH)
-        return refuse(404, 'Not Found');
-      // rejectUnauthorized already refused unverified peers; this guards a misconfiguration.
-      if (!tls.authorized) return refuse(401, 'Unauthorized');
-      const deviceId = deviceIdFromCertificate(tls.getPeerCertificate());
-      if (!deviceId) return refuse(403, 'Forbidden');
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#attach(ws, deviceId, remote));
-    });
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#onUpgrade(req, socket, head),
+    );
   }
 
   static async start(options: HubOptions): Promise<Hub> {
@@ -163,10 +201,15 @@ export class Hub extends EventEmitter<HubEvents> {
     return (this.#server.address() as AddressInfo).port;
   }
 
-  /** The URL agents dial. */
+  /** The URL agents dial (behind a load balancer, agents dial the balancer instead). */
   get url(): string {
     const host = this.#o.host.includes(':') ? `[${this.#o.host}]` : this.#o.host;
-    return `wss://${host}:${this.port}${TUNNEL_PATH}`;
+    return `${this.#o.tlsTerminatedUpstream ? 'ws' : 'wss'}://${host}:${this.port}${TUNNEL_PATH}`;
+  }
+
+  /** The hub's Ed25519 public key, for agents to pin. */
+  get identityPublicKey(): Uint8Array {
+    return this.identity.publicKey;
   }
 
   stats(): HubStats {
@@ -175,6 +218,78 @@ export class Hub extends EventEmitter<HubEvents> {
 
   isConnected(deviceId: string): boolean {
     return this.#sessions.get(deviceId)?.open ?? false;
+  }
+
+  /** The open session of a device, if connected. */
+  session(deviceId: string): DeviceSession | undefined {
+    const s = this.#sessions.get(deviceId);
+    return s?.open ? s : undefined;
+  }
+
+  /** Registers a device's Ed25519 identity key (factory provisioning or enrolment). */
+  registerDevice(deviceId: string, identityPublicKey: Uint8Array): void {
+    const key = ed25519PublicKey(identityPublicKey);
+    this.store.registerDeviceKey(deviceId, identityPublicKey, this.#o.now());
+    this.#keys.set(deviceId, { key, status: 'active' });
+    this.store.recordSecurityEvent({
+      atMs: this.#o.now(),
+      kind: 'device-registered',
+      deviceId,
+      remote: null,
+      detail: 'identity key registered',
+    });
+  }
+
+  /**
+   * Revokes a device: its live tunnel is closed at once and every later handshake is refused.
+   * Returns false if the device was never registered.
+   */
+  revokeDevice(deviceId: string, reason = 'revoked by an operator'): boolean {
+    const known = this.store.revokeDevice(deviceId, this.#o.now());
+    this.#keys.delete(deviceId);
+    this.store.recordSecurityEvent({
+      atMs: this.#o.now(),
+      kind: 'device-revoked',
+      deviceId,
+      remote: null,
+      detail: reason,
+    });
+    for (const s of this.#all)
+      if (s.deviceId === deviceId) s.close(CLOSE.REVOKED, 'OUTPOST_DEVICE_REVOKED');
+    return known;
+  }
+
+  /** Asks a connected device to reconnect to `url` (or here, when empty) after `retryAfterMs`. */
+  redirect(
+    deviceId: string,
+    url: string,
+    retryAfterMs: number,
+    reason = 'load balancing',
+  ): boolean {
+    return this.session(deviceId)?.redirect(url, retryAfterMs, reason) ?? false;
+  }
+
+  /** Sends a command to a connected device. */
+  sendCommand(
+    deviceId: string,
+    command: {
+      commandId: string;
+      name: string;
+      args?: Record<string, string>;
+      expiresAtMs: number;
+    },
+  ): boolean {
+    return this.session(deviceId)?.sendCommand(command) ?? false;
+  }
+
+  /** Sends a control body (e.g. RotateNow) to a connected device. */
+  sendControl(deviceId: string, body: Body): boolean {
+    return this.session(deviceId)?.sendControl(body) ?? false;
+  }
+
+  /** Adds an HTTP route (tried in order before the 404). */
+  route(handler: HttpRoute): void {
+    this.#routes.push(handler);
   }
 
   async close(): Promise<void> {
@@ -186,10 +301,89 @@ export class Hub extends EventEmitter<HubEvents> {
     this.store.close();
   }
 
-  #attach(ws: WebSocket, deviceId: string, remote: string): void {
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'GET' && req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, connectedDevices: this.#sessions.size }));
+      return;
+    }
+    for (const r of this.#routes) if (r(req, res, req.socket as TLSSocket | Socket)) return;
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'not found' }));
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const refuse = (status: number, reason: string, detail: string): void => {
+      this.#stats.upgradesRefused++;
+      this.store.recordSecurityEvent({
+        atMs: this.#o.now(),
+        kind: 'upgrade-refused',
+        deviceId: null,
+        remote,
+        detail: `${status}: ${detail}`,
+      });
+      this.emit('upgrade-refused', { status, reason: detail, remote });
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (new URL(req.url ?? '/', 'https://hub').pathname !== TUNNEL_PATH)
+      return refuse(404, 'Not Found', `no tunnel at ${req.url ?? ''}`);
+    if (this.#o.tlsTerminatedUpstream) {
+      this.#wss.handleUpgrade(req, socket, head, (ws) =>
+        this.#attach(ws, undefined, TERMINATED_UPSTREAM_MARKER, 2, remote),
+      );
+      return;
+    }
+    const tls = socket as TLSSocket;
+    if (!tls.authorized) {
+      const why = tls.getPeerCertificate()?.subject
+        ? String(tls.authorizationError)
+        : 'no client certificate';
+      return refuse(401, 'Unauthorized', `client certificate refused: ${why}`);
+    }
+    const peer = tls.getPeerCertificate();
+    const deviceId = deviceIdFromCertificate(peer);
+    if (!deviceId) return refuse(403, 'Forbidden', 'client certificate names no valid device id');
+    const acceptUntil = this.store.certificateAcceptUntil(peer.fingerprint256);
+    if (acceptUntil !== undefined && acceptUntil < this.#o.now()) {
+      return refuse(
+        401,
+        'Unauthorized',
+        `client certificate of ${deviceId} was superseded by a rotation and its overlap window has ended`,
+      );
+    }
+    const binding = tlsExporter(tls);
+    this.#wss.handleUpgrade(req, socket, head, (ws) =>
+      this.#attach(ws, deviceId, binding, 1, remote),
+    );
+  }
+
+  #deviceKey(deviceId: string): { key: KeyObject; status: 'active' | 'revoked' } | undefined {
+    const cached = this.#keys.get(deviceId);
+    if (cached) return cached;
+    const row = this.store.deviceKey(deviceId);
+    if (!row) return undefined;
+    if (row.status === 'revoked')
+      return { key: ed25519PublicKey(row.publicKey), status: 'revoked' };
+    const entry = { key: ed25519PublicKey(row.publicKey), status: row.status };
+    this.#keys.set(deviceId, entry);
+    return entry;
+  }
+
+  #attach(
+    ws: WebSocket,
+    certDeviceId: string | undefined,
+    binding: Uint8Array,
+    bindingKind: 1 | 2,
+    remote: string,
+  ): void {
     const session = new DeviceSession({
       ws,
-      deviceId,
+      certDeviceId,
+      binding,
+      bindingKind,
+      identity: this.identity,
+      deviceKey: (id) => this.#deviceKey(id),
       remote,
       hubId: this.#o.hubId,
       store: this.store,
@@ -211,17 +405,18 @@ export class Hub extends EventEmitter<HubEvents> {
           this.store.recordSecurityEvent({
             atMs: this.#o.now(),
             kind: 'protocol-error',
-            deviceId: id,
+            deviceId: id || null,
             remote,
             detail: `${code}: ${message}`,
           });
           this.emit('protocol-error', { deviceId: id, code, message });
         },
+        renew: (s, request) => this.emit('renew', s, request),
         opened: (s) => {
-          const previous = this.#sessions.get(id(s));
+          const previous = this.#sessions.get(s.deviceId);
           if (previous && previous !== s)
             previous.close(CLOSE.REPLACED, 'replaced by a newer connection');
-          this.#sessions.set(id(s), s);
+          this.#sessions.set(s.deviceId, s);
           this.emit('connected', s.deviceId);
         },
         closed: (s, code) => {
@@ -237,8 +432,13 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 }
 
-function id(s: DeviceSession): string {
-  return s.deviceId;
+function loadIdentity(store: HubStore, pem: string | undefined): HubIdentity {
+  if (pem) return HubIdentity.fromPem(pem);
+  const kept = store.setting('hub_identity_pem');
+  if (kept) return HubIdentity.fromPem(kept);
+  const fresh = HubIdentity.generate();
+  store.setSetting('hub_identity_pem', fresh.toPem());
+  return fresh;
 }
 
 export function startHub(options: HubOptions): Promise<Hub> {

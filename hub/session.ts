@@ -1,13 +1,24 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import type WebSocket from 'ws';
 import {
+  appendBytesField,
+  BODY_FIELD,
   CodecError,
   decodeFrame,
+  DEVICE_AUTH_SIGNATURE_FIELD,
+  deviceSigningInput,
+  encodeBody,
   encodeFrame,
+  encodeFrameWithBody,
+  HUB_AUTH_SIGNATURE_FIELD,
+  hubSigningInput,
+  rawField,
   SUPPORTED_VERSIONS,
+  withoutField,
   type Body,
   type Frame,
 } from '../src/codec/index.js';
+import { verifyEd25519, type HubIdentity } from './identity.js';
 import type { HubStore, StreamPosition } from './store.js';
 
 /** WebSocket close statuses (4000-4999 are application-defined; same values as the agent's). */
@@ -15,9 +26,11 @@ export const CLOSE = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
   MALFORMED_FRAME: 4400,
+  AUTH_FAILED: 4401,
   IDENTITY_MISMATCH: 4403,
   HANDSHAKE_TIMEOUT: 4408,
   REPLACED: 4409,
+  REVOKED: 4410,
   UNSUPPORTED_VERSION: 4426,
   INTERNAL: 4500,
 } as const;
@@ -27,8 +40,15 @@ const DATA_TYPES = new Set<Frame['type']>(['telemetry', 'alarm', 'gap', 'command
 
 export interface SessionOptions {
   ws: WebSocket;
-  /** Device identity from the verified client certificate. */
-  deviceId: string;
+  /** Device id from the verified client certificate; undefined when TLS ends at a load balancer. */
+  certDeviceId: string | undefined;
+  /** Channel binding: the TLS exporter, or the terminated-upstream marker. */
+  binding: Uint8Array;
+  /** ChannelBinding the device must declare: 1 TLS exporter, 2 terminated upstream. */
+  bindingKind: 1 | 2;
+  identity: HubIdentity;
+  /** The registered identity key of a device, if any. */
+  deviceKey: (deviceId: string) => { key: KeyObject; status: 'active' | 'revoked' } | undefined;
   remote: string;
   hubId: string;
   store: HubStore;
@@ -43,19 +63,25 @@ export interface SessionEvents {
   stored(deviceId: string, frame: Frame, storedAtMs: number, samples: number): void;
   duplicate(deviceId: string, seq: number): void;
   protocolError(deviceId: string, code: string, message: string): void;
+  /** The device asked for a new client certificate (rotation). */
+  renew(
+    session: DeviceSession,
+    request: Extract<Frame, { type: 'renewCredential' }>['renewCredential'],
+  ): void;
   opened(session: DeviceSession): void;
   closed(session: DeviceSession, code: number): void;
 }
 
 /**
- * One authenticated device connection: the handshake, then storing data frames, de-duplicating
- * by (device, stream, seq) and acknowledging cumulatively once the store has committed. Any
+ * One device connection: the signed handshake, then storing data frames, de-duplicating by
+ * (device, stream, seq) and acknowledging cumulatively once the store has committed. Any
  * protocol violation gets a ProtocolError frame and a close with a specific status; it never
  * touches other sessions.
  */
 export class DeviceSession {
-  readonly deviceId: string;
   readonly #o: SessionOptions;
+  readonly #helloFrame: Uint8Array;
+  #deviceId: string;
   #phase: 'hello-sent' | 'open' | 'closed' = 'hello-sent';
   #streamId = '';
   #pos: StreamPosition = { acked: 0, above: new Set() };
@@ -67,7 +93,7 @@ export class DeviceSession {
 
   constructor(options: SessionOptions) {
     this.#o = options;
-    this.deviceId = options.deviceId;
+    this.#deviceId = options.certDeviceId ?? '';
     this.#lastSeen = options.now();
     const { ws } = options;
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(data, isBinary));
@@ -83,10 +109,20 @@ export class DeviceSession {
         ),
       options.handshakeTimeoutMs,
     );
-    this.#send({
-      type: 'hello',
-      hello: { versions: [...SUPPORTED_VERSIONS], hubId: options.hubId, nonce: randomBytes(32) },
-    });
+    // Kept byte for byte: both signatures cover it.
+    this.#helloFrame = encodeFrame(
+      { deviceId: this.#deviceId, seq: 0, sentAtMs: options.now() },
+      {
+        type: 'hello',
+        hello: { versions: [...SUPPORTED_VERSIONS], hubId: options.hubId, nonce: randomBytes(32) },
+      },
+    );
+    ws.send(this.#helloFrame);
+  }
+
+  /** The authenticated device (before the handshake: the certificate's id, or ''). */
+  get deviceId(): string {
+    return this.#deviceId;
   }
 
   get open(): boolean {
@@ -97,6 +133,34 @@ export class DeviceSession {
   close(code: number, reason: string): void {
     if (this.#phase === 'closed') return;
     this.#o.ws.close(code, reason);
+  }
+
+  /** Tells the agent to reconnect elsewhere (`url`) or later (`retryAfterMs`); it closes itself. */
+  redirect(url: string, retryAfterMs: number, reason: string): boolean {
+    if (this.#phase !== 'open') return false;
+    this.#sendSequenced({ type: 'redirect', redirect: { url, retryAfterMs, reason } });
+    // The agent closes on receipt; close from here too if it does not.
+    setTimeout(() => this.close(CLOSE.GOING_AWAY, 'redirected'), 2000).unref();
+    return true;
+  }
+
+  /** Sends a command bound to this device, with an expiry; false if the tunnel is not open. */
+  sendCommand(command: {
+    commandId: string;
+    name: string;
+    args?: Record<string, string>;
+    expiresAtMs: number;
+  }): boolean {
+    if (this.#phase !== 'open') return false;
+    this.#sendSequenced({ type: 'command', command: { ...command, deviceId: this.#deviceId } });
+    return true;
+  }
+
+  /** Sends a hub -> agent control body (sequenced, so it cannot be replayed). */
+  sendControl(body: Body): boolean {
+    if (this.#phase !== 'open') return false;
+    this.#sendSequenced(body);
+    return true;
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
@@ -120,16 +184,20 @@ export class DeviceSession {
       this.#fail(status, code, err instanceof Error ? err.message : String(err));
       return;
     }
-    if (frame.deviceId !== this.deviceId) {
+    if (this.#phase === 'hello-sent') {
+      this.#onDeviceAuth(frame, data);
+      return;
+    }
+    if (frame.deviceId !== this.#deviceId) {
       this.#fail(
         CLOSE.IDENTITY_MISMATCH,
         'OUTPOST_IDENTITY_MISMATCH',
-        `frame names device "${frame.deviceId}" but the client certificate is for "${this.deviceId}"`,
+        `frame names device "${frame.deviceId}" but the tunnel is authenticated as "${this.#deviceId}"`,
       );
       return;
     }
-    if (this.#phase === 'hello-sent') {
-      this.#onDeviceAuth(frame);
+    if (frame.type === 'renewCredential') {
+      this.#o.events.renew(this, frame.renewCredential);
       return;
     }
     if (!DATA_TYPES.has(frame.type)) {
@@ -151,7 +219,7 @@ export class DeviceSession {
     this.#onData(frame, data.length);
   }
 
-  #onDeviceAuth(frame: Frame): void {
+  #onDeviceAuth(frame: Frame, raw: Uint8Array): void {
     if (frame.type !== 'deviceAuth') {
       this.#fail(
         CLOSE.MALFORMED_FRAME,
@@ -161,19 +229,68 @@ export class DeviceSession {
       return;
     }
     const auth = frame.deviceAuth;
-    if (auth.deviceId !== this.deviceId) {
+    const claimed = auth.deviceId ?? '';
+    if (claimed === '' || frame.deviceId !== claimed) {
       this.#fail(
         CLOSE.IDENTITY_MISMATCH,
         'OUTPOST_IDENTITY_MISMATCH',
-        `DeviceAuth names "${auth.deviceId}" but the certificate is for "${this.deviceId}"`,
+        'DeviceAuth and its envelope must name the same, non-empty device id',
       );
       return;
     }
+    if (this.#o.certDeviceId !== undefined && claimed !== this.#o.certDeviceId) {
+      this.#fail(
+        CLOSE.IDENTITY_MISMATCH,
+        'OUTPOST_IDENTITY_MISMATCH',
+        `DeviceAuth names "${claimed}" but the client certificate is for "${this.#o.certDeviceId}"`,
+      );
+      return;
+    }
+    this.#deviceId = claimed;
     if (!SUPPORTED_VERSIONS.includes(auth.version ?? 0)) {
       this.#fail(
         CLOSE.UNSUPPORTED_VERSION,
         'OUTPOST_UNSUPPORTED_VERSION',
         `protocol version ${auth.version} is not offered`,
+      );
+      return;
+    }
+    if ((auth.binding ?? 0) !== this.#o.bindingKind) {
+      this.#fail(
+        CLOSE.AUTH_FAILED,
+        'OUTPOST_CHANNEL_BINDING_MISMATCH',
+        this.#o.bindingKind === 1
+          ? 'this hub terminates TLS itself: the handshake must be bound to the TLS exporter'
+          : 'this hub sits behind a TLS-terminating load balancer: the handshake must use the terminated-upstream binding',
+      );
+      return;
+    }
+    const registered = this.#o.deviceKey(claimed);
+    if (!registered) {
+      this.#fail(
+        CLOSE.IDENTITY_MISMATCH,
+        'OUTPOST_DEVICE_NOT_ENROLLED',
+        `device "${claimed}" has no registered identity key; enrol it first`,
+      );
+      return;
+    }
+    if (registered.status === 'revoked') {
+      this.#fail(CLOSE.REVOKED, 'OUTPOST_DEVICE_REVOKED', `device "${claimed}" is revoked`);
+      return;
+    }
+    const body = rawField(raw, BODY_FIELD.deviceAuth);
+    const input =
+      body &&
+      deviceSigningInput(
+        this.#helloFrame,
+        withoutField(body, DEVICE_AUTH_SIGNATURE_FIELD),
+        this.#o.binding,
+      );
+    if (!input || !verifyEd25519(input, auth.signature ?? new Uint8Array(), registered.key)) {
+      this.#fail(
+        CLOSE.AUTH_FAILED,
+        'OUTPOST_HANDSHAKE_AUTH_FAILED',
+        'the DeviceAuth signature does not verify for this session (wrong identity key, or a replayed or relayed handshake)',
       );
       return;
     }
@@ -190,7 +307,7 @@ export class DeviceSession {
     this.#streamId = streamId;
     try {
       this.#pos = this.#o.store.openStream(
-        this.deviceId,
+        claimed,
         streamId,
         auth.agentVersion ?? '',
         this.#o.now(),
@@ -204,7 +321,7 @@ export class DeviceSession {
       return;
     }
     this.#phase = 'open';
-    this.#send({
+    const unsigned = encodeBody({
       type: 'hubAuth',
       hubAuth: {
         ackedSeq: this.#pos.acked,
@@ -212,6 +329,16 @@ export class DeviceSession {
         maxFrameBytes: this.#o.maxFrameBytes,
       },
     });
+    const signature = this.#o.identity.sign(
+      hubSigningInput(this.#helloFrame, raw, unsigned, this.#o.binding),
+    );
+    this.#o.ws.send(
+      encodeFrameWithBody(
+        { deviceId: claimed, seq: 0, sentAtMs: this.#o.now() },
+        'hubAuth',
+        appendBytesField(unsigned, HUB_AUTH_SIGNATURE_FIELD, signature),
+      ),
+    );
     this.#startHeartbeat();
     this.#o.events.opened(this);
   }
@@ -220,7 +347,7 @@ export class DeviceSession {
     const seq = frame.seq;
     const pos = this.#pos;
     if (seq <= pos.acked || pos.above.has(seq)) {
-      this.#o.events.duplicate(this.deviceId, seq);
+      this.#o.events.duplicate(this.#deviceId, seq);
       this.#scheduleAck();
       return;
     }
@@ -233,7 +360,7 @@ export class DeviceSession {
     const now = this.#o.now();
     let result;
     try {
-      result = this.#o.store.storeFrame(this.deviceId, this.#streamId, frame, bytes, now, acked);
+      result = this.#o.store.storeFrame(this.#deviceId, this.#streamId, frame, bytes, now, acked);
     } catch {
       // Not stored, so not acked: the agent keeps the record and resends it.
       this.#fail(
@@ -244,7 +371,7 @@ export class DeviceSession {
       return;
     }
     if (result.outcome === 'duplicate') {
-      this.#o.events.duplicate(this.deviceId, seq);
+      this.#o.events.duplicate(this.#deviceId, seq);
     } else {
       if (seq === pos.acked + 1) {
         for (let s = pos.acked + 1; s <= acked; s++) pos.above.delete(s);
@@ -252,7 +379,7 @@ export class DeviceSession {
       } else {
         pos.above.add(seq);
       }
-      this.#o.events.stored(this.deviceId, frame, now, result.samples);
+      this.#o.events.stored(this.#deviceId, frame, now, result.samples);
     }
     this.#scheduleAck();
   }
@@ -272,7 +399,7 @@ export class DeviceSession {
       if (this.#phase !== 'open') return;
       if (this.#o.now() - this.#lastSeen > 2 * this.#o.heartbeatMs) {
         this.#o.events.protocolError(
-          this.deviceId,
+          this.#deviceId,
           'OUTPOST_DEAD_PEER',
           'no traffic or pong for two heartbeat intervals',
         );
@@ -285,16 +412,20 @@ export class DeviceSession {
     this.#heartbeat = setTimeout(beat, this.#o.heartbeatMs);
   }
 
-  #send(body: Body): void {
+  #send(body: Body, seq = 0): void {
     const ws = this.#o.ws;
     if (ws.readyState !== ws.OPEN) return;
-    const seq = body.type === 'command' ? ++this.#seqOut : 0;
-    ws.send(encodeFrame({ deviceId: this.deviceId, seq, sentAtMs: this.#o.now() }, body));
+    ws.send(encodeFrame({ deviceId: this.#deviceId, seq, sentAtMs: this.#o.now() }, body));
+  }
+
+  /** Hub -> agent frames that must not be replayed carry a strictly increasing seq. */
+  #sendSequenced(body: Body): void {
+    this.#send(body, ++this.#seqOut);
   }
 
   #fail(status: number, code: string, message: string): void {
     if (this.#phase === 'closed') return;
-    this.#o.events.protocolError(this.deviceId, code, message);
+    this.#o.events.protocolError(this.#deviceId, code, message);
     this.#send({ type: 'error', error: { code, message } });
     // Close reasons are limited to 123 bytes.
     this.#o.ws.close(status, code.slice(0, 120));

@@ -169,6 +169,23 @@ export class HubStore {
           );
           break;
         }
+        case 'commandResult': {
+          const r = frame.commandResult;
+          this.#db
+            .prepare(
+              `INSERT INTO command_results (device_id, command_id, status, output, error_code, error_message, stored_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              deviceId,
+              r.commandId ?? '',
+              r.status ?? 0,
+              Buffer.from(r.output ?? new Uint8Array()),
+              r.errorCode ?? '',
+              r.errorMessage ?? '',
+              nowMs,
+            );
+          break;
+        }
         default:
           break;
       }
@@ -204,6 +221,136 @@ export class HubStore {
     }
     if (t.health) this.#stmt.setHealth.run(JSON.stringify(t.health), deviceId);
     return t.samples?.length ?? 0;
+  }
+
+  setting(key: string): string | undefined {
+    const row = this.#db.prepare(`SELECT value FROM hub_settings WHERE key = ?`).get(key) as
+      { value: string } | undefined;
+    return row?.value;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.#db
+      .prepare(
+        `INSERT INTO hub_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      )
+      .run(key, value);
+  }
+
+  /** Registers (or re-registers, un-revoking) a device's Ed25519 identity key. */
+  registerDeviceKey(deviceId: string, publicKey: Uint8Array, nowMs: number): void {
+    this.#db
+      .prepare(
+        `INSERT INTO device_keys (device_id, public_key, status, registered_ms) VALUES (?, ?, 'active', ?)
+         ON CONFLICT(device_id) DO UPDATE SET public_key = excluded.public_key, status = 'active', registered_ms = excluded.registered_ms, revoked_ms = NULL`,
+      )
+      .run(deviceId, Buffer.from(publicKey), nowMs);
+  }
+
+  deviceKey(deviceId: string): { publicKey: Uint8Array; status: 'active' | 'revoked' } | undefined {
+    const row = this.#db
+      .prepare(`SELECT public_key, status FROM device_keys WHERE device_id = ?`)
+      .get(deviceId) as { public_key: Buffer; status: 'active' | 'revoked' } | undefined;
+    return row && { publicKey: new Uint8Array(row.public_key), status: row.status };
+  }
+
+  /** Marks a device revoked. Returns false if it was not registered. */
+  revokeDevice(deviceId: string, nowMs: number): boolean {
+    return (
+      this.#db
+        .prepare(`UPDATE device_keys SET status = 'revoked', revoked_ms = ? WHERE device_id = ?`)
+        .run(nowMs, deviceId).changes > 0
+    );
+  }
+
+  commandResults(
+    deviceId: string,
+  ): Array<{
+    commandId: string;
+    status: number;
+    output: Uint8Array;
+    errorCode: string;
+    errorMessage: string;
+  }> {
+    return (
+      this.#db
+        .prepare(`SELECT * FROM command_results WHERE device_id = ? ORDER BY id`)
+        .all(deviceId) as Array<{
+        command_id: string;
+        status: number;
+        output: Buffer | null;
+        error_code: string;
+        error_message: string;
+      }>
+    ).map((r) => ({
+      commandId: r.command_id,
+      status: r.status,
+      output: new Uint8Array(r.output ?? Buffer.alloc(0)),
+      errorCode: r.error_code,
+      errorMessage: r.error_message,
+    }));
+  }
+
+  /** Stores an enrolment token's hash (the token itself is never stored). */
+  addEnrolmentToken(tokenHash: string, deviceId: string, nowMs: number, expiresMs: number): void {
+    this.#db
+      .prepare(
+        `INSERT INTO enrolment_tokens (token_hash, device_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)`,
+      )
+      .run(tokenHash, deviceId, nowMs, expiresMs);
+  }
+
+  /**
+   * Marks a token used, atomically: returns the device it was for, or why it cannot be used.
+   * A token is good once, before it expires.
+   */
+  consumeEnrolmentToken(
+    tokenHash: string,
+    nowMs: number,
+  ): { deviceId: string } | { refused: 'unknown' | 'used' | 'expired' } {
+    return this.#db.transaction(() => {
+      const row = this.#db
+        .prepare(`SELECT device_id, expires_ms, used_ms FROM enrolment_tokens WHERE token_hash = ?`)
+        .get(tokenHash) as
+        { device_id: string; expires_ms: number; used_ms: number | null } | undefined;
+      if (!row) return { refused: 'unknown' as const };
+      if (row.used_ms !== null) return { refused: 'used' as const };
+      if (row.expires_ms <= nowMs) return { refused: 'expired' as const };
+      this.#db
+        .prepare(`UPDATE enrolment_tokens SET used_ms = ? WHERE token_hash = ?`)
+        .run(nowMs, tokenHash);
+      return { deviceId: row.device_id };
+    })();
+  }
+
+  /** Records a newly issued certificate; earlier ones of the device stay accepted until `overlapUntilMs`. */
+  recordIssuedCertificate(
+    deviceId: string,
+    fingerprint: string,
+    notAfterMs: number,
+    nowMs: number,
+    overlapUntilMs: number,
+  ): void {
+    this.#db.transaction(() => {
+      this.#db
+        .prepare(
+          `UPDATE device_certs SET accept_until_ms = ? WHERE device_id = ? AND accept_until_ms IS NULL`,
+        )
+        .run(overlapUntilMs, deviceId);
+      this.#db
+        .prepare(
+          `INSERT INTO device_certs (fingerprint, device_id, not_after_ms, issued_ms) VALUES (?, ?, ?, ?)`,
+        )
+        .run(fingerprint, deviceId, notAfterMs, nowMs);
+    })();
+  }
+
+  /** When a superseded certificate stops being accepted (undefined: current or unknown). */
+  certificateAcceptUntil(fingerprint: string): number | undefined {
+    const row = this.#db
+      .prepare(`SELECT accept_until_ms FROM device_certs WHERE fingerprint = ?`)
+      .get(fingerprint) as { accept_until_ms: number | null } | undefined;
+    return row?.accept_until_ms ?? undefined;
   }
 
   recordSecurityEvent(e: SecurityEvent): void {
@@ -297,6 +444,42 @@ export class HubStore {
 }
 
 const SCHEMA = `
+CREATE TABLE IF NOT EXISTS enrolment_tokens (
+  token_hash TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  used_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS device_certs (
+  fingerprint TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  not_after_ms INTEGER NOT NULL,
+  issued_ms INTEGER NOT NULL,
+  accept_until_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS device_certs_device ON device_certs (device_id);
+CREATE TABLE IF NOT EXISTS command_results (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  command_id TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  output BLOB,
+  error_code TEXT NOT NULL,
+  error_message TEXT NOT NULL,
+  stored_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hub_settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_keys (
+  device_id TEXT PRIMARY KEY,
+  public_key BLOB NOT NULL,
+  status TEXT NOT NULL DEFAULT 'active',
+  registered_ms INTEGER NOT NULL,
+  revoked_ms INTEGER
+);
 CREATE TABLE IF NOT EXISTS devices (
   device_id TEXT PRIMARY KEY,
   first_seen_ms INTEGER NOT NULL,

@@ -30,6 +30,16 @@ export {
   type RecordInput,
 } from './spool/index.js';
 export {
+  createProxyAgent,
+  describeProxyFailure,
+  redactProxyUrl,
+  ProxyError,
+  type ProxyConfig,
+  type ProxyErrorCode,
+} from './tunnel/proxy.js';
+export { ed25519Identity, generateIdentityKey, type DeviceIdentity } from './tunnel/identity.js';
+export * from './keystore/index.js';
+export {
   TunnelError,
   CLOSE,
   backoffDelay,

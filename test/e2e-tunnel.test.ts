@@ -4,12 +4,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../firmware-sim/index.js';
 import { createTestPki, startHub, type Hub } from '../hub/index.js';
 import { createAgent, modbusTcpAdapter, type Agent, type TunnelError } from '../src/index.js';
-import { catalogue, oneSample, rawClient, registerMap, waitFor } from './helpers.js';
+import { catalogue, enrolIdentity, oneSample, rawClient, registerMap, waitFor } from './helpers.js';
 
 type Pki = Awaited<ReturnType<typeof createTestPki>>;
 
 let pki: Pki;
 let rogue: Pki;
+/** The pinned hub identity key of the hub under test (set when it starts). */
+let hubKey: Uint8Array = new Uint8Array(32);
 
 beforeAll(async () => {
   [pki, rogue] = await Promise.all([
@@ -22,6 +24,7 @@ describe('end to end over real TLS on loopback', () => {
   let hub: Hub;
   let sim: Simulator;
   const agents: Agent[] = [];
+  const identities: Record<string, ReturnType<typeof enrolIdentity>> = {};
 
   beforeAll(async () => {
     hub = await startHub({
@@ -29,6 +32,8 @@ describe('end to end over real TLS on loopback', () => {
       heartbeatMs: 5000,
     });
     sim = await startSimulator({ seed: 3, controlPort: false });
+    for (const id of ['XR200-A', 'XR200-B', 'XR200-RAW']) identities[id] = enrolIdentity(hub, id);
+    hubKey = hub.identityPublicKey;
   });
   afterEach(async () => {
     await Promise.all(agents.splice(0).map((a) => a.stop({ drainTimeoutMs: 2000 })));
@@ -44,6 +49,7 @@ describe('end to end over real TLS on loopback', () => {
   ): Agent {
     const device = pki.devices[deviceId]!;
     const agent = createAgent({
+      identity: identities[deviceId]!.identity,
       adapter: modbusTcpAdapter({ host: '127.0.0.1', port: sim.modbusPort, registerMap }),
       errorCatalogue: catalogue,
       hub: {
@@ -52,6 +58,7 @@ describe('end to end over real TLS on loopback', () => {
         cert: device.certPem,
         key: device.keyPem,
         servername: 'localhost',
+        identityKey: hub.identityPublicKey,
       },
       pollIntervalMs: 100,
       errorPollIntervalMs: 50,
@@ -102,39 +109,43 @@ describe('end to end over real TLS on loopback', () => {
     expect(hub.store.counts('XR200-B').events).toBeGreaterThanOrEqual(1);
   });
 
-  it('refuses a client whose certificate comes from another CA', async () => {
-    const tlsErrors = hub.stats().tlsErrors;
+  it('refuses a client whose certificate comes from another CA, with an audit entry', async () => {
+    const refused = hub.stats().upgradesRefused;
     const agent = agentFor('XR200-A', {
       hub: {
+        ...pkiFor('XR200-A'),
         url: hub.url,
-        ca: pki.ca.certPem,
         cert: rogue.devices['XR200-A']!.certPem,
         key: rogue.devices['XR200-A']!.keyPem,
-        servername: 'localhost',
       },
     });
     const downs: TunnelError[] = [];
     agent.on('tunnel-down', (e) => downs.push(e));
     await agent.start();
     expect(await waitFor(() => downs.length > 0)).toBe(true);
+    expect(downs[0]!.code).toBe('TUNNEL_CONNECT_FAILED');
+    expect(downs[0]!.message).toMatch(/401/);
     expect(agent.stats().tunnel).not.toBe('open');
-    expect(await waitFor(() => hub.stats().tlsErrors > tlsErrors)).toBe(true);
-    expect(hub.store.securityEvents().some((e) => e.kind === 'tls-refused')).toBe(true);
+    expect(hub.stats().upgradesRefused).toBeGreaterThan(refused);
+    const audit = hub.store.securityEvents().filter((e) => e.kind === 'upgrade-refused');
+    expect(audit.at(-1)!.detail).toMatch(/client certificate refused/);
     expect(hub.isConnected('XR200-A')).toBe(false);
   });
 
-  it('refuses a client without a certificate', async () => {
-    const tlsErrors = hub.stats().tlsErrors;
-    const result = await new Promise<string>((resolve) => {
+  it('refuses a client without a certificate, with an audit entry', async () => {
+    const refused = hub.stats().upgradesRefused;
+    const status = await new Promise<number | string>((resolve) => {
       const ws = new WebSocket(hub.url, {
         ca: pki.ca.certPem,
         servername: 'localhost',
       } as WebSocket.ClientOptions);
       ws.on('open', () => resolve('open'));
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       ws.on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message));
     });
-    expect(result).not.toBe('open');
-    expect(await waitFor(() => hub.stats().tlsErrors > tlsErrors)).toBe(true);
+    expect(status).toBe(401);
+    expect(await waitFor(() => hub.stats().upgradesRefused > refused)).toBe(true);
+    expect(hub.store.securityEvents().at(-1)!.detail).toMatch(/no client certificate/);
   });
 
   it('refuses a plain ws:// connection', async () => {
@@ -171,7 +182,9 @@ describe('end to end over real TLS on loopback', () => {
     await waitFor(() => good.stats().tunnel === 'open');
     const storedBefore = hub.store.counts('XR200-B').samples;
 
-    const bad = await rawClient(hub, pki.ca.certPem, pki.devices['XR200-RAW'], 'XR200-RAW');
+    const bad = await rawClient(hub, pki.ca.certPem, pki.devices['XR200-RAW'], 'XR200-RAW', {
+      identity: identities['XR200-RAW']!.identity.secretKey,
+    });
     bad.sendRaw(Buffer.from('this is not a protobuf envelope at all \xff\xff\xff'));
     const error = await bad.next('error');
     expect(error.type === 'error' && error.error.code).toMatch(
@@ -204,7 +217,9 @@ describe('end to end over real TLS on loopback', () => {
   it('stores a frame delivered twice only once, and acknowledges it', async () => {
     const duplicates = hub.stats().duplicatesDropped;
     const before = hub.store.counts('XR200-RAW').samples;
-    const raw = await rawClient(hub, pki.ca.certPem, pki.devices['XR200-RAW'], 'XR200-RAW');
+    const raw = await rawClient(hub, pki.ca.certPem, pki.devices['XR200-RAW'], 'XR200-RAW', {
+      identity: identities['XR200-RAW']!.identity.secretKey,
+    });
     raw.send(1, oneSample(100));
     raw.send(1, oneSample(100));
     raw.send(2, oneSample(101));
@@ -221,7 +236,9 @@ describe('end to end over real TLS on loopback', () => {
   });
 
   it('acknowledges cumulatively: a frame that arrives ahead of a gap is stored but not acked past the gap', async () => {
-    const raw = await rawClient(hub, pki.ca.certPem, pki.devices['XR200-RAW'], 'XR200-RAW');
+    const raw = await rawClient(hub, pki.ca.certPem, pki.devices['XR200-RAW'], 'XR200-RAW', {
+      identity: identities['XR200-RAW']!.identity.secretKey,
+    });
     raw.send(1, oneSample(1));
     raw.send(3, oneSample(3));
     const first = await raw.next('ack');
@@ -238,9 +255,21 @@ describe('end to end over real TLS on loopback', () => {
   });
 });
 
-function pkiFor(deviceId: string): { ca: string; cert: string; key: string; servername: string } {
+function pkiFor(deviceId: string): {
+  ca: string;
+  cert: string;
+  key: string;
+  servername: string;
+  identityKey: Uint8Array;
+} {
   const d = pki.devices[deviceId]!;
-  return { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' };
+  return {
+    ca: pki.ca.certPem,
+    cert: d.certPem,
+    key: d.keyPem,
+    servername: 'localhost',
+    identityKey: hubKey,
+  };
 }
 
 // Keep the raw TLS import honest: a TLS 1.2-only client is refused by the hub's 1.3 policy.

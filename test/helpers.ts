@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import nacl from 'tweetnacl';
 import WebSocket from 'ws';
 import catalogueJson from '../protocols/error-codes.json' with { type: 'json' };
 import registerMapJson from '../protocols/register-map.json' with { type: 'json' };
 import type { Hub, KeyPairPem } from '../hub/index.js';
 import { decodeFrame, encodeFrame, type Body, type Frame } from '../src/codec/index.js';
 import { parseErrorCatalogue, parseRegisterMap } from '../src/index.js';
+import { AgentHandshake } from '../src/tunnel/handshake.js';
+import { ed25519Identity } from '../src/tunnel/identity.js';
 
 export const catalogue = parseErrorCatalogue(catalogueJson);
 export const registerMap = parseRegisterMap(registerMapJson);
@@ -41,7 +45,7 @@ export async function rawClient(
   ca: string,
   device: KeyPairPem | undefined,
   deviceId: string,
-  options: { handshake?: boolean; streamId?: string } = {},
+  options: { handshake?: boolean; streamId?: string; identity?: Uint8Array } = {},
 ): Promise<RawClient> {
   const ws = new WebSocket(hub.url, {
     ca,
@@ -50,8 +54,12 @@ export async function rawClient(
     minVersion: 'TLSv1.3',
   } as WebSocket.ClientOptions);
   const frames: Frame[] = [];
+  const raw: Buffer[] = [];
   const waiters: Array<() => void> = [];
+  let socket: TLSSocket | undefined;
+  ws.on('upgrade', (res) => (socket = res.socket as TLSSocket));
   ws.on('message', (data: Buffer) => {
+    raw.push(data);
     frames.push(decodeFrame(data));
     for (const w of waiters.splice(0)) w();
   });
@@ -83,17 +91,22 @@ export async function rawClient(
     },
   };
   if (options.handshake !== false) {
-    await client.next('hello');
-    client.send(0, {
-      type: 'deviceAuth',
-      deviceAuth: {
-        deviceId,
-        version: 1,
-        nonce: randomBytes(32),
-        streamId: options.streamId ?? randomBytes(8).toString('hex'),
-      },
+    if (!options.identity)
+      throw new Error('rawClient: a handshake needs the device identity secret key');
+    const handshake = new AgentHandshake({
+      deviceId,
+      agentVersion: 'raw-test-client',
+      streamId: options.streamId ?? randomBytes(8).toString('hex'),
+      identity: ed25519Identity(options.identity),
+      hubIdentityKey: hub.identityPublicKey,
+      socket,
+      terminatedUpstream: false,
+      now: Date.now,
     });
-    await client.next('hubAuth');
+    await client.next('hello');
+    ws.send(handshake.answerHello(raw[0]!));
+    const hubAuth = await client.next('hubAuth');
+    if (hubAuth.type === 'hubAuth') handshake.verifyHubAuth(raw[1]!, hubAuth);
   }
   return client;
 }
@@ -107,5 +120,22 @@ export function oneSample(value: number): Body {
       baseTimeMs: Date.now(),
       samples: [{ offsetMs: 0, raw: [value] }],
     },
+  };
+}
+
+/**
+ * Gives `deviceId` an Ed25519 identity registered at `hub` (what enrolment does) and returns
+ * the agent config parts that go with it.
+ */
+export function enrolIdentity(
+  hub: Hub,
+  deviceId: string,
+): { identity: { secretKey: Uint8Array }; identityKey: Uint8Array; publicKey: Uint8Array } {
+  const keys = nacl.sign.keyPair();
+  hub.registerDevice(deviceId, keys.publicKey);
+  return {
+    identity: { secretKey: keys.secretKey },
+    identityKey: hub.identityPublicKey,
+    publicKey: keys.publicKey,
   };
 }

@@ -37,7 +37,11 @@ export type Body =
   | { type: 'commandResult'; commandResult: outpost.v1.CommandResult.$Properties }
   | { type: 'ack'; ack: outpost.v1.Ack.$Properties }
   | { type: 'command'; command: outpost.v1.Command.$Properties }
-  | { type: 'error'; error: outpost.v1.ProtocolError.$Properties };
+  | { type: 'error'; error: outpost.v1.ProtocolError.$Properties }
+  | { type: 'redirect'; redirect: outpost.v1.Redirect.$Properties }
+  | { type: 'renewCredential'; renewCredential: outpost.v1.RenewCredential.$Properties }
+  | { type: 'credentialIssued'; credentialIssued: outpost.v1.CredentialIssued.$Properties }
+  | { type: 'rotateNow'; rotateNow: outpost.v1.RotateNow.$Properties };
 
 export type BodyType = Body['type'];
 
@@ -64,6 +68,10 @@ export const BODY_FIELD: Readonly<Record<BodyType, number>> = {
   ack: 17,
   command: 18,
   error: 19,
+  redirect: 20,
+  renewCredential: 21,
+  credentialIssued: 22,
+  rotateNow: 23,
 };
 
 /** Encodes one frame. */
@@ -123,6 +131,14 @@ export function encodeBody(body: Body): Uint8Array {
       return pb.Command.encode(body.command).finish();
     case 'error':
       return pb.ProtocolError.encode(body.error).finish();
+    case 'redirect':
+      return pb.Redirect.encode(body.redirect).finish();
+    case 'renewCredential':
+      return pb.RenewCredential.encode(body.renewCredential).finish();
+    case 'credentialIssued':
+      return pb.CredentialIssued.encode(body.credentialIssued).finish();
+    case 'rotateNow':
+      return pb.RotateNow.encode(body.rotateNow).finish();
   }
 }
 
@@ -193,6 +209,14 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
       return { ...header, type: 'command', command: env.command! };
     case 'error':
       return { ...header, type: 'error', error: env.error! };
+    case 'redirect':
+      return { ...header, type: 'redirect', redirect: env.redirect! };
+    case 'renewCredential':
+      return { ...header, type: 'renewCredential', renewCredential: env.renewCredential! };
+    case 'credentialIssued':
+      return { ...header, type: 'credentialIssued', credentialIssued: env.credentialIssued! };
+    case 'rotateNow':
+      return { ...header, type: 'rotateNow', rotateNow: env.rotateNow! };
     default:
       throw new CodecError('OUTPOST_MISSING_BODY', 'frame carries no known body');
   }

@@ -26,3 +26,20 @@ export {
 } from './budget.js';
 export { outpost as proto } from './gen/outpost.js';
 export { NumberReader, reader } from './number-reader.js';
+export {
+  DEVICE_LABEL,
+  HUB_LABEL,
+  EXPORTER_LABEL,
+  EXPORTER_BYTES,
+  EXPORTER_CONTEXT,
+  tlsExporter,
+  TERMINATED_UPSTREAM_MARKER,
+  DEVICE_AUTH_SIGNATURE_FIELD,
+  HUB_AUTH_SIGNATURE_FIELD,
+  appendBytesField,
+  withoutField,
+  rawField,
+  deviceSigningInput,
+  hubSigningInput,
+} from './handshake.js';
+export { hashEnrolmentToken, renewProofInput, enrolProofInput } from './credentials.js';

@@ -3,12 +3,14 @@ import { EventEmitter } from 'node:events';
 import type { Agent as HttpAgent } from 'node:http';
 import { AdapterError, ConfigError } from '../adapters/errors.js';
 import type { DeviceAdapter, DeviceSnapshot } from '../adapters/types.js';
-import { bodyBudget, encodeAlarmBody, type PackedTelemetry } from '../codec/index.js';
+import { bodyBudget, encodeAlarmBody, encodeBody, type PackedTelemetry } from '../codec/index.js';
 import { MemoryQueue } from '../spool/memory-queue.js';
 import type { OutboundQueue, QueueStats, QueuedRecord } from '../spool/queue.js';
 import type { BackoffPolicy } from '../tunnel/backoff.js';
 import { TunnelClient, type TunnelState, type TunnelTlsOptions } from '../tunnel/client.js';
 import type { TunnelError } from '../tunnel/errors.js';
+import { ed25519Identity, type DeviceIdentity } from '../tunnel/identity.js';
+import { createProxyAgent, type ProxyConfig } from '../tunnel/proxy.js';
 import type { ErrorCatalogue, Severity } from './catalogue.js';
 import { systemClock, type Clock } from './clock.js';
 import { ErrorTracker, type ErrorTransition } from './error-tracker.js';
@@ -26,7 +28,24 @@ export interface AgentConfig {
   hub: TunnelTlsOptions & {
     /** `wss://hub.example.org/v1/tunnel` (port 443 unless given). */
     url: string;
+    /** The hub's Ed25519 public key (32 bytes), pinned: the hub must sign the handshake with it. */
+    identityKey: Uint8Array;
+    /**
+     * Set when a load balancer terminates TLS in front of the hub (docs/security.md): the
+     * handshake is then bound to a fixed marker instead of the TLS session.
+     */
+    terminatedUpstream?: boolean;
   };
+  /**
+   * The device's Ed25519 identity for the inner handshake: a signer (TPM, HSM, keystore) or a
+   * tweetnacl secret key (64 bytes). Its public key is registered at the hub at enrolment.
+   */
+  identity: DeviceIdentity | { secretKey: Uint8Array };
+  /**
+   * Handlers for hub commands, by name. A command with no handler is answered REFUSED. Every
+   * command reaching a handler has passed the device-id, expiry and replay checks.
+   */
+  commands?: Record<string, CommandHandler>;
   /** Defaults to the common name of the client certificate; must match it when given. */
   deviceId?: string;
   /** Management interval: full read of every counter. Default 60 000 ms. */
@@ -52,9 +71,20 @@ export interface AgentConfig {
     /** HTTP agent for an outbound proxy. */
     agent?: HttpAgent;
   };
+  /**
+   * How to reach the hub through a corporate proxy: `{ mode: 'env' }` (HTTPS_PROXY/NO_PROXY),
+   * `{ mode: 'url', url }`, `{ mode: 'pac', pacUrl }`. Default: direct.
+   */
+  proxy?: ProxyConfig;
   clock?: Clock;
   logger?: Logger;
 }
+
+/** Runs one hub command; resolves with its output, or throws to report a failure. */
+export type CommandHandler = (
+  args: Record<string, string>,
+  signal: AbortSignal,
+) => Promise<Uint8Array | string>;
 
 export interface AgentStats {
   polls: number;
@@ -115,6 +145,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   readonly #maxBody: number;
   readonly #pollers: Poller[] = [];
   readonly #sendIntervalMs: number;
+  readonly #commands: Record<string, CommandHandler>;
   #sendTimer: ReturnType<Clock['setTimeout']> | undefined;
   #missedRaises = 0;
   #appends: Promise<unknown> = Promise.resolve();
@@ -171,20 +202,92 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       );
     }
     const { hub } = config;
+    if (!(hub.identityKey instanceof Uint8Array) || hub.identityKey.length !== 32) {
+      throw new ConfigError("must be the hub's 32-byte Ed25519 public key", 'hub.identityKey');
+    }
+    this.#commands = config.commands ?? {};
     this.#tunnel = new TunnelClient({
+      ...config.tunnel,
       url: hub.url,
       tls: { ca: hub.ca, cert: hub.cert, key: hub.key, servername: hub.servername },
       deviceId: this.deviceId,
       agentVersion: AGENT_VERSION,
+      identity: toIdentity(config.identity),
+      hubIdentityKey: hub.identityKey,
+      terminatedUpstream: hub.terminatedUpstream ?? false,
+      agent:
+        config.tunnel?.agent ??
+        (config.proxy ? createProxyAgent(config.proxy, hub.url) : undefined),
       queue: this.#queue,
       clock: this.#clock,
       logger: this.#log,
-      ...config.tunnel,
     });
     this.#tunnel.on('state', (s) => this.emit('tunnel-state', s));
     this.#tunnel.on('down', (e) => this.emit('tunnel-down', e));
     this.#tunnel.on('sent', (r, n) => this.emit('sent', r, n));
     this.#tunnel.on('acked', (r) => this.emit('acked', r));
+    this.#tunnel.on('command', (c) => void this.#runCommand(c));
+    this.#tunnel.on('command-refused', (c, reason) =>
+      this.#commandResult(
+        c.commandId ?? '',
+        reason === 'expired' ? 4 : 3,
+        new Uint8Array(),
+        `OUTPOST_COMMAND_${reason.toUpperCase().replace('-', '_')}`,
+        `command refused: ${reason}`,
+      ),
+    );
+  }
+
+  async #runCommand(c: {
+    commandId?: string | null;
+    name?: string | null;
+    args?: Record<string, string> | null;
+    expiresAtMs?: number | null;
+  }): Promise<void> {
+    const id = c.commandId ?? '';
+    const handler = this.#commands[c.name ?? ''];
+    if (!handler) {
+      this.#commandResult(
+        id,
+        3,
+        new Uint8Array(),
+        'OUTPOST_COMMAND_UNKNOWN',
+        `no handler for command "${c.name ?? ''}" on this device`,
+      );
+      return;
+    }
+    const ctl = new AbortController();
+    const left = Math.max(0, (c.expiresAtMs ?? 0) - this.#clock.now());
+    const timer = this.#clock.setTimeout(() => ctl.abort(), left);
+    try {
+      const out = await handler({ ...(c.args ?? {}) }, ctl.signal);
+      this.#commandResult(id, 1, typeof out === 'string' ? Buffer.from(out, 'utf8') : out, '', '');
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      this.#commandResult(
+        id,
+        ctl.signal.aborted ? 4 : 2,
+        new Uint8Array(),
+        typeof code === 'string' ? code : 'OUTPOST_COMMAND_FAILED',
+        err instanceof Error ? err.message : String(err),
+      );
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
+  }
+
+  #commandResult(
+    commandId: string,
+    status: number,
+    output: Uint8Array,
+    errorCode: string,
+    errorMessage: string,
+  ): void {
+    const body = encodeBody({
+      type: 'commandResult',
+      commandResult: { commandId, status, output, errorCode, errorMessage },
+    });
+    this.#append({ lane: 'alarm', type: 'commandResult', body }, () => undefined);
   }
 
   async start(): Promise<void> {
@@ -365,6 +468,14 @@ function resolveDeviceId(config: AgentConfig): string {
       'deviceId',
     );
   return id;
+}
+
+function toIdentity(identity: AgentConfig['identity'] | undefined): DeviceIdentity {
+  if (identity && 'sign' in identity) return identity;
+  if (identity && identity.secretKey instanceof Uint8Array && identity.secretKey.length === 64) {
+    return ed25519Identity(identity.secretKey);
+  }
+  throw new ConfigError('must be a signer or a 64-byte Ed25519 secret key', 'identity');
 }
 
 function positive(v: number, path: string): number {

@@ -151,6 +151,57 @@ describe('ErrorTracker: missed raises', () => {
   });
 });
 
+describe('ErrorTracker: raises seen in updates without a total', () => {
+  it('are subtracted when the next total arrives, not reported as missed', () => {
+    const tracker = new ErrorTracker(catalogue);
+    tracker.update([], T0, 10);
+    const seen = tracker.update([5], T0 + 1); // raise of 5 seen, no total this time
+    expect(summary(seen.transitions)).toEqual(['raised 5']);
+    expect(seen.missed).toBe(0);
+    const next = tracker.update([5], T0 + 2, 11);
+    expect(next.transitions).toEqual([]);
+    expect(next.missed).toBe(0);
+  });
+
+  it('accumulate over several updates, and what remains is still missed', () => {
+    const tracker = new ErrorTracker(catalogue);
+    tracker.update([], T0, 10);
+    tracker.update([1001], T0 + 1); // seen 1
+    tracker.update([], T0 + 2); // clear: not a raise
+    tracker.update([1001, 2001], T0 + 3); // seen 2 more
+    // 5 counted since 10, 3 seen without a total, 1 seen now: 1 missed, on the new raise.
+    const { transitions, missed } = tracker.update([1001, 2001, 3001], T0 + 4, 15);
+    expect(missed).toBe(1);
+    expect(transitions).toHaveLength(1);
+    expect(transitions[0]).toMatchObject({ state: 'raised', missedRaises: 1 });
+    expect(transitions[0]!.info.code).toBe(3001);
+  });
+
+  it('are forgotten once a total has accounted for them', () => {
+    const tracker = new ErrorTracker(catalogue);
+    tracker.update([], T0, 10);
+    tracker.update([1001], T0 + 1);
+    expect(tracker.update([1001], T0 + 2, 11).missed).toBe(0);
+    // The raise seen at T0+1 is not subtracted a second time.
+    expect(tracker.update([1001], T0 + 3, 12).missed).toBe(1);
+  });
+
+  it('seen before the first total are not held against the baseline', () => {
+    const tracker = new ErrorTracker(catalogue);
+    tracker.update([1001], T0);
+    tracker.update([], T0 + 1);
+    expect(tracker.update([], T0 + 2, 50).missed).toBe(0); // only the baseline
+    expect(tracker.update([2001], T0 + 3, 52).missed).toBe(1);
+  });
+
+  it('a restart of the counter while totals were absent is still not a miss', () => {
+    const tracker = new ErrorTracker(catalogue);
+    tracker.update([], T0, 1000);
+    tracker.update([2001], T0 + 1);
+    expect(tracker.update([2001], T0 + 2, 1).missed).toBe(0);
+  });
+});
+
 describe('ErrorTracker: property', () => {
   const codes = fc.array(fc.constantFrom(1001, 2001, 3001, 4001, 9999, 12), { maxLength: 6 });
 
@@ -175,6 +226,46 @@ describe('ErrorTracker: property', () => {
           expect([...tracker.active].sort()).toEqual([...model].sort());
         });
       }),
+    );
+  });
+
+  it('with totals only now and then, missed = raises counted but seen in no update', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(codes, fc.nat({ max: 5 }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 25,
+        }),
+        fc.nat({ max: 1_000_000 }),
+        (readings, start) => {
+          const tracker = new ErrorTracker(catalogue);
+          let total = start;
+          let before = new Set<number>();
+          let baseline = false;
+          let unseenSinceLastTotal = 0;
+          for (const [i, [reading, extra, reportsTotal]] of readings.entries()) {
+            const now = new Set(reading);
+            // The controller counts every raise, visible or not, whether or not it is read.
+            total += [...now].filter((c) => !before.has(c)).length + extra;
+            unseenSinceLastTotal += extra;
+            const { transitions, missed } = tracker.update(
+              reading,
+              T0 + i,
+              reportsTotal ? total : undefined,
+            );
+            if (!reportsTotal || !baseline) expect(missed).toBe(0);
+            else expect(missed).toBe(unseenSinceLastTotal);
+            const attached = transitions.reduce((n, t) => n + t.missedRaises, 0);
+            expect(attached).toBe(transitions.some((t) => t.state === 'raised') ? missed : 0);
+            if (reportsTotal) {
+              baseline = true;
+              unseenSinceLastTotal = 0;
+            }
+            before = now;
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 

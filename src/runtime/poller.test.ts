@@ -215,6 +215,31 @@ describe('Poller: schedule', () => {
     await p.stop();
   });
 
+  it('a run that lasts exactly one interval is followed by the next run at once', async () => {
+    const clock = new FakeClock();
+    const t = task(clock, () => 1000);
+    const { poller: p, errors } = poller(clock, t.run, { timeoutMs: 10_000 });
+    p.start();
+    await clock.advance(4000);
+    // Ending on the next slot is not an overrun: no slot is skipped.
+    expect(t.runs.map((r) => r.startedAt)).toEqual([0, 1000, 2000, 3000, 4000]);
+    expect(p.skipped).toBe(0);
+    expect(t.maxActive).toBe(1);
+    expect(errors).toEqual([]);
+    await p.stop();
+  });
+
+  it('a run one millisecond past its slot skips that slot', async () => {
+    const clock = new FakeClock();
+    const t = task(clock, (i) => (i === 0 ? 1001 : 10));
+    const { poller: p } = poller(clock, t.run, { timeoutMs: 10_000 });
+    p.start();
+    await clock.advance(3000);
+    expect(t.runs.map((r) => r.startedAt)).toEqual([0, 2000, 3000]);
+    expect(p.skipped).toBe(1);
+    await p.stop();
+  });
+
   it('a failing run is reported and the schedule continues', async () => {
     const clock = new FakeClock();
     const t = task(clock);
@@ -447,10 +472,16 @@ describe('Poller: property', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 10, max: 1000 }),
-        fc.array(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 15 }),
+        fc.array(fc.option(fc.integer({ min: 1, max: 3000 }), { nil: undefined, freq: 3 }), {
+          minLength: 1,
+          maxLength: 15,
+        }),
         async (interval, rawDurations) => {
-          // Keep run ends off the slot grid, where "overran" and "on time" would tie.
-          const durations = rawDurations.map((d) => (d % interval === 0 ? d + 1 : d));
+          // `undefined` is a run of exactly one interval: it ends on the next slot, which is not
+          // an overrun, so that slot runs at once. Other whole multiples are kept off the grid.
+          const durations = rawDurations.map((d) =>
+            d === undefined ? interval : d % interval === 0 ? d + 1 : d,
+          );
           const clock = new FakeClock();
           const t = task(clock, (i) => durations[i] ?? 1);
           const { poller: p, errors } = poller(clock, t.run, {

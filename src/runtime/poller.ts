@@ -79,7 +79,7 @@ export class Poller {
     this.#nextAt += this.#o.intervalMs;
     if (this.#nextAt < now) {
       // Overran (or the clock jumped forward): skip the missed slots.
-      const missed = Math.floor((now - this.#nextAt) / this.#o.intervalMs) + 1;
+      const missed = Math.ceil((now - this.#nextAt) / this.#o.intervalMs);
       this.skipped += missed;
       this.#nextAt += missed * this.#o.intervalMs;
     } else if (this.#nextAt - now > this.#o.intervalMs) {

@@ -245,6 +245,161 @@ describe('TelemetryBatcher: missing counters', () => {
   });
 });
 
+describe('TelemetryBatcher: a counter missing from some snapshots', () => {
+  /** a, b and c, with b carrying a non-default unit, scale and offset. */
+  const full = (atMs: number, a: number, b: number, c: number): DeviceSnapshot =>
+    snap(atMs, [reading('a', a), reading('b', b, 'kHU', 0.5, 3), reading('c', c, 'degC')]);
+
+  it('keeps its last known descriptor, so the batch is not split', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
+    expect(b.add(full(T0, 1, 2, 3), HEALTH)).toEqual([]);
+    expect(
+      b.add(snap(T0 + 1000, [reading('c', 6, 'degC'), reading('a', 4)], ['b']), HEALTH),
+    ).toEqual([]);
+    expect(b.add(full(T0 + 2000, 7, 8, 9), HEALTH)).toEqual([]);
+    expect(b.pendingSamples).toBe(3);
+
+    const parts = b.flush(HEALTH);
+    expect(parts).toHaveLength(1);
+    expect(parts[0]!.samples).toBe(3);
+    const batch = decode(parts[0]!);
+    expect(batch.counters).toEqual([
+      { name: 'a', unit: 'count', scale: 1, offset: 0, kind: 0 },
+      { name: 'b', unit: 'kHU', scale: 0.5, offset: 3, kind: 0 },
+      { name: 'c', unit: 'degC', scale: 1, offset: 0, kind: 0 },
+    ]);
+    expect(batch.samples.map((s) => [s.offsetMs, s.raw, s.missing])).toEqual([
+      [0, [1, 2, 3], []],
+      [1000, [4, 0, 6], [1]],
+      [2000, [7, 8, 9], []],
+    ]);
+  });
+
+  it('keeps the descriptor across a flush and across several missing snapshots', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
+    b.add(full(T0, 1, 2, 3), HEALTH);
+    b.flush(HEALTH);
+    // The new batch starts with b missing: it is still described from the earlier reading.
+    b.add(snap(T0 + 1000, [reading('a', 4), reading('c', 6, 'degC')], ['b']), HEALTH);
+    b.add(snap(T0 + 2000, [reading('a', 5), reading('c', 7, 'degC')], ['b']), HEALTH);
+    expect(b.add(full(T0 + 3000, 8, 9, 10), HEALTH)).toEqual([]);
+    const batch = decode(b.flush(HEALTH)[0]!);
+    expect(batch.counters[1]).toEqual({ name: 'b', unit: 'kHU', scale: 0.5, offset: 3, kind: 0 });
+    expect(batch.samples.map((s) => s.missing)).toEqual([[1], [1], []]);
+  });
+
+  it('a float32 counter that goes missing keeps kind FLOAT32_BITS', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
+    const dose = (raw: number): CounterReading => ({
+      name: 'dose',
+      raw,
+      rawKind: 'float32',
+      value: 0,
+      unit: 'mGy',
+      scale: 1,
+      offset: 0,
+    });
+    b.add(snap(T0, [dose(0x3fc00000), reading('a', 1)]), HEALTH);
+    expect(b.add(snap(T0 + 1, [reading('a', 2)], ['dose']), HEALTH)).toEqual([]);
+    const batch = decode(b.flush(HEALTH)[0]!);
+    expect(batch.counters.map((c) => [c.name, c.kind])).toEqual([
+      ['a', 0],
+      ['dose', 1],
+    ]);
+    expect(batch.samples.map((s) => s.missing)).toEqual([[], [1]]);
+  });
+
+  it('a counter never read before is described by its name alone', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
+    b.add(snap(T0, [reading('a', 1, 'HU', 2, 1)], ['fresh']), HEALTH);
+    const batch = decode(b.flush(HEALTH)[0]!);
+    expect(batch.counters).toEqual([
+      { name: 'a', unit: 'HU', scale: 2, offset: 1, kind: 0 },
+      { name: 'fresh', unit: '', scale: 0, offset: 0, kind: 0 },
+    ]);
+  });
+
+  it('once such a counter is read, its full descriptor starts a new batch', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
+    b.add(snap(T0, [reading('a', 1)], ['fresh']), HEALTH);
+    const out = b.add(snap(T0 + 1, [reading('a', 2), reading('fresh', 5, 'u', 3)]), HEALTH);
+    expect(out).toHaveLength(1);
+    expect(decode(out[0]!).counters[1]).toMatchObject({ name: 'fresh', unit: '', scale: 0 });
+    // And from then on, missing again keeps the full descriptor.
+    expect(b.add(snap(T0 + 2, [reading('a', 3)], ['fresh']), HEALTH)).toEqual([]);
+    const batch = decode(b.flush(HEALTH)[0]!);
+    expect(batch.counters[1]).toMatchObject({ name: 'fresh', unit: 'u', scale: 3 });
+    expect(batch.samples.map((s) => s.missing)).toEqual([[], [1]]);
+  });
+});
+
+describe('TelemetryBatcher: raw kinds', () => {
+  it('a float32 counter is described as FLOAT32_BITS and its bits travel unchanged', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
+    const counters: CounterReading[] = [
+      {
+        name: 'dose',
+        raw: 0x3fc00000,
+        rawKind: 'float32',
+        value: 1.5,
+        unit: 'mGy',
+        scale: 1,
+        offset: 0,
+      },
+      {
+        name: 'exposures',
+        raw: 0x3fc00000,
+        rawKind: 'integer',
+        value: 0x3fc00000,
+        unit: '',
+        scale: 1,
+        offset: 0,
+      },
+      {
+        name: 'nan',
+        raw: 0xffc00001,
+        rawKind: 'float32',
+        value: Number.NaN,
+        unit: '',
+        scale: 1,
+        offset: 0,
+      },
+      reading('plain', 7), // no rawKind at all: integer
+    ];
+    b.add(snap(T0, counters), HEALTH);
+    const parts = b.flush(HEALTH);
+    const batch = proto.v1.TelemetryBatch.decode(reader(parts[0]!.body));
+    expect(batch.counters.map((c) => [c.name, c.kind ?? 0])).toEqual([
+      ['dose', proto.v1.RawKind.RAW_KIND_FLOAT32_BITS],
+      ['exposures', proto.v1.RawKind.RAW_KIND_INTEGER],
+      ['nan', proto.v1.RawKind.RAW_KIND_FLOAT32_BITS],
+      ['plain', proto.v1.RawKind.RAW_KIND_INTEGER],
+    ]);
+    expect(proto.v1.RawKind.RAW_KIND_FLOAT32_BITS).toBe(1);
+    expect(batch.counters[0]!.kind).toBe(1);
+    expect(decode(parts[0]!).samples[0]!.raw).toEqual([0x3fc00000, 0x3fc00000, 0xffc00001, 7]);
+  });
+
+  it('a counter switching between integer and float32 starts a new batch', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
+    const x = (rawKind: 'integer' | 'float32'): CounterReading => ({
+      name: 'x',
+      raw: 1,
+      rawKind,
+      value: 1,
+      unit: '',
+      scale: 1,
+      offset: 0,
+    });
+    b.add(snap(T0, [x('integer')]), HEALTH);
+    expect(b.add(snap(T0 + 1, [x('integer')]), HEALTH)).toEqual([]);
+    const out = b.add(snap(T0 + 2, [x('float32')]), HEALTH);
+    expect(out).toHaveLength(1);
+    expect(decode(out[0]!).counters[0]!.kind).toBe(0);
+    expect(decode(b.flush(HEALTH)[0]!).counters[0]!.kind).toBe(1);
+  });
+});
+
 describe('TelemetryBatcher: error events', () => {
   it('non-alarm events ride with the next flush, and only that one', () => {
     const b = new TelemetryBatcher({ maxBodyBytes: 3000 });

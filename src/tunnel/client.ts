@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Agent as HttpAgent } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import {
   CodecError,
@@ -14,6 +14,9 @@ import type { Clock, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { OutboundQueue, QueuedRecord } from '../spool/queue.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { AgentHandshake } from './handshake.js';
+import { describeProxyFailure } from './proxy.js';
+import type { DeviceIdentity } from './identity.js';
 import { CLOSE, TunnelError } from './errors.js';
 import { TLS_POLICY } from './tls-policy.js';
 
@@ -33,6 +36,15 @@ export interface TunnelOptions {
   tls: TunnelTlsOptions;
   deviceId: string;
   agentVersion: string;
+  /** Signs the inner handshake (Ed25519). */
+  identity: DeviceIdentity;
+  /** The hub's pinned Ed25519 public key (32 bytes); HubAuth must be signed by it. */
+  hubIdentityKey: Uint8Array;
+  /**
+   * A load balancer terminates TLS in front of the hub: bind the handshake to the documented
+   * marker instead of the TLS exporter. Identity then rests on the inner handshake alone.
+   */
+  terminatedUpstream?: boolean;
   queue: OutboundQueue;
   clock: Clock;
   logger: Logger;
@@ -48,7 +60,12 @@ export interface TunnelOptions {
   /** HTTP agent for proxies (CONNECT). */
   agent?: HttpAgent;
   random?: () => number;
+  /** How many recent command ids to remember for replay protection. Default 1024. */
+  commandMemory?: number;
 }
+
+/** Why a command from the hub was not handed to the runtime. */
+export type CommandRefusal = 'wrong-device' | 'expired' | 'replayed';
 
 export type TunnelState = 'idle' | 'connecting' | 'handshaking' | 'open' | 'waiting' | 'closed';
 
@@ -68,6 +85,14 @@ export interface TunnelEvents {
   sent: [record: QueuedRecord, frameBytes: number];
   acked: [records: QueuedRecord[]];
   frame: [frame: Frame];
+  /** A command that passed the device, expiry and replay checks. */
+  command: [command: Extract<Frame, { type: 'command' }>['command']];
+  'command-refused': [
+    command: Extract<Frame, { type: 'command' }>['command'],
+    reason: CommandRefusal,
+  ];
+  /** Frames for the credential service (rotation). */
+  credential: [frame: Extract<Frame, { type: 'credentialIssued' | 'rotateNow' }>];
 }
 
 /**
@@ -78,6 +103,12 @@ export interface TunnelEvents {
  */
 export class TunnelClient extends EventEmitter<TunnelEvents> {
   readonly #o: Required<Omit<TunnelOptions, 'agent'>> & Pick<TunnelOptions, 'agent'>;
+  readonly #homeUrl: string;
+  #url: string;
+  #redirectDelayMs: number | undefined;
+  #handshake: AgentHandshake | undefined;
+  #lastHubSeq = 0;
+  readonly #commandIds = new Map<string, number>();
   #state: TunnelState = 'idle';
   #ws: WebSocket | undefined;
   #attempt = 0;
@@ -113,9 +144,12 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       backoff: DEFAULT_BACKOFF,
       maxFrameBytes: 256 * 1024,
       random: Math.random,
+      terminatedUpstream: false,
+      commandMemory: 1024,
       ...options,
     };
     this.#heartbeatMs = this.#o.heartbeatMs;
+    this.#homeUrl = this.#url = options.url;
   }
 
   get state(): TunnelState {
@@ -129,6 +163,14 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   start(): void {
     if (this.#state !== 'idle') return;
     this.#connect();
+  }
+
+  /** Sends an unsequenced control frame on the open tunnel; false when it is not open. */
+  sendControl(body: Parameters<typeof encodeFrame>[1]): boolean {
+    const ws = this.#ws;
+    if (!ws || this.#state !== 'open') return false;
+    this.#send(ws, body);
+    return true;
   }
 
   /** New records are waiting in the queue. */
@@ -181,13 +223,37 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       followRedirects: false,
       agent: this.#o.agent,
     };
-    const ws = new WebSocket(this.#o.url, options);
+    const ws = new WebSocket(this.#url, options);
     ws.binaryType = 'nodebuffer';
     this.#ws = ws;
+    this.#handshake = undefined;
+    this.#lastHubSeq = 0;
     let failure: TunnelError | undefined;
+    let socket: TLSSocket | undefined;
+    let opened = false;
 
+    ws.on('upgrade', (res) => {
+      socket = res.socket as TLSSocket;
+    });
     ws.on('open', () => {
       this.#setState('handshaking');
+      try {
+        this.#handshake = new AgentHandshake({
+          deviceId: this.#o.deviceId,
+          agentVersion: this.#o.agentVersion,
+          streamId: this.#o.queue.streamId,
+          identity: this.#o.identity,
+          hubIdentityKey: this.#o.hubIdentityKey,
+          socket,
+          terminatedUpstream: this.#o.terminatedUpstream,
+          now: () => this.#o.clock.now(),
+        });
+      } catch (err) {
+        failure =
+          err instanceof TunnelError ? err : new TunnelError('TUNNEL_PROTOCOL_ERROR', String(err));
+        ws.close(CLOSE.AUTH_FAILED, failure.code);
+        return;
+      }
       this.#handshakeTimer = this.#o.clock.setTimeout(() => {
         failure = new TunnelError(
           'TUNNEL_HANDSHAKE_TIMEOUT',
@@ -199,10 +265,17 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (this.#ws !== ws) return;
       const problem = this.#onMessage(ws, data, isBinary);
+      if (this.#state === 'open') opened = true;
       if (problem) {
         failure = problem;
-        this.#sendError(ws, 'OUTPOST_MALFORMED_FRAME', problem.message);
-        ws.close(CLOSE.MALFORMED_FRAME, problem.code);
+        if (problem.code === 'TUNNEL_REDIRECTED') {
+          ws.close(CLOSE.NORMAL, 'redirected');
+        } else if (problem.code === 'TUNNEL_HUB_AUTH_FAILED') {
+          ws.close(CLOSE.AUTH_FAILED, problem.code);
+        } else {
+          this.#sendError(ws, 'OUTPOST_MALFORMED_FRAME', problem.message);
+          ws.close(CLOSE.MALFORMED_FRAME, problem.code);
+        }
       }
     });
     ws.on('pong', () => {
@@ -240,12 +313,16 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
         reason: error.message,
       });
       this.emit('down', error);
+      // A redirected node that never let us in: go home on the next attempt.
+      if (!opened && error.code !== 'TUNNEL_REDIRECTED') this.#url = this.#homeUrl;
       this.#scheduleReconnect();
     });
   }
 
   #scheduleReconnect(): void {
-    const delay = backoffDelay(this.#attempt++, this.#o.backoff, this.#o.random);
+    const redirect = this.#redirectDelayMs;
+    this.#redirectDelayMs = undefined;
+    const delay = redirect ?? backoffDelay(this.#attempt++, this.#o.backoff, this.#o.random);
     this.#setState('waiting');
     this.#timer = this.#o.clock.setTimeout(() => {
       this.#timer = undefined;
@@ -284,22 +361,23 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
             `hub speaks protocol versions [${versions.join(', ')}], agent speaks ${PROTOCOL_VERSION}`,
           );
         }
-        this.#send(ws, {
-          type: 'deviceAuth',
-          deviceAuth: {
-            deviceId: this.#o.deviceId,
-            version: PROTOCOL_VERSION,
-            nonce: randomBytes(32),
-            binding: 1,
-            agentVersion: this.#o.agentVersion,
-            streamId: this.#o.queue.streamId,
-          },
-        });
+        if (!this.#handshake)
+          return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'Hello before the connection opened');
+        ws.send(this.#handshake.answerHello(data));
         return undefined;
       }
       case 'hubAuth': {
         if (this.#state !== 'handshaking')
           return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'unexpected HubAuth');
+        try {
+          if (!this.#handshake)
+            throw new TunnelError('TUNNEL_PROTOCOL_ERROR', 'HubAuth before Hello');
+          this.#handshake.verifyHubAuth(data, frame);
+        } catch (err) {
+          return err instanceof TunnelError
+            ? err
+            : new TunnelError('TUNNEL_PROTOCOL_ERROR', String(err));
+        }
         if (this.#handshakeTimer !== undefined) this.#o.clock.clearTimeout(this.#handshakeTimer);
         this.#handshakeTimer = undefined;
         const acked = frame.hubAuth.ackedSeq ?? 0;
@@ -325,14 +403,94 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
         });
         return undefined;
       default:
-        if (this.#state !== 'open')
-          return new TunnelError(
-            'TUNNEL_PROTOCOL_ERROR',
-            `unexpected ${frame.type} before the handshake completed`,
-          );
-        // Commands arrive here in later protocol work; until then they are ignored.
-        return undefined;
+        return this.#onControl(frame);
     }
+  }
+
+  /** Frames allowed only on an open tunnel. Sequenced hub frames must strictly increase. */
+  #onControl(frame: Frame): TunnelError | undefined {
+    if (this.#state !== 'open') {
+      return new TunnelError(
+        'TUNNEL_PROTOCOL_ERROR',
+        `unexpected ${frame.type} before the handshake completed`,
+      );
+    }
+    if (frame.seq > 0) {
+      if (frame.seq <= this.#lastHubSeq) {
+        return new TunnelError(
+          'TUNNEL_PROTOCOL_ERROR',
+          `hub frame seq ${frame.seq} replayed (last ${this.#lastHubSeq})`,
+        );
+      }
+      this.#lastHubSeq = frame.seq;
+    }
+    switch (frame.type) {
+      case 'redirect': {
+        const url = frame.redirect.url ?? '';
+        if (url !== '') {
+          let ok = false;
+          try {
+            ok = new URL(url).protocol === 'wss:';
+          } catch {
+            ok = false;
+          }
+          if (!ok) {
+            this.#o.logger.warn('ignoring a redirect to a URL that is not wss://', {
+              reason: frame.redirect.reason,
+            });
+            return undefined;
+          }
+          this.#url = url;
+        }
+        this.#redirectDelayMs = frame.redirect.retryAfterMs ?? 0;
+        this.#o.logger.info('hub redirected the tunnel', {
+          to: url === '' ? 'same hub' : url,
+          retryAfterMs: this.#redirectDelayMs,
+          reason: frame.redirect.reason,
+        });
+        return new TunnelError(
+          'TUNNEL_REDIRECTED',
+          `hub asked to reconnect${url ? ` to ${url}` : ''} after ${this.#redirectDelayMs} ms`,
+        );
+      }
+      case 'command':
+        this.#onCommand(frame.command);
+        return undefined;
+      case 'credentialIssued':
+      case 'rotateNow':
+        this.emit('credential', frame);
+        return undefined;
+      default:
+        return new TunnelError(
+          'TUNNEL_PROTOCOL_ERROR',
+          `a ${frame.type} frame is not valid from the hub`,
+        );
+    }
+  }
+
+  #onCommand(command: Extract<Frame, { type: 'command' }>['command']): void {
+    const now = this.#o.clock.now();
+    for (const [id, expires] of this.#commandIds) if (expires < now) this.#commandIds.delete(id);
+    const id = command.commandId ?? '';
+    let refusal: CommandRefusal | undefined;
+    if (command.deviceId !== this.#o.deviceId) refusal = 'wrong-device';
+    else if (!command.expiresAtMs || command.expiresAtMs <= now) refusal = 'expired';
+    else if (id === '' || this.#commandIds.has(id)) refusal = 'replayed';
+    if (refusal) {
+      this.#o.logger.warn('refused a command', {
+        commandId: id,
+        name: command.name,
+        reason: refusal,
+      });
+      this.emit('command-refused', command, refusal);
+      return;
+    }
+    this.#commandIds.set(id, command.expiresAtMs ?? now);
+    while (this.#commandIds.size > this.#o.commandMemory) {
+      const oldest = this.#commandIds.keys().next().value as string;
+      this.#commandIds.delete(oldest);
+    }
+    this.emit('command', command);
   }
 
   #acked(upTo: number): void {
@@ -410,6 +568,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
 }
 
 function classifySocketError(err: Error & { code?: string }): TunnelError {
+  const proxy = describeProxyFailure(err);
+  if (proxy) return new TunnelError('TUNNEL_CONNECT_FAILED', proxy.message, { cause: proxy });
   const code = err.code ?? '';
   const tlsLike =
     /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|HOSTNAME/i.test(code) ||

@@ -6,7 +6,9 @@ export type TunnelErrorCode =
   | 'TUNNEL_PROTOCOL_ERROR'
   | 'TUNNEL_CLOSED_BY_HUB'
   | 'TUNNEL_DEAD_PEER'
-  | 'TUNNEL_BAD_CONFIG';
+  | 'TUNNEL_BAD_CONFIG'
+  | 'TUNNEL_HUB_AUTH_FAILED'
+  | 'TUNNEL_REDIRECTED';
 
 /** Why the tunnel went down. `closeCode` is the WebSocket close status when there was one. */
 export class TunnelError extends Error {
@@ -29,6 +31,7 @@ export const CLOSE = {
   TOO_BIG: 1009,
   MALFORMED_FRAME: 4400,
   IDENTITY_MISMATCH: 4403,
+  AUTH_FAILED: 4401,
   HANDSHAKE_TIMEOUT: 4408,
   REPLACED: 4409,
   UNSUPPORTED_VERSION: 4426,

@@ -27,7 +27,8 @@ class FakeModbusClient implements ModbusClient {
   readonly #registers = new Map<string, number>();
   readonly #script = new Map<number, Step>();
   readonly #openFailures: AdapterErrorCode[] = [];
-  #hung: Array<() => void> = [];
+  #hung: Array<{ resume: () => void; fail: (err: unknown) => void }> = [];
+  #closeFailsHungWith: AdapterErrorCode | undefined;
 
   set(table: RegisterTable, address: number, words: readonly number[]): this {
     words.forEach((w, i) => this.#registers.set(`${table}:${address + i}`, w));
@@ -54,11 +55,20 @@ class FakeModbusClient implements ModbusClient {
     return this;
   }
 
+  /**
+   * Makes close() fail every hung read with `code`, as modbus-serial does: closing the port
+   * rejects the pending transaction (with a timeout error).
+   */
+  failHungOnClose(code: AdapterErrorCode = 'MODBUS_TIMEOUT'): this {
+    this.#closeFailsHungWith = code;
+    return this;
+  }
+
   /** Lets every hung read complete. */
   release(): void {
     const hung = this.#hung;
     this.#hung = [];
-    for (const resume of hung) resume();
+    for (const h of hung) h.resume();
   }
 
   get hanging(): number {
@@ -82,7 +92,9 @@ class FakeModbusClient implements ModbusClient {
     try {
       // A real bus takes time: give any overlapping caller the chance to show itself.
       await tick();
-      if (step?.kind === 'hang') await new Promise<void>((resolve) => this.#hung.push(resolve));
+      if (step?.kind === 'hang') {
+        await new Promise<void>((resume, fail) => this.#hung.push({ resume, fail }));
+      }
       if (step?.kind === 'fail') {
         throw new AdapterError(step.code, 'scripted failure', {
           modbusException: step.modbusException,
@@ -102,6 +114,12 @@ class FakeModbusClient implements ModbusClient {
   async close(): Promise<void> {
     this.closes++;
     this.isOpen = false;
+    const code = this.#closeFailsHungWith;
+    if (code) {
+      const hung = this.#hung;
+      this.#hung = [];
+      for (const h of hung) h.fail(new AdapterError(code, 'port closed during the transaction'));
+    }
   }
 }
 
@@ -501,6 +519,114 @@ describe('ModbusAdapter: cancellation', () => {
     expect(client.opens).toBe(1);
     expect(a.health()).toMatchObject({ readsFailed: 0 });
     await a.close();
+  });
+});
+
+describe('ModbusAdapter: close() during a call', () => {
+  it('a read in progress rejects as cancelled, even when closing fails it with a timeout', async () => {
+    const client = xr200().hangRead(1).failHungOnClose('MODBUS_TIMEOUT');
+    const a = adapter(client, { retries: 3 });
+    const p = a.readSnapshot();
+    while (client.hanging === 0) await tick();
+    await a.close();
+    const err = await rejection(p);
+    expect(err.code).toBe('ADAPTER_CANCELLED');
+    expect(err.canceled).toBe(true);
+    for (let i = 0; i < 5; i++) await tick();
+    // The timeout the closing port produced is neither retried nor counted as a bus failure.
+    expect(client.reads).toHaveLength(1);
+    expect(client.opens).toBe(1);
+    expect(a.health()).toEqual({ connected: false, readsOk: 0, readsFailed: 0, timeouts: 0 });
+  });
+
+  it('a read that keeps hanging after close() does not hold the caller', async () => {
+    const client = xr200().hangRead(1);
+    const a = adapter(client);
+    const p = a.readSnapshot();
+    while (client.hanging === 0) await tick();
+    await a.close();
+    const err = await rejection(p);
+    expect(err.code).toBe('ADAPTER_CANCELLED');
+    expect(err.canceled).toBe(true);
+    client.release();
+    for (let i = 0; i < 5; i++) await tick();
+    // Nothing more reaches the bus, and nothing that happens after close() counts as a fault.
+    expect(client.reads).toHaveLength(1);
+    expect(a.health()).toMatchObject({ readsFailed: 0, timeouts: 0 });
+    expect(a.health().lastErrorCode).toBeUndefined();
+  });
+
+  it('calls queued behind the closed one reject as cancelled and never reach the bus', async () => {
+    const client = xr200().hangRead(1).failHungOnClose('MODBUS_TIMEOUT');
+    const a = adapter(client);
+    const first = a.readSnapshot();
+    const queued = a.readActiveErrors();
+    while (client.hanging === 0) await tick();
+    await a.close();
+    const [e1, e2] = await Promise.all([rejection(first), rejection(queued)]);
+    expect([e1.code, e2.code]).toEqual(['ADAPTER_CANCELLED', 'ADAPTER_CANCELLED']);
+    for (let i = 0; i < 5; i++) await tick();
+    expect(client.reads).toHaveLength(1);
+    expect(a.health()).toMatchObject({ readsFailed: 0, timeouts: 0 });
+  });
+});
+
+describe('ModbusAdapter: float32 counters', () => {
+  const floatMap = parseRegisterMap({
+    counters: [
+      { name: 'big_f', address: 0, type: 'float32', unit: 'mGy' },
+      { name: 'little_f', address: 2, type: 'float32', wordOrder: 'little', scale: 2 },
+      { name: 'plain', address: 4, type: 'u32' },
+    ],
+  });
+
+  it('carry rawKind float32 and the IEEE-754 bit pattern as raw; others are integer', async () => {
+    const client = new FakeModbusClient()
+      .set('holding', 0, [0x3fc0, 0x0000]) // 1.5
+      .set('holding', 2, [0x0000, 0xc010]) // -2.25, low word first
+      .set('holding', 4, [0x3fc0, 0x0000]); // the same bits read as an integer
+    const snap = await adapter(client, { registerMap: floatMap }).readSnapshot();
+    expect(snap.missing).toEqual([]);
+    expect(snap.counters).toEqual([
+      {
+        name: 'big_f',
+        raw: 0x3fc00000,
+        rawKind: 'float32',
+        value: 1.5,
+        unit: 'mGy',
+        scale: 1,
+        offset: 0,
+      },
+      {
+        name: 'little_f',
+        raw: 0xc0100000,
+        rawKind: 'float32',
+        value: -4.5,
+        unit: '',
+        scale: 2,
+        offset: 0,
+      },
+      {
+        name: 'plain',
+        raw: 0x3fc00000,
+        rawKind: 'integer',
+        value: 0x3fc00000,
+        unit: '',
+        scale: 1,
+        offset: 0,
+      },
+    ]);
+  });
+
+  it('raw is the exact bit pattern, including NaN payloads, negative zero and infinities', async () => {
+    const bits = [0x7fc00001, 0x80000000, 0x00000001, 0x7f7fffff, 0xff800000];
+    for (const pattern of bits) {
+      const client = new FakeModbusClient().set('holding', 0, [pattern >>> 16, pattern & 0xffff]);
+      const snap = await adapter(client, { registerMap: floatMap }).readSnapshot();
+      const f = snap.counters.find((c) => c.name === 'big_f')!;
+      expect(f.rawKind).toBe('float32');
+      expect(f.raw).toBe(pattern);
+    }
   });
 });
 

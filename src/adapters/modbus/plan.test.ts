@@ -33,17 +33,70 @@ function sorted(reads: ReadRequest[]): ReadRequest[] {
   );
 }
 
-/** Every (table, register) a read covers. Fails on overlapping reads. */
+/**
+ * Every (table, register) the reads cover. Reads may overlap: a counter that straddles the end
+ * of a full read is read whole by the next one, which can re-read a register.
+ */
 function covered(reads: readonly ReadRequest[]): Set<string> {
   const out = new Set<string>();
-  for (const r of reads) {
-    for (let a = r.address; a < r.address + r.count; a++) {
-      const k = `${r.table}:${a}`;
-      expect(out.has(k), `register ${k} is read twice`).toBe(false);
-      out.add(k);
+  for (const r of reads)
+    for (let a = r.address; a < r.address + r.count; a++) out.add(`${r.table}:${a}`);
+  return out;
+}
+
+/** Fails if two reads share a register (for plans where no re-read is called for). */
+function expectDisjoint(reads: readonly ReadRequest[]): void {
+  const total = reads.reduce((n, r) => n + r.count, 0);
+  expect(covered(reads).size, 'some register is read twice').toBe(total);
+}
+
+/** The multi-register counters a plan for `which` must read whole. */
+function wholeCounters(m: RegisterMap, which: 'all' | 'errors'): CounterDef[] {
+  const list = which === 'all' ? m.counters : m.counters.filter((c) => c.name === m.raisesCounter);
+  return list.filter((c) => registerCount(c.type) > 1);
+}
+
+/** Fails unless every register of `c` comes from one and the same read. */
+function expectReadWhole(reads: readonly ReadRequest[], c: CounterDef): void {
+  const end = c.address + registerCount(c.type);
+  const whole = reads.some(
+    (r) => r.table === c.table && r.address <= c.address && end <= r.address + r.count,
+  );
+  expect(whole, `${c.type} ${c.table}:${c.address} is split across reads`).toBe(true);
+}
+
+/**
+ * Reference planner, written independently of plan.ts: the number of reads a greedy planner
+ * needs when each counter's span and each error slot is an atomic unit. Units are sorted by
+ * start; a read starts at a unit and takes in each following unit that starts at or before its
+ * end while the read stays within 125 registers; a unit wholly inside the read adds nothing.
+ */
+function greedyReadCount(m: RegisterMap, which: 'all' | 'errors'): number {
+  const units = new Map<RegisterTable, Array<{ start: number; end: number }>>();
+  const unit = (table: RegisterTable, start: number, length: number): void => {
+    units.set(table, [...(units.get(table) ?? []), { start, end: start + length }]);
+  };
+  for (const c of m.counters) {
+    if (which === 'all' || c.name === m.raisesCounter)
+      unit(c.table, c.address, registerCount(c.type));
+  }
+  if (m.errors)
+    for (let i = 0; i < m.errors.slots; i++) unit(m.errors.table, m.errors.address + i, 1);
+  let reads = 0;
+  for (const list of units.values()) {
+    list.sort((x, y) => x.start - y.start || x.end - y.end);
+    let read: { start: number; end: number } | undefined;
+    for (const u of list) {
+      if (read && u.end <= read.end) continue; // wholly inside (u.start >= read.start by the sort)
+      if (read && u.start <= read.end && u.end - read.start <= MAX_REGISTERS_PER_READ) {
+        read.end = u.end;
+        continue;
+      }
+      reads++;
+      read = { ...u };
     }
   }
-  return out;
+  return reads;
 }
 
 /** Every (table, register) the map needs for `which`. */
@@ -154,11 +207,54 @@ describe('planReads', () => {
     expect(reads).toEqual([{ table: 'input', address: 20, count: 8 }]);
   });
 
-  it('an overlap that would pass 125 registers continues in a new read without re-reading', () => {
+  it('error slots may be split: u16@0 + 125 slots@1 + u16@126 is two reads, not three', () => {
+    const m = map([counter(0), counter(126)], { table: 'holding', address: 1, slots: 125 });
+    const reads = planReads(m);
+    expect(sorted(reads)).toEqual([
+      { table: 'holding', address: 0, count: 125 },
+      { table: 'holding', address: 125, count: 2 },
+    ]);
+    expectDisjoint(reads);
+    expect(covered(reads)).toEqual(needed(m, 'all'));
+  });
+
+  it('a counter straddling the end of a full read is read whole by the next read', () => {
+    // 125 slots at 0 and a u32 at 124..125: the u32 must not come back as [124] + [125].
     const m = map([counter(124, 'u32')], { table: 'holding', address: 0, slots: 125 });
     const reads = planReads(m);
-    for (const r of reads) expect(r.count).toBeLessThanOrEqual(125);
+    expect(sorted(reads)).toEqual([
+      { table: 'holding', address: 0, count: 124 },
+      { table: 'holding', address: 124, count: 2 },
+    ]);
+    expectReadWhole(reads, m.counters[0]!);
     expect(covered(reads)).toEqual(needed(m, 'all'));
+  });
+
+  it('keeping a counter whole may re-read a register another counter needed', () => {
+    // u32@123 ends the first read at 125; u32@124 straddles that end, so it is read again whole.
+    const m = map([counter(123, 'u32'), counter(124, 'u32')], {
+      table: 'holding',
+      address: 0,
+      slots: 123,
+    });
+    const reads = planReads(m);
+    expect(sorted(reads)).toEqual([
+      { table: 'holding', address: 0, count: 125 },
+      { table: 'holding', address: 124, count: 2 },
+    ]);
+    for (const c of m.counters) expectReadWhole(reads, c);
+  });
+
+  it('a straddling counter in errors mode (the raises counter) is read whole too', () => {
+    const m = map(
+      [counter(0), counter(124, 'float32', 'input', 'raises')],
+      { table: 'input', address: 0, slots: 125 },
+      'raises',
+    );
+    const reads = planReads(m, 'errors');
+    expect(reads).toHaveLength(2);
+    expectReadWhole(reads, m.counters[1]!);
+    expect(covered(reads)).toEqual(needed(m, 'errors'));
   });
 
   it('plans the shipped register map as two reads', () => {
@@ -221,7 +317,7 @@ describe('planReads: property', () => {
             type: typeArb,
             table: tables,
           }),
-          { minLength: 1, maxLength: 160 },
+          { minLength: 1, maxLength: 160, size: 'max' },
         ),
         errors: withErrors
           ? fc.option(
@@ -241,27 +337,37 @@ describe('planReads: property', () => {
         return map(defs, errors, raisesCounter);
       });
 
-  it('reads exactly the registers needed, in non-overlapping reads of 1..125 registers', () => {
+  /** Checks every rule of a plan, including that it has exactly the greedy number of reads. */
+  function expectGoodPlan(m: RegisterMap, which: 'all' | 'errors'): ReadRequest[] {
+    const reads = planReads(m, which);
+    for (const r of reads) {
+      expect(Number.isInteger(r.count) && r.count >= 1 && r.count <= 125).toBe(true);
+      expect(r.address).toBeGreaterThanOrEqual(0);
+    }
+    // Every needed register is read, and nothing else (gaps are never bridged).
+    expect(covered(reads)).toEqual(needed(m, which));
+    // No multi-register counter is split across reads.
+    for (const c of wholeCounters(m, which)) expectReadWhole(reads, c);
+    // Exactly as few reads as greedy extension over atomic units gives.
+    expect(reads.length).toBe(greedyReadCount(m, which));
+    return reads;
+  }
+
+  it('reads exactly the registers needed, counters whole, in the greedy number of reads', () => {
     fc.assert(
       fc.property(
         mapArb(400, types, true),
         fc.constantFrom<'all' | 'errors'>('all', 'errors'),
         (m, which) => {
-          const reads = planReads(m, which);
-          for (const r of reads) {
-            expect(Number.isInteger(r.count) && r.count >= 1 && r.count <= 125).toBe(true);
-            expect(r.address).toBeGreaterThanOrEqual(0);
-          }
-          // Overlaps fail inside covered(); gaps show up as registers that are not needed.
-          expect(covered(reads)).toEqual(needed(m, which));
+          const reads = expectGoodPlan(m, which);
           // Never fewer reads than maximal contiguous runs split at 125 allow.
-          const lowerBound = runLengths(needed(m, which)).reduce(
+          const runs = runLengths(needed(m, which));
+          const lowerBound = runs.reduce(
             (n, len) => n + Math.ceil(len / MAX_REGISTERS_PER_READ),
             0,
           );
           expect(reads.length).toBeGreaterThanOrEqual(lowerBound);
           // Where no run is longer than one read, each run is exactly one read.
-          const runs = runLengths(needed(m, which));
           if (runs.every((len) => len <= MAX_REGISTERS_PER_READ))
             expect(reads.length).toBe(runs.length);
         },
@@ -270,11 +376,50 @@ describe('planReads: property', () => {
     );
   });
 
-  it('single-register counters: the number of reads is minimal (runs split at 125)', () => {
+  it('long runs with counters straddling read boundaries: still whole, still greedy-minimal', () => {
+    // Counters packed end to end (now and then a one-register gap or overlap) next to an error
+    // block, so runs pass 125 registers and multi-register counters land on read boundaries.
+    const arb = fc
+      .record({
+        start: fc.integer({ min: 0, max: 130 }),
+        counters: fc.array(
+          fc.record({ type: types, step: fc.constantFrom(-1, 0, 0, 0, 0, 0, 1) }),
+          { minLength: 1, maxLength: 150, size: 'max' },
+        ),
+        errors: fc.option(
+          fc.record({
+            table: fc.constant<RegisterTable>('holding'),
+            address: fc.integer({ min: 0, max: 250 }),
+            slots: fc.oneof(fc.integer({ min: 90, max: 125 }), fc.integer({ min: 1, max: 125 })),
+          }),
+          { nil: undefined, freq: 8 },
+        ),
+        raises: fc.nat(),
+      })
+      .map(({ start, counters, errors, raises }) => {
+        let next = start;
+        const defs = counters.map((c, i) => {
+          const address = Math.max(0, next + c.step);
+          next = address + registerCount(c.type);
+          return counter(address, c.type, 'holding', `c${i}`);
+        });
+        return map(defs, errors, defs[raises % defs.length]!.name);
+      });
     fc.assert(
-      fc.property(mapArb(300, fc.constantFrom<RegisterType>('u16', 'i16'), false), (m) => {
+      fc.property(arb, fc.constantFrom<'all' | 'errors'>('all', 'errors'), (m, which) => {
+        expectGoodPlan(m, which);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('single-register counters and error slots: the number of reads is minimal (runs split at 125)', () => {
+    fc.assert(
+      fc.property(mapArb(300, fc.constantFrom<RegisterType>('u16', 'i16'), true), (m) => {
         const reads = planReads(m);
         expect(covered(reads)).toEqual(needed(m, 'all'));
+        // Single registers never call for a re-read.
+        expectDisjoint(reads);
         const minimal = runLengths(needed(m, 'all')).reduce(
           (n, len) => n + Math.ceil(len / MAX_REGISTERS_PER_READ),
           0,
@@ -285,13 +430,15 @@ describe('planReads: property', () => {
     );
   });
 
-  it('dense maps (long runs) are still covered exactly', () => {
+  it('dense maps (long runs) are still covered exactly, counters whole, greedy-minimal', () => {
     fc.assert(
-      fc.property(mapArb(150, types, true), (m) => {
-        const reads = planReads(m);
-        for (const r of reads) expect(r.count).toBeLessThanOrEqual(125);
-        expect(covered(reads)).toEqual(needed(m, 'all'));
-      }),
+      fc.property(
+        mapArb(150, types, true),
+        fc.constantFrom<'all' | 'errors'>('all', 'errors'),
+        (m, which) => {
+          expectGoodPlan(m, which);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -139,6 +139,23 @@ describe('parseRegisterMap: defaults', () => {
     expect(map.counters[1]).toMatchObject({ address: 65534, scale: -2, offset: -1.5 });
     expect(parseRegisterMap({ unitId: 0, counters: [ok] }).unitId).toBe(0);
   });
+
+  it('accepts an error block that ends exactly at the last register', () => {
+    expect(
+      parseRegisterMap({ counters: [ok], errors: { address: 65535, slots: 1 } }).errors,
+    ).toEqual({ table: 'holding', address: 65535, slots: 1 });
+    expect(
+      parseRegisterMap({ counters: [ok], errors: { address: 65411, slots: 125 } }).errors,
+    ).toMatchObject({ address: 65411, slots: 125 });
+  });
+
+  it('an error block past the last register names the slots and says why', () => {
+    const e = configError(() =>
+      parseRegisterMap({ counters: [ok], errors: { address: 65535, slots: 2 } }, 'devices[1].map'),
+    );
+    expect(e.path).toBe('devices[1].map.errors.slots');
+    expect(e.message).toMatch(/65535|65536/);
+  });
 });
 
 describe('parseRegisterMap: rejects bad input with the offending path', () => {
@@ -215,6 +232,16 @@ describe('parseRegisterMap: rejects bad input with the offending path', () => {
       'registerMap.errors.slots',
     ],
     [
+      'errors running one register past 65535',
+      { counters: [ok], errors: { address: 65535, slots: 2 } },
+      'registerMap.errors.slots',
+    ],
+    [
+      '125 errors slots that do not fit below 65536',
+      { counters: [ok], errors: { table: 'input', address: 65412, slots: 125 } },
+      'registerMap.errors.slots',
+    ],
+    [
       'a raises counter that names no counter',
       { counters: [ok], raisesCounter: 'nope' },
       'registerMap.raisesCounter',
@@ -288,7 +315,9 @@ describe('parseRegisterMap: property', () => {
         fc.record(
           {
             table: maybe(fc.constantFrom('holding', 'input', 'x')),
-            address: maybe(fc.integer({ min: -1, max: 65536 })),
+            address: maybe(
+              fc.oneof(fc.integer({ min: -1, max: 65536 }), fc.integer({ min: 65400, max: 65536 })),
+            ),
             slots: maybe(fc.integer({ min: -1, max: 130 })),
           },
           { requiredKeys: [] },
@@ -326,6 +355,13 @@ describe('parseRegisterMap: property', () => {
         }
         if (map.raisesCounter !== undefined) {
           expect(map.counters.some((c) => c.name === map.raisesCounter)).toBe(true);
+        }
+        if (map.errors) {
+          const { address, slots } = map.errors;
+          expect(Number.isInteger(address) && address >= 0).toBe(true);
+          expect(Number.isInteger(slots) && slots >= 1 && slots <= 125).toBe(true);
+          // The whole block lies inside the 16-bit register space.
+          expect(address + slots).toBeLessThanOrEqual(65536);
         }
       }),
       { numRuns: 500 },

@@ -25,7 +25,11 @@ export namespace outpost {
             ack?: (outpost.v1.Ack.$Properties|null);
             command?: (outpost.v1.Command.$Properties|null);
             error?: (outpost.v1.ProtocolError.$Properties|null);
-            body?: ("hello"|"deviceAuth"|"hubAuth"|"telemetry"|"alarm"|"gap"|"commandResult"|"ack"|"command"|"error");
+            redirect?: (outpost.v1.Redirect.$Properties|null);
+            renewCredential?: (outpost.v1.RenewCredential.$Properties|null);
+            credentialIssued?: (outpost.v1.CredentialIssued.$Properties|null);
+            rotateNow?: (outpost.v1.RotateNow.$Properties|null);
+            body?: ("hello"|"deviceAuth"|"hubAuth"|"telemetry"|"alarm"|"gap"|"commandResult"|"ack"|"command"|"error"|"redirect"|"renewCredential"|"credentialIssued"|"rotateNow");
             static encode(message: outpost.v1.Envelope.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.Envelope & outpost.v1.Envelope.$Shape;
         }
@@ -46,7 +50,11 @@ export namespace outpost {
                 ack?: (outpost.v1.Ack.$Properties|null);
                 command?: (outpost.v1.Command.$Properties|null);
                 error?: (outpost.v1.ProtocolError.$Properties|null);
-                body?: ("hello"|"deviceAuth"|"hubAuth"|"telemetry"|"alarm"|"gap"|"commandResult"|"ack"|"command"|"error");
+                redirect?: (outpost.v1.Redirect.$Properties|null);
+                renewCredential?: (outpost.v1.RenewCredential.$Properties|null);
+                credentialIssued?: (outpost.v1.CredentialIssued.$Properties|null);
+                rotateNow?: (outpost.v1.RotateNow.$Properties|null);
+                body?: ("hello"|"deviceAuth"|"hubAuth"|"telemetry"|"alarm"|"gap"|"commandResult"|"ack"|"command"|"error"|"redirect"|"renewCredential"|"credentialIssued"|"rotateNow");
                 $unknowns?: Uint8Array[];
             }
             type $Shape = {
@@ -64,9 +72,13 @@ export namespace outpost {
               ack?: outpost.v1.Ack.$Shape|null;
               command?: outpost.v1.Command.$Shape|null;
               error?: outpost.v1.ProtocolError.$Shape|null;
+              redirect?: outpost.v1.Redirect.$Shape|null;
+              renewCredential?: outpost.v1.RenewCredential.$Shape|null;
+              credentialIssued?: outpost.v1.CredentialIssued.$Shape|null;
+              rotateNow?: outpost.v1.RotateNow.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ body?: undefined; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null }|{ body?: "hello"; hello: outpost.v1.Hello.$Shape; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null }|{ body?: "deviceAuth"; hello?: null; deviceAuth: outpost.v1.DeviceAuth.$Shape; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null }|{ body?: "hubAuth"; hello?: null; deviceAuth?: null; hubAuth: outpost.v1.HubAuth.$Shape; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null }|{ body?: "telemetry"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry: outpost.v1.TelemetryBatch.$Shape; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null }|{ body?: "alarm"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm: outpost.v1.Alarm.$Shape; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null }|{ body?: "gap"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap: outpost.v1.Gap.$Shape; commandResult?: null; ack?: null; command?: null; error?: null }|{ body?: "commandResult"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult: outpost.v1.CommandResult.$Shape; ack?: null; command?: null; error?: null }|{ body?: "ack"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack: outpost.v1.Ack.$Shape; command?: null; error?: null }|{ body?: "command"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command: outpost.v1.Command.$Shape; error?: null }|{ body?: "error"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error: outpost.v1.ProtocolError.$Shape })
+              ({ body?: undefined; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "hello"; hello: outpost.v1.Hello.$Shape; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "deviceAuth"; hello?: null; deviceAuth: outpost.v1.DeviceAuth.$Shape; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "hubAuth"; hello?: null; deviceAuth?: null; hubAuth: outpost.v1.HubAuth.$Shape; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "telemetry"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry: outpost.v1.TelemetryBatch.$Shape; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "alarm"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm: outpost.v1.Alarm.$Shape; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "gap"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap: outpost.v1.Gap.$Shape; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "commandResult"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult: outpost.v1.CommandResult.$Shape; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "ack"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack: outpost.v1.Ack.$Shape; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "command"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command: outpost.v1.Command.$Shape; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "error"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error: outpost.v1.ProtocolError.$Shape; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "redirect"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect: outpost.v1.Redirect.$Shape; renewCredential?: null; credentialIssued?: null; rotateNow?: null }|{ body?: "renewCredential"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential: outpost.v1.RenewCredential.$Shape; credentialIssued?: null; rotateNow?: null }|{ body?: "credentialIssued"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued: outpost.v1.CredentialIssued.$Shape; rotateNow?: null }|{ body?: "rotateNow"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow: outpost.v1.RotateNow.$Shape })
             );
         }
 
@@ -444,6 +456,96 @@ export namespace outpost {
             COMMAND_STATUS_FAILED = 2,
             COMMAND_STATUS_REFUSED = 3,
             COMMAND_STATUS_EXPIRED = 4
+        }
+
+        interface IRedirect extends outpost.v1.Redirect.$Properties {
+        }
+
+        class Redirect {
+            constructor(properties?: outpost.v1.Redirect.$Properties);
+            $unknowns?: Uint8Array[];
+            url: string;
+            retryAfterMs: number;
+            reason: string;
+            static encode(message: outpost.v1.Redirect.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.Redirect & outpost.v1.Redirect.$Shape;
+        }
+
+        namespace Redirect {
+            interface $Properties {
+                url?: (string|null);
+                retryAfterMs?: (number|null);
+                reason?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = outpost.v1.Redirect.$Properties;
+        }
+
+        interface IRenewCredential extends outpost.v1.RenewCredential.$Properties {
+        }
+
+        class RenewCredential {
+            constructor(properties?: outpost.v1.RenewCredential.$Properties);
+            $unknowns?: Uint8Array[];
+            requestId: string;
+            tlsPublicKey: Uint8Array;
+            proof: Uint8Array;
+            static encode(message: outpost.v1.RenewCredential.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.RenewCredential & outpost.v1.RenewCredential.$Shape;
+        }
+
+        namespace RenewCredential {
+            interface $Properties {
+                requestId?: (string|null);
+                tlsPublicKey?: (Uint8Array|null);
+                proof?: (Uint8Array|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = outpost.v1.RenewCredential.$Properties;
+        }
+
+        interface ICredentialIssued extends outpost.v1.CredentialIssued.$Properties {
+        }
+
+        class CredentialIssued {
+            constructor(properties?: outpost.v1.CredentialIssued.$Properties);
+            $unknowns?: Uint8Array[];
+            requestId: string;
+            certificatePem: string;
+            notAfterMs: number;
+            previousValidUntilMs: number;
+            static encode(message: outpost.v1.CredentialIssued.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.CredentialIssued & outpost.v1.CredentialIssued.$Shape;
+        }
+
+        namespace CredentialIssued {
+            interface $Properties {
+                requestId?: (string|null);
+                certificatePem?: (string|null);
+                notAfterMs?: (number|null);
+                previousValidUntilMs?: (number|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = outpost.v1.CredentialIssued.$Properties;
+        }
+
+        interface IRotateNow extends outpost.v1.RotateNow.$Properties {
+        }
+
+        class RotateNow {
+            constructor(properties?: outpost.v1.RotateNow.$Properties);
+            $unknowns?: Uint8Array[];
+            reason: string;
+            static encode(message: outpost.v1.RotateNow.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.RotateNow & outpost.v1.RotateNow.$Shape;
+        }
+
+        namespace RotateNow {
+            interface $Properties {
+                reason?: (string|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = outpost.v1.RotateNow.$Properties;
         }
 
         interface IProtocolError extends outpost.v1.ProtocolError.$Properties {
