@@ -263,9 +263,7 @@ export class HubStore {
     );
   }
 
-  commandResults(
-    deviceId: string,
-  ): Array<{
+  commandResults(deviceId: string): Array<{
     commandId: string;
     status: number;
     output: Uint8Array;
