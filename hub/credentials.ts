@@ -27,6 +27,8 @@ export interface CredentialAuthorityOptions {
   overlapMs?: number;
   /** Default lifetime of an enrolment token. Default 15 minutes. */
   tokenTtlMs?: number;
+  /** notBefore is set this far in the past, for devices with slightly slow clocks. Default 5 min. */
+  backdateMs?: number;
   now?: () => number;
 }
 
@@ -63,6 +65,7 @@ export class CredentialAuthority {
       certLifetimeMs: 7 * 86_400_000,
       overlapMs: 3_600_000,
       tokenTtlMs: 15 * 60_000,
+      backdateMs: 5 * 60_000,
       now: Date.now,
       ...options,
     };
@@ -104,7 +107,7 @@ export class CredentialAuthority {
     const certificatePem = await issueDeviceCertificateForKey(this.#o.ca, {
       deviceId,
       spkiDer,
-      notBefore: new Date(now - 5 * 60_000),
+      notBefore: new Date(now - this.#o.backdateMs),
       notAfter: new Date(now + this.#o.certLifetimeMs),
     });
     const cert = new X509Certificate(certificatePem);
@@ -225,21 +228,12 @@ export class CredentialAuthority {
       return;
     }
     // Checked after the proofs, so a forged request cannot burn someone else's token.
-    const consumed = this.#hub.store.consumeEnrolmentToken(tokenHash, this.#o.now());
+    const consumed = this.#hub.store.consumeEnrolmentToken(tokenHash, body.deviceId, this.#o.now());
     if ('refused' in consumed) {
       refuse(
         403,
         `OUTPOST_ENROL_TOKEN_${consumed.refused.toUpperCase()}`,
         `enrolment token is ${consumed.refused === 'unknown' ? 'not valid' : consumed.refused}; ask for a new one`,
-        body.deviceId,
-      );
-      return;
-    }
-    if (consumed.deviceId !== body.deviceId) {
-      refuse(
-        403,
-        'OUTPOST_ENROL_TOKEN_UNKNOWN',
-        'enrolment token is not valid for this device; ask for a new one',
         body.deviceId,
       );
       return;

@@ -304,6 +304,7 @@ export class HubStore {
    */
   consumeEnrolmentToken(
     tokenHash: string,
+    deviceId: string,
     nowMs: number,
   ): { deviceId: string } | { refused: 'unknown' | 'used' | 'expired' } {
     return this.#db.transaction(() => {
@@ -311,7 +312,7 @@ export class HubStore {
         .prepare(`SELECT device_id, expires_ms, used_ms FROM enrolment_tokens WHERE token_hash = ?`)
         .get(tokenHash) as
         { device_id: string; expires_ms: number; used_ms: number | null } | undefined;
-      if (!row) return { refused: 'unknown' as const };
+      if (!row || row.device_id !== deviceId) return { refused: 'unknown' as const };
       if (row.used_ms !== null) return { refused: 'used' as const };
       if (row.expires_ms <= nowMs) return { refused: 'expired' as const };
       this.#db

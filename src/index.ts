@@ -9,6 +9,7 @@ export {
   type AgentConfig,
   type AgentEvents,
   type AgentStats,
+  type CommandHandler,
 } from './runtime/agent.js';
 export {
   parseErrorCatalogue,
@@ -17,6 +18,19 @@ export {
   type Severity,
 } from './runtime/catalogue.js';
 export type { ErrorTransition } from './runtime/error-tracker.js';
+export {
+  enrolDevice,
+  saveEnrolment,
+  credentialsFromKeystore,
+  EnrolmentError,
+  type EnrolOptions,
+  type EnrolledCredentials,
+  type EnrolmentErrorCode,
+} from './runtime/enrol.js';
+export type {
+  RotationOptions,
+  TlsCredential as RotatedCredential,
+} from './runtime/credential-rotator.js';
 export { systemClock, type Clock, type TimerHandle } from './runtime/clock.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './runtime/logger.js';
 export * from './adapters/index.js';

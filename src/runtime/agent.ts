@@ -14,6 +14,7 @@ import { createProxyAgent, type ProxyConfig } from '../tunnel/proxy.js';
 import type { ErrorCatalogue, Severity } from './catalogue.js';
 import { systemClock, type Clock } from './clock.js';
 import { ErrorTracker, type ErrorTransition } from './error-tracker.js';
+import { CredentialRotator, type RotationOptions } from './credential-rotator.js';
 import { silentLogger, type Logger } from './logger.js';
 import { Poller } from './poller.js';
 import { TelemetryBatcher, type BatchHealth } from './telemetry-batcher.js';
@@ -72,6 +73,12 @@ export interface AgentConfig {
     agent?: HttpAgent;
   };
   /**
+   * Certificate rotation over the live tunnel (default: on, at half the lifetime plus up to
+   * 10 % jitter). `persist` stores the new credential (e.g. in the keystore) before it is used.
+   * `false` disables it.
+   */
+  rotation?: RotationOptions | false;
+  /**
    * How to reach the hub through a corporate proxy: `{ mode: 'env' }` (HTTPS_PROXY/NO_PROXY),
    * `{ mode: 'url', url }`, `{ mode: 'pac', pacUrl }`. Default: direct.
    */
@@ -96,6 +103,8 @@ export interface AgentStats {
   framesSent: number;
   bytesSent: number;
   recordsAcked: number;
+  /** Connections opened to the hub so far (1 = the tunnel never dropped). */
+  tunnelConnects: number;
   queue: QueueStats;
   tunnel: TunnelState;
 }
@@ -111,6 +120,8 @@ export interface AgentEvents {
   'tunnel-down': [error: TunnelError];
   sent: [record: QueuedRecord, frameBytes: number];
   acked: [records: QueuedRecord[]];
+  /** A new client certificate was issued, checked and persisted; the next connection uses it. */
+  'credential-renewed': [credential: { notAfterMs: number }];
 }
 
 const SEVERITY_WIRE: Record<Severity, number> = { info: 1, warning: 2, error: 3, critical: 4 };
@@ -146,6 +157,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   readonly #pollers: Poller[] = [];
   readonly #sendIntervalMs: number;
   readonly #commands: Record<string, CommandHandler>;
+  readonly #rotator: CredentialRotator | undefined;
   #sendTimer: ReturnType<Clock['setTimeout']> | undefined;
   #missedRaises = 0;
   #appends: Promise<unknown> = Promise.resolve();
@@ -222,6 +234,20 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       clock: this.#clock,
       logger: this.#log,
     });
+    if (config.rotation !== false) {
+      this.#rotator = new CredentialRotator({
+        tunnel: this.#tunnel,
+        clock: this.#clock,
+        logger: this.#log,
+        deviceId: this.deviceId,
+        certPem: hub.cert,
+        options: config.rotation ?? {},
+        onRenewed: (c) => {
+          this.#tunnel.updateCredential(c.certPem, c.keyPem);
+          this.emit('credential-renewed', { notAfterMs: c.notAfterMs });
+        },
+      });
+    }
     this.#tunnel.on('state', (s) => this.emit('tunnel-state', s));
     this.#tunnel.on('down', (e) => this.emit('tunnel-down', e));
     this.#tunnel.on('sent', (r, n) => this.emit('sent', r, n));
@@ -301,6 +327,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       this.#log.warn('device not reachable at start; will retry on each poll', errorFields(err));
     }
     this.#tunnel.start();
+    this.#rotator?.start();
     for (const p of this.#pollers) p.start();
     this.#scheduleSend();
   }
@@ -330,6 +357,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     if (!this.#started) return;
     this.#started = false;
     if (this.#sendTimer !== undefined) this.#clock.clearTimeout(this.#sendTimer);
+    this.#rotator?.stop();
     await Promise.all(this.#pollers.map((p) => p.stop()));
     await this.flush();
     const drained = await this.drain(options.drainTimeoutMs ?? 5000);
@@ -351,6 +379,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       framesSent: t.framesSent,
       bytesSent: t.bytesSent,
       recordsAcked: t.acked,
+      tunnelConnects: t.connects,
       queue: this.#queue.stats(),
       tunnel: this.#tunnel.state,
     };

@@ -104,6 +104,7 @@ export interface TunnelEvents {
 export class TunnelClient extends EventEmitter<TunnelEvents> {
   readonly #o: Required<Omit<TunnelOptions, 'agent'>> & Pick<TunnelOptions, 'agent'>;
   readonly #homeUrl: string;
+  #tls: TunnelTlsOptions;
   #url: string;
   #redirectDelayMs: number | undefined;
   #handshake: AgentHandshake | undefined;
@@ -150,6 +151,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     };
     this.#heartbeatMs = this.#o.heartbeatMs;
     this.#homeUrl = this.#url = options.url;
+    this.#tls = { ...options.tls };
   }
 
   get state(): TunnelState {
@@ -163,6 +165,14 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   start(): void {
     if (this.#state !== 'idle') return;
     this.#connect();
+  }
+
+  /**
+   * Uses a new client certificate and key from the next connection on (rotation). The open
+   * tunnel, authenticated with the old one, stays up.
+   */
+  updateCredential(cert: string | Buffer, key: string | Buffer): void {
+    this.#tls = { ...this.#tls, cert, key };
   }
 
   /** Sends an unsequenced control frame on the open tunnel; false when it is not open. */
@@ -208,7 +218,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   #connect(): void {
     this.#setState('connecting');
     this.#stats.connects++;
-    const { tls } = this.#o;
+    const tls = this.#tls;
     // ws hands these to tls.connect; `servername` is honoured there though its typings omit it.
     const options: WebSocket.ClientOptions & { servername?: string } = {
       ca: tls.ca,
