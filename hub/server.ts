@@ -21,7 +21,7 @@ import { ed25519PublicKey, HubIdentity } from './identity.js';
 import { deviceIdFromCertificate } from './pki.js';
 import { CLOSE, DeviceSession } from './session.js';
 import { HubStore } from './store.js';
-import { HUB_TLS_POLICY } from './tls-policy.js';
+import { HUB_TLS12_POLICY, HUB_TLS_POLICY } from './tls-policy.js';
 
 export interface HubOptions {
   /** Listen address. Default 127.0.0.1. */
@@ -42,6 +42,8 @@ export interface HubOptions {
    * alone, bound to the terminated-upstream marker.
    */
   tlsTerminatedUpstream?: boolean;
+  /** Also accept TLS 1.2 (ECDHE + AES-256-GCM/ChaCha20 only). Default: TLS 1.3 only. */
+  allowTls12?: boolean;
   /**
    * The hub's Ed25519 identity (PKCS#8 PEM). Default: the one kept in the database, generated on
    * first start. Every node behind one address must share it.
@@ -132,6 +134,7 @@ export class Hub extends EventEmitter<HubEvents> {
       maxFrameBytes: MAX_FRAME_BYTES,
       now: Date.now,
       tlsTerminatedUpstream: false,
+      allowTls12: false,
       ...options,
     };
     this.store = new HubStore(options.dbPath);
@@ -157,7 +160,7 @@ export class Hub extends EventEmitter<HubEvents> {
           requestCert: true,
           rejectUnauthorized: false,
           handshakeTimeout: this.#o.tlsHandshakeTimeoutMs,
-          ...HUB_TLS_POLICY,
+          ...(this.#o.allowTls12 ? HUB_TLS12_POLICY : HUB_TLS_POLICY),
         },
         onRequest,
       );

@@ -3,3 +3,15 @@ export const HUB_TLS_POLICY = {
   minVersion: 'TLSv1.3',
   ciphers: 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
 } as const;
+
+/** When configured: TLS 1.2 too, but only ECDHE with AES-256-GCM or ChaCha20-Poly1305. */
+export const HUB_TLS12_POLICY = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    HUB_TLS_POLICY.ciphers,
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+} as const;

@@ -59,6 +59,8 @@ export {
   backoffDelay,
   DEFAULT_BACKOFF,
   TLS_POLICY,
+  TLS12_POLICY,
+  spkiPin,
   type TunnelErrorCode,
   type TunnelState,
   type BackoffPolicy,

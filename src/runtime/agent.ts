@@ -221,7 +221,14 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     this.#tunnel = new TunnelClient({
       ...config.tunnel,
       url: hub.url,
-      tls: { ca: hub.ca, cert: hub.cert, key: hub.key, servername: hub.servername },
+      tls: {
+        ca: hub.ca,
+        cert: hub.cert,
+        key: hub.key,
+        servername: hub.servername,
+        allowTls12: hub.allowTls12,
+        spkiPins: hub.spkiPins,
+      },
       deviceId: this.deviceId,
       agentVersion: AGENT_VERSION,
       identity: toIdentity(config.identity),

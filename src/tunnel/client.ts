@@ -18,7 +18,7 @@ import { AgentHandshake } from './handshake.js';
 import { describeProxyFailure } from './proxy.js';
 import type { DeviceIdentity } from './identity.js';
 import { CLOSE, TunnelError } from './errors.js';
-import { TLS_POLICY } from './tls-policy.js';
+import { pinnedServerIdentity, tlsPolicy } from './tls-policy.js';
 
 export interface TunnelTlsOptions {
   /** The CA bundle the hub's certificate must chain to. Replaces the system store. */
@@ -28,6 +28,10 @@ export interface TunnelTlsOptions {
   key: string | Buffer;
   /** Name to check the hub's certificate against, when it differs from the URL's host. */
   servername?: string;
+  /** Also allow TLS 1.2 (ECDHE + AES-256-GCM/ChaCha20 only). Default: TLS 1.3 only. */
+  allowTls12?: boolean;
+  /** SPKI pins of the hub (base64 SHA-256), at least two: current and backup. */
+  spkiPins?: string[];
 }
 
 export interface TunnelOptions {
@@ -152,6 +156,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     this.#heartbeatMs = this.#o.heartbeatMs;
     this.#homeUrl = this.#url = options.url;
     this.#tls = { ...options.tls };
+    if (options.tls.spkiPins) pinnedServerIdentity(options.tls.spkiPins); // fails fast on < 2 pins
   }
 
   get state(): TunnelState {
@@ -226,13 +231,18 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       key: tls.key,
       servername: tls.servername,
       rejectUnauthorized: true,
-      ...TLS_POLICY,
+      ...tlsPolicy(tls.allowTls12),
       maxPayload: this.#o.maxFrameBytes,
       perMessageDeflate: false,
       handshakeTimeout: this.#o.handshakeTimeoutMs,
       followRedirects: false,
       agent: this.#o.agent,
     };
+    if (tls.spkiPins) {
+      // ws passes this through to tls.connect, which expects (host, cert) => Error | undefined;
+      // ws's own typings describe a different signature, hence the assignment around them.
+      Object.assign(options, { checkServerIdentity: pinnedServerIdentity(tls.spkiPins) });
+    }
     const ws = new WebSocket(this.#url, options);
     ws.binaryType = 'nodebuffer';
     this.#ws = ws;
@@ -581,6 +591,13 @@ function classifySocketError(err: Error & { code?: string }): TunnelError {
   const proxy = describeProxyFailure(err);
   if (proxy) return new TunnelError('TUNNEL_CONNECT_FAILED', proxy.message, { cause: proxy });
   const code = err.code ?? '';
+  if (code === 'ERR_OUTPOST_SPKI_PIN_MISMATCH') {
+    return new TunnelError(
+      'TUNNEL_TLS_REJECTED',
+      `${err.message}; the hub's key changed or this is not the hub`,
+      { cause: err },
+    );
+  }
   const tlsLike =
     /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|HOSTNAME/i.test(code) ||
     /certificate|alert|handshake/i.test(err.message);
