@@ -4,6 +4,8 @@ export type {
   CounterReading,
   ActiveErrors,
   AdapterHealth,
+  DeviceEvent,
+  AdapterCapabilities,
 } from './types.js';
 export { AdapterError, ConfigError, MODBUS_EXCEPTIONS, type AdapterErrorCode } from './errors.js';
 export { ModbusAdapter, modbusTcpAdapter, type ModbusAdapterOptions } from './modbus/adapter.js';

@@ -1,3 +1,5 @@
+import type { Duplex } from 'node:stream';
+
 /**
  * The hardware contract. An adapter is the only part of Outpost that talks to the device
  * controller; the runtime is given one (it never constructs one itself) and knows nothing of
@@ -24,7 +26,45 @@ export interface DeviceAdapter {
   readActiveErrors?(signal?: AbortSignal): Promise<ActiveErrors>;
   /** Current health counters (since the adapter was created). */
   health(): AdapterHealth;
+  /**
+   * Unsolicited events the controller pushes between polls (an error line on a service port,
+   * an SDK callback). The runtime treats an `error` event like a poll that saw the code: an
+   * alarm-class code goes out at once. Returns an unsubscribe function. Optional: polled-only
+   * buses (Modbus) have no push channel.
+   */
+  onEvent?(listener: (event: DeviceEvent) => void): () => void;
+  /** Optional capabilities; absent ones are answered "not supported" to the hub. */
+  capabilities?: AdapterCapabilities;
   close(): Promise<void>;
+}
+
+/** Something the controller reported on its own. */
+export type DeviceEvent =
+  | { type: 'error'; code: number; state: 'raised' | 'cleared'; atMs: number }
+  | { type: 'reboot'; atMs: number };
+
+/** What a controller can do beyond reading counters. Each is optional. */
+export interface AdapterCapabilities {
+  /** Lists log files on the controller. */
+  listLogs?(
+    signal?: AbortSignal,
+  ): Promise<Array<{ name: string; bytes: number; modifiedMs: number }>>;
+  /** Reads a log file (whole, or from `offset` for a resumed upload). */
+  readLog?(name: string, options?: { offset?: number; signal?: AbortSignal }): Promise<Uint8Array>;
+  /** Installs a verified update package; resolves when the controller reports success. */
+  installUpdate?(
+    image: Uint8Array,
+    options: { version: string; signal?: AbortSignal },
+  ): Promise<void>;
+  /** Asks the person at the device to allow something (a remote session); false = refused. */
+  askConsent?(request: {
+    title: string;
+    detail: string;
+    timeoutMs: number;
+    signal?: AbortSignal;
+  }): Promise<boolean>;
+  /** Opens a console or an allow-listed local TCP target (e.g. a VNC port) for a remote session. */
+  openChannel?(target: string, signal?: AbortSignal): Promise<Duplex>;
 }
 
 /** One counter as read from the device. */

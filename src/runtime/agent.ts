@@ -14,6 +14,7 @@ import { createProxyAgent, type ProxyConfig } from '../tunnel/proxy.js';
 import type { ErrorCatalogue, Severity } from './catalogue.js';
 import { systemClock, type Clock } from './clock.js';
 import { ErrorTracker, type ErrorTransition } from './error-tracker.js';
+import { AlarmCoalescer } from './alarm-coalescer.js';
 import { CredentialRotator, type RotationOptions } from './credential-rotator.js';
 import { silentLogger, type Logger } from './logger.js';
 import { Poller } from './poller.js';
@@ -56,6 +57,11 @@ export interface AgentConfig {
    * Default 1000 ms; 0 disables (errors are then seen at the management interval).
    */
   errorPollIntervalMs?: number;
+  /**
+   * Error-storm guard: after an alarm for a code, further changes of that code within this
+   * window are held and sent as one alarm (with the count) when it ends. Default 5000 ms.
+   */
+  alarmCoalesceMs?: number;
   /** A poll that does not finish in time is aborted. Default min(interval, 30 s). */
   pollTimeoutMs?: number;
   telemetry?: {
@@ -100,6 +106,8 @@ export interface AgentStats {
   samplesAccepted: number;
   telemetryRecords: number;
   alarmsAccepted: number;
+  /** Alarm-class changes held back by the error-storm guard (counted into later alarms). */
+  alarmsCoalesced: number;
   framesSent: number;
   bytesSent: number;
   recordsAcked: number;
@@ -158,6 +166,8 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   readonly #sendIntervalMs: number;
   readonly #commands: Record<string, CommandHandler>;
   readonly #rotator: CredentialRotator | undefined;
+  readonly #coalescer: AlarmCoalescer;
+  #unsubscribe: (() => void) | undefined;
   #sendTimer: ReturnType<Clock['setTimeout']> | undefined;
   #missedRaises = 0;
   #appends: Promise<unknown> = Promise.resolve();
@@ -180,6 +190,11 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     this.deviceId = resolveDeviceId(config);
     this.#maxBody = bodyBudget(this.deviceId);
     this.#tracker = new ErrorTracker(config.errorCatalogue);
+    this.#coalescer = new AlarmCoalescer({
+      clock: this.#clock,
+      windowMs: config.alarmCoalesceMs ?? 5000,
+      emit: (t) => this.#enqueueAlarm(t),
+    });
     this.#batcher = new TelemetryBatcher({ maxBodyBytes: this.#maxBody });
     this.#sendIntervalMs = positive(
       config.telemetry?.sendIntervalMs ?? 900_000,
@@ -326,6 +341,11 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    this.#unsubscribe = this.#adapter.onEvent?.((e) => {
+      if (e.type !== 'error') return;
+      const t = this.#tracker.event(e.code, e.state, e.atMs);
+      if (t) this.#transition(t);
+    });
     this.#log.info('agent starting', { deviceId: this.deviceId, adapter: this.#adapter.kind });
     try {
       await this.#adapter.connect();
@@ -365,6 +385,8 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     this.#started = false;
     if (this.#sendTimer !== undefined) this.#clock.clearTimeout(this.#sendTimer);
     this.#rotator?.stop();
+    this.#unsubscribe?.();
+    this.#coalescer.flush();
     await Promise.all(this.#pollers.map((p) => p.stop()));
     await this.flush();
     const drained = await this.drain(options.drainTimeoutMs ?? 5000);
@@ -387,6 +409,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       bytesSent: t.bytesSent,
       recordsAcked: t.acked,
       tunnelConnects: t.connects,
+      alarmsCoalesced: this.#coalescer.suppressed,
       queue: this.#queue.stats(),
       tunnel: this.#tunnel.state,
     };
@@ -411,11 +434,13 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   #trackErrors(codes: number[], atMs: number, raisesTotal: number | undefined): void {
     const { transitions, missed } = this.#tracker.update(codes, atMs, raisesTotal);
     this.#missedRaises += missed;
-    for (const t of transitions) {
-      this.emit('error-code', t);
-      if (t.info.immediate) this.#enqueueAlarm(t);
-      else this.#batcher.addEvent(t);
-    }
+    for (const t of transitions) this.#transition(t);
+  }
+
+  #transition(t: ErrorTransition): void {
+    this.emit('error-code', t);
+    if (t.info.immediate) this.#coalescer.push(t);
+    else this.#batcher.addEvent(t);
   }
 
   #enqueueAlarm(t: ErrorTransition): void {

@@ -30,6 +30,24 @@ export class ErrorTracker {
   }
 
   /**
+   * An unsolicited report from the controller (a pushed error line): a transition if it changes
+   * what is known to be active, undefined otherwise. The next poll's set then agrees with it.
+   */
+  event(code: number, state: 'raised' | 'cleared', atMs: number): ErrorTransition | undefined {
+    const active = this.#active.has(code);
+    if ((state === 'raised') === active) return undefined;
+    const next = new Set(this.#active);
+    if (state === 'raised') {
+      next.add(code);
+      this.#seenWithoutTotal++;
+    } else {
+      next.delete(code);
+    }
+    this.#active = next;
+    return { info: this.#catalogue.lookup(code), state, atMs, missedRaises: 0 };
+  }
+
+  /**
    * Feeds one reading. Returns the transitions and the number of raises the controller counted
    * beyond those seen (also attached to the first raise, when there is one).
    */

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { AlarmCoalescer } from './alarm-coalescer.js';
+import type { Clock, TimerHandle } from './clock.js';
+import type { ErrorTransition } from './error-tracker.js';
+
+class StepClock implements Clock {
+  t = 0;
+  #timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  #id = 0;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = ++this.#id;
+    this.#timers.push({ at: this.t + ms, fn, id });
+    return id as unknown as TimerHandle;
+  }
+  clearTimeout(h: TimerHandle): void {
+    this.#timers = this.#timers.filter((x) => x.id !== (h as unknown as number));
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      this.#timers.sort((a, b) => a.at - b.at);
+      const next = this.#timers[0];
+      if (!next || next.at > end) break;
+      this.#timers.shift();
+      this.t = next.at;
+      next.fn();
+    }
+    this.t = end;
+  }
+}
+
+const info = {
+  code: 2002,
+  name: 'TUBE_OVERHEAT',
+  severity: 'critical' as const,
+  immediate: true,
+  subsystem: 'tube',
+  text: '',
+};
+const t = (state: 'raised' | 'cleared', atMs = 0, missedRaises = 0): ErrorTransition => ({
+  info,
+  state,
+  atMs,
+  missedRaises,
+});
+
+function setup(windowMs = 1000): { clock: StepClock; out: ErrorTransition[]; c: AlarmCoalescer } {
+  const clock = new StepClock();
+  const out: ErrorTransition[] = [];
+  return { clock, out, c: new AlarmCoalescer({ clock, windowMs, emit: (x) => out.push(x) }) };
+}
+
+describe('AlarmCoalescer', () => {
+  it('sends the first change at once', () => {
+    const { out, c } = setup();
+    c.push(t('raised'));
+    expect(out.map((x) => x.state)).toEqual(['raised']);
+  });
+
+  it('turns a storm of a thousand flaps into a few alarms that carry the count', () => {
+    const { clock, out, c } = setup(1000);
+    c.push(t('raised'));
+    for (let i = 0; i < 1000; i++) {
+      c.push(t('cleared'));
+      c.push(t('raised'));
+    }
+    expect(out).toHaveLength(1);
+    expect(c.suppressed).toBe(2000);
+    clock.advance(1000);
+    // Still raised at the end of the window: one more raise standing for the 1000 re-raises.
+    expect(out).toHaveLength(2);
+    expect(out[1]).toMatchObject({ state: 'raised', missedRaises: 999 });
+    clock.advance(5000);
+    expect(out).toHaveLength(2);
+  });
+
+  it('reports where a code ended when the window closes', () => {
+    const { clock, out, c } = setup(1000);
+    c.push(t('raised'));
+    c.push(t('cleared'));
+    expect(out).toHaveLength(1);
+    clock.advance(1000);
+    expect(out.map((x) => x.state)).toEqual(['raised', 'cleared']);
+  });
+
+  it('reports a raise that came and went inside the window as a raise and its clear', () => {
+    const { clock, out, c } = setup(1000);
+    c.push(t('raised'));
+    clock.advance(1000);
+    c.push(t('cleared')); // sent at once (window over); opens a new window
+    c.push(t('raised'));
+    c.push(t('cleared'));
+    clock.advance(1000);
+    expect(out.map((x) => x.state)).toEqual(['raised', 'cleared', 'raised', 'cleared']);
+    expect(out[2]!.missedRaises).toBe(0);
+  });
+
+  it('flush() releases what is held (shutdown loses nothing)', () => {
+    const { out, c } = setup(60_000);
+    c.push(t('raised'));
+    c.push(t('cleared'));
+    c.flush();
+    expect(out.map((x) => x.state)).toEqual(['raised', 'cleared']);
+  });
+
+  it('with a zero window sends every change', () => {
+    const { out, c } = setup(0);
+    for (let i = 0; i < 5; i++) {
+      c.push(t('raised'));
+      c.push(t('cleared'));
+    }
+    expect(out).toHaveLength(10);
+  });
+});
