@@ -111,6 +111,8 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #all = new Set<DeviceSession>();
   readonly #keys = new Map<string, { key: KeyObject; status: 'active' | 'revoked' }>();
   readonly #routes: HttpRoute[] = [];
+  readonly #sockets = new Set<Socket>();
+  #closed = false;
   readonly #o: Required<Omit<HubOptions, 'dbPath' | 'tls' | 'identityKeyPem'>> &
     Pick<HubOptions, 'tls'>;
   #stats: HubStats = {
@@ -165,6 +167,7 @@ export class Hub extends EventEmitter<HubEvents> {
         onRequest,
       );
       this.#server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+        if (this.#closed) return;
         this.#stats.tlsErrors++;
         const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : null;
         const code = err.code ?? 'TLS_ERROR';
@@ -178,6 +181,10 @@ export class Hub extends EventEmitter<HubEvents> {
         this.emit('tls-error', { code, message: err.message, remote });
       });
     }
+    this.#server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.#o.maxFrameBytes,
@@ -296,6 +303,9 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    // Sockets still in the TLS handshake are not reached by closeAllConnections().
+    for (const socket of this.#sockets) socket.destroy();
     for (const s of this.#all) s.close(CLOSE.GOING_AWAY, 'hub shutting down');
     for (const ws of this.#wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));

@@ -99,7 +99,12 @@ export class DeviceSession {
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(data, isBinary));
     ws.on('pong', () => (this.#lastSeen = this.#o.now()));
     ws.on('close', (code: number) => this.#onClose(code));
-    ws.on('error', () => undefined); // 'close' follows; errors such as 1009 are reported there
+    // ws reports protocol violations it catches itself (oversized frame: 1009, bad opcode,
+    // invalid UTF-8) here, then closes; record them like our own.
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (this.#phase === 'closed') return;
+      this.#o.events.protocolError(this.#deviceId, err.code ?? 'OUTPOST_WS_ERROR', err.message);
+    });
     this.#handshakeTimer = setTimeout(
       () =>
         this.#fail(
@@ -138,6 +143,7 @@ export class DeviceSession {
   /** Tells the agent to reconnect elsewhere (`url`) or later (`retryAfterMs`); it closes itself. */
   redirect(url: string, retryAfterMs: number, reason: string): boolean {
     if (this.#phase !== 'open') return false;
+    if (url !== '' && !url.startsWith('wss://')) return false; // agents ignore anything else
     this.#sendSequenced({ type: 'redirect', redirect: { url, retryAfterMs, reason } });
     // The agent closes on receipt; close from here too if it does not.
     setTimeout(() => this.close(CLOSE.GOING_AWAY, 'redirected'), 2000).unref();

@@ -353,6 +353,8 @@ export class HubStore {
   }
 
   recordSecurityEvent(e: SecurityEvent): void {
+    // Late events from connections torn down during shutdown have nowhere to go.
+    if (!this.#db.open) return;
     this.#stmt.insertSecurity.run(e.atMs, e.kind, e.deviceId, e.remote, e.detail);
   }
 

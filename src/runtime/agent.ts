@@ -370,11 +370,13 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     while (this.#queue.stats().records > 0) {
       if (Date.now() >= deadline) return false;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 20);
-        this.#tunnel.once('acked', () => {
+        const done = (): void => {
           clearTimeout(t);
+          this.#tunnel.off('acked', done);
           resolve();
-        });
+        };
+        const t = setTimeout(done, 20);
+        this.#tunnel.on('acked', done);
       });
     }
     return true;

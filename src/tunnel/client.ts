@@ -108,6 +108,7 @@ export interface TunnelEvents {
 export class TunnelClient extends EventEmitter<TunnelEvents> {
   readonly #o: Required<Omit<TunnelOptions, 'agent'>> & Pick<TunnelOptions, 'agent'>;
   readonly #homeUrl: string;
+  #deadPeer: TunnelError | undefined;
   #tls: TunnelTlsOptions;
   #url: string;
   #redirectDelayMs: number | undefined;
@@ -249,6 +250,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     this.#handshake = undefined;
     this.#lastHubSeq = 0;
     let failure: TunnelError | undefined;
+    this.#deadPeer = undefined;
     let socket: TLSSocket | undefined;
     let opened = false;
 
@@ -320,6 +322,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       if (this.#state === 'closed') return;
       const error =
         failure ??
+        this.#deadPeer ??
         new TunnelError(
           'TUNNEL_CLOSED_BY_HUB',
           `hub closed the tunnel (${code}${reason.length ? `: ${reason.toString()}` : ''})`,
@@ -566,9 +569,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
         this.#o.logger.warn('hub stopped answering heartbeats; reconnecting', {
           heartbeatMs: this.#heartbeatMs,
         });
-        this.emit(
-          'down',
-          new TunnelError('TUNNEL_DEAD_PEER', `no pong for ${2 * this.#heartbeatMs} ms`),
+        // Reported once, by the close handler, as the reason the tunnel went down.
+        this.#deadPeer = new TunnelError(
+          'TUNNEL_DEAD_PEER',
+          `no pong for ${2 * this.#heartbeatMs} ms`,
         );
         ws.terminate();
         return;
@@ -596,6 +600,15 @@ function classifySocketError(err: Error & { code?: string }): TunnelError {
       'TUNNEL_TLS_REJECTED',
       `${err.message}; the hub's key changed or this is not the hub`,
       { cause: err },
+    );
+  }
+  if (/opening handshake has timed out/i.test(err.message)) {
+    return new TunnelError(
+      'TUNNEL_CONNECT_FAILED',
+      'the hub did not answer the connection in time (network, proxy or hub down)',
+      {
+        cause: err,
+      },
     );
   }
   const tlsLike =
