@@ -436,5 +436,13 @@ describe('bad WebSocket clients', () => {
     after.sendRaw(Buffer.alloc(10_000, 0x42));
     expect((await after.closed).code).toBe(1009);
     expect(await waitFor(() => !hub.isConnected(RAW), 1000)).toBe(true);
+    // Both refusals are audited.
+    const oversized = hub.store
+      .securityEvents()
+      .filter(
+        (e) =>
+          e.kind === 'protocol-error' && e.detail.startsWith('WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'),
+      );
+    expect(oversized.length).toBeGreaterThanOrEqual(2);
   });
 });

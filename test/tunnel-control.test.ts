@@ -391,6 +391,11 @@ describe('heartbeat', () => {
     const first = events.downs[0]!;
     expect(first.error.code).toBe('TUNNEL_DEAD_PEER');
     expect(first.at - t0).toBeLessThan(1500);
+    // Reported once: the close that follows is not a second outage.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events.downs.filter((d) => d.at - t0 < 1500).map((d) => d.error.code)).toEqual([
+      'TUNNEL_DEAD_PEER',
+    ]);
     // The hub notices from its side as well and audits it.
     expect(await waitFor(() => onHub.disconnected.length > 0, 2000)).toBe(true);
     expect(
