@@ -70,11 +70,12 @@ describe('AlarmCoalescer', () => {
     expect(out).toHaveLength(1);
     expect(c.suppressed).toBe(2000);
     clock.advance(1000);
-    // Still raised at the end of the window: one more raise standing for the 1000 re-raises.
-    expect(out).toHaveLength(2);
-    expect(out[1]).toMatchObject({ state: 'raised', missedRaises: 999 });
+    // Still raised at the end of the window: it cleared in between, and one more raise stands
+    // for the 1000 re-raises.
+    expect(out.map((x) => x.state)).toEqual(['raised', 'cleared', 'raised']);
+    expect(out[2]).toMatchObject({ state: 'raised', missedRaises: 999 });
     clock.advance(5000);
-    expect(out).toHaveLength(2);
+    expect(out).toHaveLength(3);
   });
 
   it('reports where a code ended when the window closes', () => {
@@ -113,5 +114,46 @@ describe('AlarmCoalescer', () => {
       c.push(t('cleared'));
     }
     expect(out).toHaveLength(10);
+  });
+});
+
+describe('AlarmCoalescer: nothing is lost across a window', () => {
+  /** Raises the hub learns of: one per raise alarm plus the count it carries. */
+  const raisesLearned = (out: ErrorTransition[]): number =>
+    out.filter((x) => x.state === 'raised').reduce((n, x) => n + 1 + x.missedRaises, 0);
+
+  it('a raise and clear inside the window of a sent raise are reported when it ends cleared', () => {
+    const { clock, out, c } = setup(1000);
+    c.push(t('raised'));
+    c.push(t('cleared'));
+    c.push(t('raised'));
+    c.push(t('cleared'));
+    clock.advance(1000);
+    expect(out.map((x) => x.state)).toEqual(['raised', 'cleared', 'raised', 'cleared']);
+    expect(raisesLearned(out)).toBe(2);
+  });
+
+  it('a storm of any shape reports every raise and ends in the true state', () => {
+    for (const flaps of [1, 2, 7, 600]) {
+      for (const endRaised of [true, false]) {
+        const { clock, out, c } = setup(1000);
+        let raises = 0;
+        let state: 'raised' | 'cleared' = 'cleared';
+        for (let i = 0; i < flaps; i++) {
+          c.push(t('raised'));
+          raises++;
+          state = 'raised';
+          if (i < flaps - 1 || !endRaised) {
+            c.push(t('cleared'));
+            state = 'cleared';
+          }
+          clock.advance(3);
+        }
+        clock.advance(5000);
+        expect(raisesLearned(out), `${flaps} flaps, end ${state}`).toBe(raises);
+        expect(out.at(-1)!.state).toBe(state);
+        expect(out.length).toBeLessThanOrEqual(8);
+      }
+    }
   });
 });

@@ -65,6 +65,11 @@ export class AlarmCoalescer {
     }
   }
 
+  /**
+   * The window ended with changes held: tell the hub everything it missed, in order, in as few
+   * alarms as possible - at most a clear, one raise carrying the count of raises it stands for,
+   * and the final state.
+   */
   #release(
     code: number,
     entry: { sentState: 'raised' | 'cleared'; held?: ErrorTransition; raises: number },
@@ -72,24 +77,20 @@ export class AlarmCoalescer {
     const held = entry.held;
     if (!held) return;
     const raises = entry.raises;
-    if (held.state === 'cleared' && entry.sentState === 'cleared') {
-      // It came and went inside the window: report the flapping as one raise and its clear.
-      if (raises > 0) {
-        this.#emit({ ...held, state: 'raised', missedRaises: raises - 1 });
-        this.#send(code, held);
-      } else {
-        entry.held = undefined;
-      }
+    if (held.state === 'raised') {
+      // raises >= 1: the held raise is one of them.
+      if (entry.sentState === 'raised') this.#emit({ ...held, state: 'cleared', missedRaises: 0 });
+      this.#send(code, { ...held, missedRaises: raises - 1 });
       return;
     }
-    if (held.state === 'raised' && entry.sentState === 'raised') {
-      // Still raised after clearing and re-raising: one new raise carrying the count.
-      this.#send(code, { ...held, missedRaises: Math.max(0, raises - 1) });
+    // Ends cleared.
+    if (raises === 0) {
+      if (entry.sentState === 'raised') this.#send(code, held);
+      else entry.held = undefined;
       return;
     }
-    this.#send(code, {
-      ...held,
-      missedRaises: held.state === 'raised' ? Math.max(0, raises - 1) : 0,
-    });
+    if (entry.sentState === 'raised') this.#emit({ ...held, state: 'cleared', missedRaises: 0 });
+    this.#emit({ ...held, state: 'raised', missedRaises: raises - 1 });
+    this.#send(code, held);
   }
 }
