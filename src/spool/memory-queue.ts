@@ -56,6 +56,15 @@ export class MemoryQueue implements OutboundQueue {
     return removed;
   }
 
+  oldest(): QueuedRecord | undefined {
+    let best: QueuedRecord | undefined;
+    for (const lane of LANES) {
+      const head = this.#lanes[lane][0];
+      if (head && (!best || head.seq < best.seq)) best = head;
+    }
+    return best;
+  }
+
   stats(): QueueStats {
     const byLane = {
       alarm: this.#lanes.alarm.length,

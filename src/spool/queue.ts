@@ -38,6 +38,11 @@ export interface OutboundQueue {
   append(record: RecordInput): Promise<QueuedRecord>;
   next(limit: number, skip?: (seq: number) => boolean): QueuedRecord[];
   ack(upTo: number): QueuedRecord[];
+  /**
+   * The unacknowledged record with the lowest seq, whatever its lane: the one the hub's
+   * cumulative ack is waiting for. The tunnel always sends it, even past its window.
+   */
+  oldest?(): QueuedRecord | undefined;
   stats(): QueueStats;
   close(): Promise<void>;
 }

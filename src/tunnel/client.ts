@@ -532,22 +532,31 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     const ws = this.#ws;
     if (!ws || this.#state !== 'open') return;
     const room = this.#o.window - this.#inFlight.size;
-    if (room <= 0) return;
-    const batch = this.#o.queue.next(room, (seq) => this.#inFlight.has(seq));
-    for (const record of batch) {
-      const frame = encodeFrameWithBody(
-        { deviceId: this.#o.deviceId, seq: record.seq, sentAtMs: this.#o.clock.now() },
-        record.type,
-        record.body,
-      );
-      this.#inFlight.add(record.seq);
-      if (this.#everSent.has(record.seq)) this.#stats.framesResent++;
-      this.#everSent.add(record.seq);
-      this.#stats.framesSent++;
-      this.#stats.bytesSent += frame.length;
-      ws.send(frame);
-      this.emit('sent', record, frame.length);
+    if (room > 0) {
+      for (const record of this.#o.queue.next(room, (seq) => this.#inFlight.has(seq))) {
+        this.#sendRecord(ws, record);
+      }
     }
+    // The cumulative ack moves only when the oldest record arrives. Alarms overtake telemetry,
+    // so a window full of newer records could wait for an ack that never comes: the oldest
+    // record always goes, even past the window.
+    const oldest = this.#o.queue.oldest?.();
+    if (oldest && !this.#inFlight.has(oldest.seq)) this.#sendRecord(ws, oldest);
+  }
+
+  #sendRecord(ws: WebSocket, record: QueuedRecord): void {
+    const frame = encodeFrameWithBody(
+      { deviceId: this.#o.deviceId, seq: record.seq, sentAtMs: this.#o.clock.now() },
+      record.type,
+      record.body,
+    );
+    this.#inFlight.add(record.seq);
+    if (this.#everSent.has(record.seq)) this.#stats.framesResent++;
+    this.#everSent.add(record.seq);
+    this.#stats.framesSent++;
+    this.#stats.bytesSent += frame.length;
+    ws.send(frame);
+    this.emit('sent', record, frame.length);
   }
 
   #send(ws: WebSocket, body: Parameters<typeof encodeFrame>[1]): void {
