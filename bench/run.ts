@@ -6,11 +6,32 @@
  */
 import { codecBench } from './codec.js';
 import { e2eBench } from './e2e.js';
+import { handshakeRateBench } from './handshake-rate.js';
+import { handshakeBench } from './handshake.js';
+import { idleMemoryBench } from './idle-memory.js';
 import { machine, round, writeResult, nowNs, type Bench } from './lib.js';
+import { modbusAlarmBench } from './modbus-alarm.js';
+import { modbusOverheadBench } from './modbus-overhead.js';
+import { modbusThroughputBench } from './modbus-throughput.js';
 import { pollOverheadBench } from './poll-overhead.js';
+import { reconnectStormBench } from './reconnect-storm.js';
+import { serialAlarmBench } from './serial-alarm.js';
 import { wireSizeBench } from './wire-size.js';
 
-const BENCHES: readonly Bench[] = [codecBench, wireSizeBench, pollOverheadBench, e2eBench];
+const BENCHES: readonly Bench[] = [
+  codecBench,
+  wireSizeBench,
+  pollOverheadBench,
+  e2eBench,
+  handshakeBench,
+  handshakeRateBench,
+  reconnectStormBench,
+  idleMemoryBench,
+  serialAlarmBench,
+  modbusOverheadBench,
+  modbusThroughputBench,
+  modbusAlarmBench,
+];
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

@@ -12,7 +12,7 @@ import { lookupCode, type CatalogueEntry } from './catalogue.js';
 export type ErrorCause = 'model' | 'injected';
 
 /** Why a code cleared. */
-export type ClearReason = 'condition' | 'hold-expired' | 'manual';
+export type ClearReason = 'condition' | 'hold-expired' | 'manual' | 'reboot';
 
 /** A code being raised or cleared. */
 export interface ControllerErrorEvent {
@@ -132,6 +132,15 @@ export class ActiveErrors {
       if (a.expiresAtMs !== null && a.expiresAtMs <= nowMs)
         this.clear(code, 'hold-expired', a.expiresAtMs);
     }
+  }
+
+  /**
+   * Controller restart: every active code clears (events with `clearedBy: 'reboot'`) and the
+   * raise counter (error_events_total) restarts at 0.
+   */
+  reset(nowMs: number): void {
+    for (const code of this.codes()) this.clear(code, 'reboot', nowMs);
+    this.#eventsTotal = 0;
   }
 
   onEvent(listener: ErrorListener): () => void {

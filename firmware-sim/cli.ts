@@ -29,6 +29,14 @@ Usage: tsx firmware-sim/cli.ts [options]
   --no-workload             no exposures unless commanded
   --ambient C               room temperature at boot, °C (default 22)
   --events                  also print every error raise/clear as {"event":{…}} on stdout
+  --sdk-socket PATH|auto    also serve the vendor-SDK endpoint on this Unix socket (auto: a
+                            fresh temp directory); its path is in the ready line as sdkPath
+  --modbus-rtu DIR|auto     also serve Modbus RTU on a socat PTY pair with links in DIR (auto:
+                            a fresh temp directory); the master's end is in the ready line as
+                            modbusRtuPath
+  --service-port DIR|auto   also serve the serial service port (text protocol) on a socat PTY
+                            pair with links in DIR (auto: a fresh temp directory); the agent's
+                            end is in the ready line as servicePortPath
   -h, --help                this text
 
 Once ready it prints {"ready":true,"modbusPort":N,"controlPort":N} on stdout and accepts control
@@ -37,6 +45,10 @@ commands on stdin (and on the control port), one JSON object a line, e.g.
   {"cmd":"set","exposures":4294967290}        {"cmd":"set","ambient":-12}
   {"cmd":"door","closed":false}               {"cmd":"expose","kv":80,"ma":200,"ms":100}
   {"cmd":"status"}
+and model-level faults (firmware-sim/README.md), e.g.
+  {"cmd":"storm","code":3003,"perSecond":300,"durationMs":2000}
+  {"cmd":"wrap","counter":"exposures_total","before":3}
+  {"cmd":"clock","jumpMs":86400000}           {"cmd":"reboot","downMs":1500}
 `;
 
 class UsageError extends Error {}
@@ -66,6 +78,9 @@ function parse(argv: string[]): { options: SimulatorOptions; events: boolean } |
       'no-workload': { type: 'boolean' },
       ambient: { type: 'string' },
       events: { type: 'boolean' },
+      'sdk-socket': { type: 'string' },
+      'modbus-rtu': { type: 'string' },
+      'service-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -81,6 +96,24 @@ function parse(argv: string[]): { options: SimulatorOptions; events: boolean } |
     tickMs: num('tick-ms', values['tick-ms']),
     modbusDelayMs: num('modbus-delay-ms', values['modbus-delay-ms']),
     ambientC: num('ambient', values.ambient),
+    sdk:
+      values['sdk-socket'] === undefined
+        ? undefined
+        : values['sdk-socket'] === 'auto'
+          ? true
+          : { path: values['sdk-socket'] },
+    modbusRtu:
+      values['modbus-rtu'] === undefined
+        ? undefined
+        : values['modbus-rtu'] === 'auto'
+          ? true
+          : { dir: values['modbus-rtu'] },
+    servicePort:
+      values['service-port'] === undefined
+        ? undefined
+        : values['service-port'] === 'auto'
+          ? true
+          : { dir: values['service-port'] },
     workload: {
       ...(values['no-workload'] === true ? { enabled: false } : {}),
       ...(perMinute === undefined ? {} : { exposuresPerMinute: perMinute }),
@@ -140,6 +173,9 @@ async function main(): Promise<void> {
     host: running.host,
     modbusPort: running.modbusPort,
     controlPort: running.controlPort,
+    ...(running.sdk === null ? {} : { sdkPath: running.sdk.path }),
+    ...(running.modbusRtu === null ? {} : { modbusRtuPath: running.modbusRtu.path }),
+    ...(running.servicePort === null ? {} : { servicePortPath: running.servicePort.agentPath }),
     unitId: running.unitId,
   });
 }

@@ -10,10 +10,44 @@
  *   {"cmd":"door","closed":false}                {"cmd":"expose","kv":80,"ma":200,"ms":100}
  *   {"cmd":"status"}
  *
+ * Model-level faults (model-faults-control.ts), when the target supports them:
+ *   {"cmd":"storm","code":3003,"perSecond":300,"durationMs":2000}
+ *   {"cmd":"wrap","counter":"exposures_total","before":3}
+ *   {"cmd":"clock","jumpMs":-86400000}   {"cmd":"reboot","downMs":1500}
+ *
+ * Vendor-SDK endpoint faults (sdk-control.ts), when the simulator runs the endpoint:
+ *   {"cmd":"sdk-fault","kind":"delay","ms":800,"count":1}   {"cmd":"sdk-fault","kind":"none"}
+ *
+ * Serial service-port faults (service-port-control.ts), when the simulator runs the port:
+ *   {"cmd":"serial-fault","kind":"delay","ms":1500}   {"cmd":"serial-fault","kind":"disconnect"}
+ *
+ * Modbus faults on the TCP and RTU faces (modbus-faults-control.ts):
+ *   {"cmd":"modbus-fault","kind":"bad-crc","face":"rtu","count":2}   {"cmd":"modbus-fault","kind":"none"}
+ *
  * A command may carry an `id` (string or number), echoed in its reply.
  */
 import net from 'node:net';
 import { SimBadCommandError, SimError, SimListenFailedError } from './errors.js';
+import {
+  FAULT_COMMAND_ARGS,
+  FAULT_STRING_ARGS,
+  type FaultCommand,
+} from './model-faults-control.js';
+import {
+  SDK_FAULT_COMMAND_ARGS,
+  SDK_FAULT_STRING_ARGS,
+  type SdkFaultCommand,
+} from './sdk-control.js';
+import {
+  MODBUS_FAULT_COMMAND_ARGS,
+  MODBUS_FAULT_STRING_ARGS,
+  type ModbusFaultCommand,
+} from './modbus-faults-control.js';
+import {
+  SERIAL_FAULT_COMMAND_ARGS,
+  SERIAL_FAULT_STRING_ARGS,
+  type SerialFaultCommand,
+} from './service-port-control.js';
 
 /** What the control channel drives; the simulator supplies it. */
 export interface ControlTarget {
@@ -25,6 +59,14 @@ export interface ControlTarget {
   expose(kv: number, ma: number, ms: number, options: { force?: boolean }): void;
   activeCodes(): number[];
   status(): unknown;
+  /** Model-level fault injection (storm, wrap, clock, reboot; model-faults-control.ts). */
+  fault?(command: FaultCommand): Record<string, unknown>;
+  /** Vendor-SDK endpoint fault injection (sdk-control.ts). */
+  sdkFault?(command: SdkFaultCommand): Record<string, unknown>;
+  /** Serial service-port fault injection (service-port-control.ts). */
+  serialFault?(command: SerialFaultCommand): Record<string, unknown>;
+  /** Modbus TCP/RTU fault injection (modbus-faults-control.ts). */
+  modbusFault?(command: ModbusFaultCommand): Record<string, unknown>;
 }
 
 export type ControlCommand =
@@ -34,7 +76,11 @@ export type ControlCommand =
   | { cmd: 'set'; ambient: number }
   | { cmd: 'door'; closed: boolean }
   | { cmd: 'expose'; kv: number; ma: number; ms: number; force?: boolean }
-  | { cmd: 'status' };
+  | { cmd: 'status' }
+  | FaultCommand
+  | SdkFaultCommand
+  | SerialFaultCommand
+  | ModbusFaultCommand;
 
 export type ControlReply =
   | ({ ok: true; id?: string | number } & Record<string, unknown>)
@@ -50,6 +96,10 @@ const ARGS: Record<ControlCommand['cmd'], { required: string[]; optional: string
   door: { required: ['closed'], optional: [] },
   expose: { required: ['kv', 'ma', 'ms'], optional: ['force'] },
   status: { required: [], optional: [] },
+  ...FAULT_COMMAND_ARGS,
+  ...SDK_FAULT_COMMAND_ARGS,
+  ...SERIAL_FAULT_COMMAND_ARGS,
+  ...MODBUS_FAULT_COMMAND_ARGS,
 };
 const BOOLEAN_ARGS = new Set(['closed', 'force']);
 
@@ -71,7 +121,14 @@ export function parseCommand(value: unknown): ControlCommand {
     if (!spec.required.includes(key) && !spec.optional.includes(key)) {
       throw new SimBadCommandError(`${cmd}: unexpected field ${key}`);
     }
-    const want = BOOLEAN_ARGS.has(key) ? 'boolean' : 'number';
+    const want = BOOLEAN_ARGS.has(key)
+      ? 'boolean'
+      : FAULT_STRING_ARGS.has(key) ||
+          SDK_FAULT_STRING_ARGS.has(key) ||
+          SERIAL_FAULT_STRING_ARGS.has(key) ||
+          MODBUS_FAULT_STRING_ARGS.has(key)
+        ? 'string'
+        : 'number';
     if (typeof obj[key] !== want || (want === 'number' && !Number.isFinite(obj[key]))) {
       throw new SimBadCommandError(`${cmd}: ${key} must be a ${want}`);
     }
@@ -105,6 +162,25 @@ function run(target: ControlTarget, c: ControlCommand): Record<string, unknown> 
       return { status: target.status() };
     case 'status':
       return { status: target.status() };
+    case 'storm':
+    case 'wrap':
+    case 'clock':
+    case 'reboot':
+      if (target.fault === undefined)
+        throw new SimBadCommandError(`${c.cmd}: this controller has no fault injection`);
+      return target.fault(c);
+    case 'sdk-fault':
+      if (target.sdkFault === undefined)
+        throw new SimBadCommandError('sdk-fault: this simulator runs no vendor-SDK endpoint');
+      return target.sdkFault(c);
+    case 'serial-fault':
+      if (target.serialFault === undefined)
+        throw new SimBadCommandError('serial-fault: this simulator runs no service port');
+      return target.serialFault(c);
+    case 'modbus-fault':
+      if (target.modbusFault === undefined)
+        throw new SimBadCommandError('modbus-fault: this controller has no Modbus fault injection');
+      return target.modbusFault(c);
   }
 }
 

@@ -1,20 +1,19 @@
 /**
- * The controller's Modbus TCP face, on modbus-serial's ServerTCP.
+ * The controller's Modbus TCP face: its own MBAP responder on node:net (no modbus-serial), so
+ * a reply goes out the moment the request is read — no timer in between — and a fault can
+ * shape the reply byte by byte.
  *
- * Answers function 3 (holding registers) and 4 (input registers) from a register reader.
- * Addresses outside the map get exception 2 (illegal data address), a count outside 1..125
- * exception 3; coils and discrete inputs do not exist on this device (exception 2); the device
- * is read-only, so writes (functions 5, 6, 15, 16) get exception 1 (illegal function). Requests
- * for another unit id go unanswered, as on a real gateway-less device.
- *
- * ServerTCP listens on `options.port || 502`, so it cannot be asked for port 0: when no port is
- * given, a free loopback port is found first (listen on 0 with node:net, note it, close) and the
- * start is retried on EADDRINUSE in case another process took it in between.
+ * Each connection is parsed as a stream of MBAP ADUs (transaction id, protocol id 0, length,
+ * unit id, PDU). Requests for another unit id go unanswered, as on a real gateway-less device;
+ * the PDU is answered by modbus-pdu.ts (functions 1-4 from the register reader; exceptions 1,
+ * 2, 3 and 4 as described there). A header that cannot be Modbus TCP (protocol id ≠ 0, length
+ * outside 2..254) means the stream lost its framing: the connection is closed, as devices do.
+ * Armed faults (modbus-faults.ts) apply per request; `delayMs` delays every reply.
  */
 import net from 'node:net';
-import { ServerTCP, type FCallback, type FCallbackVal, type IServiceVector } from 'modbus-serial';
-import { ModbusExceptionCodes, SimListenFailedError, SimModbusExceptionError } from './errors.js';
-import type { RegisterTable } from './registers.js';
+import { SimListenFailedError } from './errors.js';
+import { ModbusFaults, truncatedLength, type ModbusFault } from './modbus-faults.js';
+import { answerPdu, exceptionPdu, type ModbusReader } from './modbus-pdu.js';
 
 export interface ModbusTcpOptions {
   /** Interface to listen on. Default 127.0.0.1 (loopback only). */
@@ -23,10 +22,15 @@ export interface ModbusTcpOptions {
   port?: number;
   /** The unit id this device answers to. */
   unitId: number;
-  /** Reads registers; throws SimModbusExceptionError to answer with a Modbus exception. */
-  read: (table: RegisterTable, address: number, length: number) => number[];
+  /**
+   * Reads registers (bits as 0/1 from coil/discrete); throws SimModbusExceptionError to answer
+   * with a Modbus exception.
+   */
+  read: ModbusReader;
   /** Extra delay before every response, ms. Default 0. */
   delayMs?: number;
+  /** Armed faults to apply (shared with the RTU face). Default: a private, empty set. */
+  faults?: ModbusFaults;
 }
 
 export interface ModbusTcpFace {
@@ -36,10 +40,14 @@ export interface ModbusTcpFace {
   delayMs: number;
   /** Socket-level errors seen (client resets and the like); they never stop the server. */
   readonly socketErrors: number;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Requests answered (or deliberately not) since start, over all connections. */
+  readonly requests: number;
+  /** Drops every connection; for `downMs` new ones are closed as soon as they are accepted. */
+  dropConnections(downMs?: number): void;
   close(): Promise<void>;
 }
-
-const START_ATTEMPTS = 5;
 
 /** A port that was free on `host` a moment ago. */
 export async function findFreePort(host: string): Promise<number> {
@@ -53,139 +61,160 @@ export async function findFreePort(host: string): Promise<number> {
   return address.port;
 }
 
-function listen(
-  vector: IServiceVector,
-  host: string,
-  port: number,
-  unitId: number,
-): Promise<ServerTCP> {
-  return new Promise((resolve, reject) => {
-    const server = new ServerTCP(vector, { host, port, unitID: unitId });
-    const onError = (err: Error | null): void => {
-      server.removeAllListeners('initialized');
-      server.close(() => reject(err ?? new Error('listen failed')));
-    };
-    server.once('serverError', onError);
-    server.once('initialized', () => {
-      server.off('serverError', onError);
-      resolve(server);
-    });
-  });
+const MBAP_HEADER = 6;
+const MAX_MBAP_LENGTH = 254;
+
+/** `txid, 0, length, unit, pdu`. */
+function mbap(transactionId: number, unit: number, pdu: Uint8Array): Buffer {
+  const adu = Buffer.alloc(MBAP_HEADER + 1 + pdu.length);
+  adu.writeUInt16BE(transactionId, 0);
+  adu.writeUInt16BE(0, 2);
+  adu.writeUInt16BE(pdu.length + 1, 4);
+  adu[6] = unit;
+  adu.set(pdu, 7);
+  return adu;
 }
 
 export async function startModbusTcp(options: ModbusTcpOptions): Promise<ModbusTcpFace> {
   const host = options.host ?? '127.0.0.1';
+  const faults = options.faults ?? new ModbusFaults();
   const timers = new Set<NodeJS.Timeout>();
-  let socketErrors = 0;
-  const face = { delayMs: options.delayMs ?? 0 };
+  const sockets = new Set<net.Socket>();
+  const state = { delayMs: options.delayMs ?? 0, socketErrors: 0, requests: 0, downUntil: 0 };
 
-  /** Computes the answer now, sends it after the configured delay. */
-  function respond<T>(
-    cb: (err: Error | null, value: T) => void,
-    produce: () => T,
-    onError: T,
-  ): void {
-    let err: Error | null = null;
-    let value = onError;
-    try {
-      value = produce();
-    } catch (e) {
-      err = e instanceof Error ? e : new Error(String(e));
-    }
-    if (face.delayMs <= 0) return cb(err, value);
+  const later = (ms: number, fn: () => void): void => {
     const timer = setTimeout(() => {
       timers.delete(timer);
-      cb(err, value);
-    }, face.delayMs);
+      fn();
+    }, ms);
     timers.add(timer);
-  }
-  const noSuch = (what: string) => (): never => {
-    throw new SimModbusExceptionError(
-      ModbusExceptionCodes.ILLEGAL_DATA_ADDRESS,
-      `this device has no ${what}`,
-    );
-  };
-  const readOnly = (): never => {
-    throw new SimModbusExceptionError(
-      ModbusExceptionCodes.ILLEGAL_FUNCTION,
-      'this device is read-only',
-    );
-  };
-  const one = (table: RegisterTable, addr: number): number =>
-    options.read(table, addr, 1)[0] as number;
-
-  // Callback forms throughout (the server picks the form by arity), so every answer can be
-  // delayed. On an error the multi-register forms pass [] rather than undefined: modbus-serial
-  // indexes the value array even when handed an error.
-  const vector: IServiceVector = {
-    getHoldingRegister: (addr: number, _unit: number, cb: FCallbackVal<number>) =>
-      respond(cb, () => one('holding', addr), 0),
-    getMultipleHoldingRegisters: (
-      addr: number,
-      length: number,
-      _unit: number,
-      cb: FCallbackVal<number[]>,
-    ) => respond(cb, () => options.read('holding', addr, length), []),
-    getInputRegister: (addr: number, _unit: number, cb: FCallbackVal<number>) =>
-      respond(cb, () => one('input', addr), 0),
-    getMultipleInputRegisters: (
-      addr: number,
-      length: number,
-      _unit: number,
-      cb: FCallbackVal<number[]>,
-    ) => respond(cb, () => options.read('input', addr, length), []),
-    getCoil: (_addr: number, _unit: number, cb: FCallbackVal<boolean>) =>
-      respond(cb, noSuch('coils'), false),
-    getDiscreteInput: (_addr: number, _unit: number, cb: FCallbackVal<boolean>) =>
-      respond(cb, noSuch('discrete inputs'), false),
-    setCoil: (_addr: number, _value: boolean, _unit: number, cb: FCallback) =>
-      respond(cb, readOnly, undefined),
-    setRegister: (_addr: number, _value: number, _unit: number, cb: FCallback) =>
-      respond(cb, readOnly, undefined),
-    setRegisterArray: (_addr: number, _value: number[], _unit: number, cb: FCallback) =>
-      respond(cb, readOnly, undefined),
   };
 
-  const auto = options.port === undefined || options.port === 0;
-  let server: ServerTCP | undefined;
-  let port = 0;
-  for (let attempt = 1; server === undefined; attempt++) {
-    port = auto ? await findFreePort(host) : (options.port as number);
-    try {
-      server = await listen(vector, host, port, options.unitId);
-    } catch (err) {
-      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
-      if (!(auto && inUse && attempt < START_ATTEMPTS)) {
-        throw new SimListenFailedError(`Modbus TCP could not listen on ${host}:${port}`, {
-          cause: err,
-        });
-      }
+  const dropConnections = (downMs = 0): void => {
+    state.downUntil = Math.max(state.downUntil, performance.now() + downMs);
+    for (const socket of sockets) socket.destroy();
+  };
+
+  /** Answers one ADU (already checked to be for our unit). */
+  const answer = (socket: net.Socket, adu: Buffer): void => {
+    state.requests += 1;
+    const transactionId = adu.readUInt16BE(0);
+    const pdu = adu.subarray(7);
+    const fault = faults.take('tcp');
+    let reply: Uint8Array = mbap(transactionId, options.unitId, answerPdu(pdu, options.read));
+    let extraDelay = 0;
+    switch (fault?.kind) {
+      case 'no-reply':
+        return;
+      case 'disconnect':
+        dropConnections(fault.downMs ?? 0);
+        return;
+      case 'delay':
+        extraDelay = fault.delayMs ?? 0;
+        break;
+      case 'exception':
+        reply = mbap(
+          transactionId,
+          options.unitId,
+          exceptionPdu(pdu[0] ?? 0, fault.exceptionCode ?? 4),
+        );
+        break;
+      case 'truncate':
+        reply = reply.subarray(0, truncatedLength(fault, reply.length));
+        break;
+      case 'garbage':
+        reply = garbage(faults, fault, reply.length);
+        break;
     }
-  }
-  const listening = server;
-  const countSocketError = (): void => {
-    socketErrors += 1;
+    const send = (): void => {
+      if (!socket.destroyed) socket.write(reply);
+    };
+    const delay = state.delayMs + extraDelay;
+    if (delay <= 0) send();
+    else later(delay, send);
   };
-  listening.on('socketError', countSocketError);
-  listening.on('error', countSocketError);
 
+  const server = net.createServer((socket) => {
+    if (performance.now() < state.downUntil) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    let buffer: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+      while (buffer.length >= MBAP_HEADER + 1) {
+        const protocol = buffer.readUInt16BE(2);
+        const length = buffer.readUInt16BE(4);
+        if (protocol !== 0 || length < 2 || length > MAX_MBAP_LENGTH) {
+          socket.destroy(); // not Modbus TCP: the stream cannot be resynchronised
+          return;
+        }
+        if (buffer.length < MBAP_HEADER + length) break;
+        const adu = buffer.subarray(0, MBAP_HEADER + length);
+        buffer = buffer.subarray(MBAP_HEADER + length);
+        if (adu[6] === options.unitId) answer(socket, adu);
+      }
+    });
+    socket.on('error', () => {
+      state.socketErrors += 1;
+      socket.destroy(); // a client reset ends that client only
+    });
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('error', () => {
+    state.socketErrors += 1;
+  });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    throw new SimListenFailedError(`Modbus TCP could not listen on ${host}:${options.port ?? 0}`, {
+      cause: err,
+    });
+  }
+  const port = (server.address() as net.AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
   return {
     host,
     port,
     get delayMs() {
-      return face.delayMs;
+      return state.delayMs;
     },
     set delayMs(ms: number) {
-      face.delayMs = ms;
+      state.delayMs = ms;
     },
     get socketErrors() {
-      return socketErrors;
+      return state.socketErrors;
     },
+    get connections() {
+      return sockets.size;
+    },
+    get requests() {
+      return state.requests;
+    },
+    dropConnections,
     close: () =>
-      new Promise<void>((resolve) => {
+      (closing ??= new Promise<void>((resolve) => {
         for (const timer of timers) clearTimeout(timer);
         timers.clear();
-        listening.close(() => resolve());
-      }),
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      })),
   };
+}
+
+/** Random bytes of the reply's length (or `bytes`) that can never parse as an MBAP header. */
+function garbage(faults: ModbusFaults, fault: ModbusFault, replyLength: number): Uint8Array {
+  const bytes = faults.garbage(fault.bytes ?? replyLength, -1);
+  if (bytes.length > 2 && bytes[2] === 0) bytes[2] = 0x5a; // protocol id ≠ 0
+  return bytes;
 }

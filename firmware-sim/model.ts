@@ -65,6 +65,8 @@ export class ControllerModel {
   #masTenths = 0;
   #masFraction = 0;
   #inhibitedTotal = 0;
+  /** Model time of the last (re)boot; uptime counts from here. */
+  #bootAtMs = 0;
 
   constructor(options: ControllerModelOptions = {}) {
     const capacity = checkNumber('anodeCapacityHu', options.anodeCapacityHu ?? 300_000, 1, 1e9);
@@ -157,6 +159,25 @@ export class ControllerModel {
     this.#changed();
   }
 
+  /** Sets the cumulative tube load, mAs (0..(2^32-1)/10; e.g. near the top to test the wrap). */
+  setMasTotal(mas: number): void {
+    const tenths = Math.round(checkNumber('mas', mas, 0, (TWO_POW_32 - 1) / 10) * 10);
+    this.#masTenths = Math.min(tenths, TWO_POW_32 - 1);
+    this.#masFraction = 0;
+    this.#changed();
+  }
+
+  /**
+   * Controller restart (see model-faults.ts for the whole reboot fault): every active code
+   * clears (`clearedBy: 'reboot'`), error_events_total and uptime restart at 0. Lifetime
+   * counters (exposures, mAs: NVRAM), the tube's heat and the door are physical and carry over.
+   */
+  restart(): void {
+    this.#errors.reset(this.#timeMs);
+    this.#bootAtMs = this.#timeMs;
+    this.#changed();
+  }
+
   /** Sets the room temperature the detector drifts toward. */
   setAmbient(celsius: number): void {
     this.#ambientC = checkNumber('ambient', celsius, -40, 60);
@@ -217,7 +238,7 @@ export class ControllerModel {
       last_kv: this.#last.kv,
       last_ma: this.#last.ma,
       last_ms: this.#last.ms,
-      uptime: Math.floor(this.#timeMs / 1000),
+      uptime: Math.floor((this.#timeMs - this.#bootAtMs) / 1000),
       door_closed: this.#doorClosed ? 1 : 0,
       tube_mas_total: this.#masTenths / 10,
       heat_balance: this.#anode.balance(),

@@ -8,21 +8,28 @@
  * Encoding of one counter: raw = round((value − offset) / scale), saturated to the type's range
  * (the model wraps its u32 counters itself before they get here), negative values in two's
  * complement; 32-bit values are split into a high and a low word, written high-first for
- * wordOrder 'big' and low-first for 'little'. Active error codes fill the error slots from the
- * first one; unused slots hold 0.
+ * wordOrder 'big' and low-first for 'little'. A `bool` counter is one bit of a coil or discrete
+ * input: raw saturated to 0..1. Active error codes fill the error slots from the first one;
+ * unused slots hold 0.
  */
 import registerMapJson from '../protocols/register-map.json' with { type: 'json' };
 import { ModbusExceptionCodes, SimMapInvalidError, SimModbusExceptionError } from './errors.js';
 
 export type RegisterType = 'u16' | 'i16' | 'u32' | 'i32';
+/** A counter's type: a register type, or `bool` (one bit of a coil or discrete input). */
+export type CounterType = RegisterType | 'bool';
 export type WordOrder = 'big' | 'little';
-export type RegisterTable = 'holding' | 'input';
+/**
+ * `holding`/`input` hold 16-bit registers (functions 3/4); `coil`/`discrete` hold single bits
+ * (functions 1/2), and only `bool` counters live there (and they live nowhere else).
+ */
+export type RegisterTable = 'holding' | 'input' | 'coil' | 'discrete';
 
 export interface CounterSpec {
   readonly name: string;
   readonly table: RegisterTable;
   readonly address: number;
-  readonly type: RegisterType;
+  readonly type: CounterType;
   /** Only meaningful for 32-bit types. */
   readonly wordOrder: WordOrder;
   readonly scale: number;
@@ -30,7 +37,7 @@ export interface CounterSpec {
 }
 
 export interface ErrorSlotsSpec {
-  readonly table: RegisterTable;
+  readonly table: 'holding' | 'input';
   readonly address: number;
   readonly slots: number;
 }
@@ -42,15 +49,20 @@ export interface RegisterMap {
   readonly errors: ErrorSlotsSpec;
 }
 
-const RANGES: Record<RegisterType, { min: number; max: number; words: 1 | 2 }> = {
+const RANGES: Record<CounterType, { min: number; max: number; words: 1 | 2 }> = {
   u16: { min: 0, max: 0xffff, words: 1 },
   i16: { min: -0x8000, max: 0x7fff, words: 1 },
   u32: { min: 0, max: 0xffff_ffff, words: 2 },
   i32: { min: -0x8000_0000, max: 0x7fff_ffff, words: 2 },
+  bool: { min: 0, max: 1, words: 1 },
 };
 
 /** Registers per read request allowed by the Modbus specification (function 3 and 4). */
 export const MAX_READ_REGISTERS = 125;
+/** Bits per read request allowed by the Modbus specification (function 1 and 2). */
+export const MAX_READ_BITS = 2000;
+
+const isBitTable = (t: RegisterTable): boolean => t === 'coil' || t === 'discrete';
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 
@@ -75,8 +87,10 @@ const intIn =
   (v: unknown): v is number =>
     Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 const isAddress = intIn(0, 0xffff);
-const isTable = (v: unknown): v is RegisterTable => v === 'holding' || v === 'input';
-const isType = (v: unknown): v is RegisterType => typeof v === 'string' && Object.hasOwn(RANGES, v);
+const isTable = (v: unknown): v is RegisterTable =>
+  v === 'holding' || v === 'input' || v === 'coil' || v === 'discrete';
+const isWordTable = (v: unknown): v is 'holding' | 'input' => v === 'holding' || v === 'input';
+const isType = (v: unknown): v is CounterType => typeof v === 'string' && Object.hasOwn(RANGES, v);
 const isWordOrder = (v: unknown): v is WordOrder => v === 'big' || v === 'little';
 
 /** Validates a register map (as parsed from JSON). Throws SimMapInvalidError on any problem. */
@@ -90,9 +104,15 @@ export function parseRegisterMap(json: unknown): RegisterMap {
     const type = field(c, 'type', isType, where);
     const scale = c.scale === undefined ? 1 : field(c, 'scale', isFiniteNumber, where);
     if (scale === 0) throw new SimMapInvalidError(`register map: ${where}.scale is 0`);
+    const table = field(c, 'table', isTable, where);
+    if (isBitTable(table) !== (type === 'bool')) {
+      throw new SimMapInvalidError(
+        `register map: ${where} is ${type} in the ${table} table (bool goes in coil/discrete, and only bool)`,
+      );
+    }
     return {
       name: field(c, 'name', isString, where),
-      table: field(c, 'table', isTable, where),
+      table,
       address: field(c, 'address', isAddress, where),
       type,
       wordOrder: RANGES[type].words === 2 ? field(c, 'wordOrder', isWordOrder, where) : 'big',
@@ -102,7 +122,7 @@ export function parseRegisterMap(json: unknown): RegisterMap {
   });
   const e = json.errors;
   const errors: ErrorSlotsSpec = {
-    table: field(e, 'table', isTable, 'errors'),
+    table: field(e, 'table', isWordTable, 'errors'),
     address: field(e, 'address', isAddress, 'errors'),
     slots: field(e, 'slots', intIn(1, MAX_READ_REGISTERS), 'errors'),
   };
@@ -167,6 +187,8 @@ export class RegisterImage {
   readonly #tables: Record<RegisterTable, Map<number, number>> = {
     holding: new Map(),
     input: new Map(),
+    coil: new Map(),
+    discrete: new Map(),
   };
 
   /**
@@ -198,11 +220,13 @@ export class RegisterImage {
   }
 
   /**
-   * Reads `length` registers from `address`. A length outside 1..125 is a Modbus exception 3
-   * (illegal data value); any unmapped address in the range is exception 2 (illegal data address).
+   * Reads `length` registers (bits as 0/1 from the coil and discrete tables) from `address`. A
+   * length outside 1..125 (1..2000 bits) is a Modbus exception 3 (illegal data value); any
+   * unmapped address in the range is exception 2 (illegal data address).
    */
   read(table: RegisterTable, address: number, length: number): number[] {
-    if (!Number.isInteger(length) || length < 1 || length > MAX_READ_REGISTERS) {
+    const max = isBitTable(table) ? MAX_READ_BITS : MAX_READ_REGISTERS;
+    if (!Number.isInteger(length) || length < 1 || length > max) {
       throw new SimModbusExceptionError(
         ModbusExceptionCodes.ILLEGAL_DATA_VALUE,
         `cannot read ${length} registers`,

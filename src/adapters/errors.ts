@@ -9,7 +9,33 @@ export type AdapterErrorCode =
   | 'MODBUS_EXCEPTION'
   | 'MODBUS_TIMEOUT'
   | 'MODBUS_CRC'
-  | 'MODBUS_SHORT_REPLY';
+  | 'MODBUS_SHORT_REPLY'
+  /** Vendor SDK (src/adapters/sdk/): a call got no answer within its timeout. */
+  | 'SDK_TIMEOUT'
+  /** The SDK reported a failure status of its own (kept in `SdkError.sdkStatus`). */
+  | 'SDK_ERROR'
+  /** The SDK or the device does not offer this call (unknown method, optional capability). */
+  | 'SDK_UNSUPPORTED'
+  /** The thing asked for (a log file) does not exist. */
+  | 'SDK_NOT_FOUND'
+  /** The SDK speaks a protocol or version this binding does not support. */
+  | 'SDK_INCOMPATIBLE'
+  /** The out-of-process SDK sent bytes that are not a frame of its protocol. */
+  | 'SDK_BAD_FRAME'
+  /** A frame larger than the agreed maximum (refused without buffering it). */
+  | 'SDK_FRAME_TOO_LARGE'
+  /** A log file larger than the adapter's `maxLogBytes`. */
+  | 'SDK_LOG_TOO_LARGE'
+  /** Serial service port (src/adapters/serial/): a line whose checksum does not match (either way). */
+  | 'SERIAL_BAD_CHECKSUM'
+  /** Bytes on the line that are not a frame (noise, a wrong baud rate), and no reply after them. */
+  | 'SERIAL_GARBAGE'
+  /** A line longer than the framer's maximum (dropped up to its end). */
+  | 'SERIAL_LINE_TOO_LONG'
+  /** The reply began but its line never ended before the timeout. */
+  | 'SERIAL_TRUNCATED'
+  /** The controller answered `ERR <code>` (kept in `SerialDeviceError.deviceCode`). */
+  | 'SERIAL_DEVICE_ERROR';
 
 /** Modbus exception codes (function code | 0x80 replies). */
 export const MODBUS_EXCEPTIONS = {

@@ -4,7 +4,7 @@ import { AdapterError, type AdapterErrorCode } from '../errors.js';
 import { ModbusAdapter } from './adapter.js';
 import type { ModbusClient } from './client.js';
 import type { ReadRequest } from './plan.js';
-import { parseRegisterMap, type RegisterMap, type RegisterTable } from './register-map.js';
+import { parseRegisterMap, type ModbusTable, type RegisterMap } from './register-map.js';
 
 type Step =
   | { kind: 'fail'; code: AdapterErrorCode; modbusException?: number }
@@ -30,7 +30,7 @@ class FakeModbusClient implements ModbusClient {
   #hung: Array<{ resume: () => void; fail: (err: unknown) => void }> = [];
   #closeFailsHungWith: AdapterErrorCode | undefined;
 
-  set(table: RegisterTable, address: number, words: readonly number[]): this {
+  set(table: ModbusTable, address: number, words: readonly number[]): this {
     words.forEach((w, i) => this.#registers.set(`${table}:${address + i}`, w));
     return this;
   }
@@ -83,7 +83,7 @@ class FakeModbusClient implements ModbusClient {
     this.isOpen = true;
   }
 
-  async read(table: RegisterTable, address: number, count: number): Promise<number[]> {
+  async read(table: ModbusTable, address: number, count: number): Promise<number[]> {
     if (!this.isOpen) throw new AdapterError('ADAPTER_NOT_CONNECTED', 'not open');
     this.reads.push({ table, address, count });
     const step = this.#script.get(this.reads.length);
@@ -292,7 +292,12 @@ describe('ModbusAdapter: failures', () => {
     });
   });
 
-  for (const code of ['MODBUS_TIMEOUT', 'MODBUS_CRC', 'MODBUS_SHORT_REPLY'] as const) {
+  for (const code of [
+    'MODBUS_TIMEOUT',
+    'MODBUS_CRC',
+    'MODBUS_SHORT_REPLY',
+    'ADAPTER_BAD_REPLY',
+  ] as const) {
     it(`retries a read after ${code} and succeeds`, async () => {
       const client = xr200().failRead(1, code);
       const a = adapter(client);
@@ -725,5 +730,35 @@ describe('ModbusAdapter: one transaction at a time', () => {
     await first;
     for (let i = 0; i < 5; i++) await tick();
     expect(client.reads).toEqual(SNAPSHOT_READS);
+  });
+});
+
+describe('ModbusAdapter: coils and discrete inputs', () => {
+  const m = parseRegisterMap({
+    counters: [
+      { name: 'door_closed', table: 'discrete', address: 0, type: 'bool' },
+      { name: 'lamp_on', table: 'discrete', address: 1, type: 'bool' },
+      { name: 'service_mode', table: 'coil', address: 7, type: 'bool', scale: -1, offset: 1 },
+      { name: 'kv', table: 'input', address: 0, type: 'u16', scale: 0.1 },
+    ],
+  });
+
+  it('reads bits with their own reads (FC1/FC2) and reports them as 0/1 integers', async () => {
+    const client = new FakeModbusClient()
+      .set('discrete', 0, [1, 0])
+      .set('coil', 7, [1])
+      .set('input', 0, [1205]);
+    const snap = await adapter(client, { registerMap: m }).readSnapshot();
+    expect(client.reads).toEqual([
+      { table: 'discrete', address: 0, count: 2 },
+      { table: 'coil', address: 7, count: 1 },
+      { table: 'input', address: 0, count: 1 },
+    ]);
+    expect(snap.counters.map((c) => [c.name, c.raw, c.rawKind, c.value])).toEqual([
+      ['door_closed', 1, 'integer', 1],
+      ['lamp_on', 0, 'integer', 0],
+      ['service_mode', 1, 'integer', 0],
+      ['kv', 1205, 'integer', 120.5],
+    ]);
   });
 });

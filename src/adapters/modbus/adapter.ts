@@ -8,16 +8,20 @@ import type {
   DeviceSnapshot,
 } from '../types.js';
 import type { ModbusClient } from './client.js';
-import { ModbusTcpClient, type ModbusTcpOptions } from './client.js';
+import { ModbusRtuClient, type ModbusRtuOptions } from './rtu-client.js';
+import { ModbusTcpClient, type ModbusTcpOptions } from './tcp-client.js';
 import { decodeRaw, engineering, type RegisterImage } from './decode.js';
 import { planReads, type ReadRequest } from './plan.js';
-import type { RegisterMap, RegisterTable } from './register-map.js';
+import type { ModbusTable, RegisterMap } from './register-map.js';
 
 export interface ModbusAdapterOptions {
   /** The Modbus master (TCP or RTU); injected so tests and OEMs choose the transport. */
   client: ModbusClient;
   registerMap: RegisterMap;
-  /** Extra attempts for a read that timed out or came back corrupt. Default 1. */
+  /**
+   * Extra attempts for a read that timed out or came back corrupt (MODBUS_TIMEOUT, MODBUS_CRC,
+   * MODBUS_SHORT_REPLY, ADAPTER_BAD_REPLY). Default 1. Exceptions and lost links are not retried.
+   */
   retries?: number;
   /** Wall-clock source; default Date.now. */
   now?: () => number;
@@ -25,7 +29,7 @@ export interface ModbusAdapterOptions {
 
 /**
  * Reads a controller through a register map given by configuration alone: counters from
- * holding/input registers, and the block of active error-code slots. Reads are coalesced
+ * holding/input registers and coils/discrete inputs, and the block of active error-code slots. Reads are coalesced
  * (see {@link planReads}); a lost link is reopened on the next call.
  */
 export class ModbusAdapter implements DeviceAdapter {
@@ -158,7 +162,7 @@ export class ModbusAdapter implements DeviceAdapter {
       const data = await this.#readWithRetry(r);
       data.forEach((w, i) => words.set(key(r.table, r.address + i), w));
     }
-    return { get: (table: RegisterTable, address: number) => words.get(key(table, address)) };
+    return { get: (table: ModbusTable, address: number) => words.get(key(table, address)) };
   }
 
   async #readWithRetry(r: ReadRequest): Promise<number[]> {
@@ -170,8 +174,13 @@ export class ModbusAdapter implements DeviceAdapter {
       } catch (err) {
         this.#fail(err);
         const code = err instanceof AdapterError ? err.code : 'ADAPTER_DISCONNECTED';
+        // Lost, corrupt or cut-short replies are worth another attempt; an exception is the
+        // device's considered answer and a dead link is reopened by the next call instead.
         const retriable =
-          code === 'MODBUS_TIMEOUT' || code === 'MODBUS_CRC' || code === 'MODBUS_SHORT_REPLY';
+          code === 'MODBUS_TIMEOUT' ||
+          code === 'MODBUS_CRC' ||
+          code === 'MODBUS_SHORT_REPLY' ||
+          code === 'ADAPTER_BAD_REPLY';
         if (code === 'ADAPTER_DISCONNECTED' || code === 'ADAPTER_NOT_CONNECTED')
           await this.#client.close();
         if (!retriable || attempt >= this.#retries || this.#closed) throw err;
@@ -189,7 +198,7 @@ export class ModbusAdapter implements DeviceAdapter {
   }
 }
 
-function key(table: RegisterTable, address: number): string {
+function key(table: ModbusTable, address: number): string {
   return `${table}:${address}`;
 }
 
@@ -204,6 +213,26 @@ export function modbusTcpAdapter(
   const { registerMap, retries, ...tcp } = options;
   return new ModbusAdapter({
     client: new ModbusTcpClient({ ...tcp, unitId: options.unitId ?? registerMap.unitId }),
+    registerMap,
+    retries,
+  });
+}
+
+/**
+ * Preset: a Modbus RTU controller on a serial line (`path`), read through `registerMap`.
+ * The unit id defaults to the map's; line settings default to 19200 baud, 8 data bits, even
+ * parity, 1 stop bit (the Modbus RTU defaults).
+ */
+export function modbusRtuAdapter(
+  options: Omit<ModbusRtuOptions, 'unitId'> & {
+    registerMap: RegisterMap;
+    unitId?: number;
+    retries?: number;
+  },
+): ModbusAdapter {
+  const { registerMap, retries, ...rtu } = options;
+  return new ModbusAdapter({
+    client: new ModbusRtuClient({ ...rtu, unitId: options.unitId ?? registerMap.unitId }),
     registerMap,
     retries,
   });

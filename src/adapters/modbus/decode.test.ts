@@ -231,3 +231,30 @@ describe('decodeRaw: property against an independent encoder', () => {
     );
   });
 });
+
+describe('decodeRaw: bool (coils and discrete inputs)', () => {
+  const bit = (overrides: Partial<CounterDef> = {}): CounterDef =>
+    def('bool', { table: 'discrete', ...overrides });
+  const bits = (values: number[], table: 'coil' | 'discrete' = 'discrete'): RegisterImage => {
+    const m = new Map<string, number>();
+    values.forEach((v, i) => m.set(`${table}:${10 + i}`, v));
+    return { get: (t, a) => m.get(`${t}:${a}`) };
+  };
+
+  it('is 0 or 1', () => {
+    expect(decodeRaw(bit(), bits([0]))).toBe(0);
+    expect(decodeRaw(bit(), bits([1]))).toBe(1);
+    expect(decodeRaw(bit({ table: 'coil' }), bits([1], 'coil'))).toBe(1);
+  });
+
+  it('reads a bit from its own table only', () => {
+    expect(decodeRaw(bit({ table: 'coil' }), bits([1], 'discrete'))).toBeUndefined();
+    expect(decodeRaw(bit(), image([1]))).toBeUndefined();
+  });
+
+  it('applies scale and offset like any counter (an inverted contact: -1 and +1)', () => {
+    const inverted = bit({ scale: -1, offset: 1 });
+    expect(engineering(inverted, 1)).toBe(0);
+    expect(engineering(inverted, 0)).toBe(1);
+  });
+});

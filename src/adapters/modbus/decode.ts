@@ -2,12 +2,13 @@ import type { CounterDef } from './register-map.js';
 
 /** Register words read from the device, addressed by table and protocol address. */
 export interface RegisterImage {
+  /** A register word, or for the coil/discrete tables a bit as 0/1. */
   get(table: CounterDef['table'], address: number): number | undefined;
 }
 
 /**
- * Decodes one counter's raw value from register words. Returns undefined when a register it
- * needs was not read. 32-bit values honour the word order; signed types are two's complement.
+ * Decodes one counter's raw value from register words (for `bool`, from a bit read as 0/1).
+ * Returns undefined when a register it needs was not read. 32-bit values honour the word order; signed types are two's complement.
  * Raw values are always integers: for float32 the raw value is the 32-bit IEEE-754 pattern
  * (telemetry carries it losslessly; {@link engineering} turns it into the number).
  */
@@ -15,6 +16,8 @@ export function decodeRaw(def: CounterDef, image: RegisterImage): number | undef
   const w0 = image.get(def.table, def.address);
   if (w0 === undefined) return undefined;
   switch (def.type) {
+    case 'bool':
+      return w0 === 0 ? 0 : 1;
     case 'u16':
       return w0;
     case 'i16':

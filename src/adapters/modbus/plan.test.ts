@@ -1,12 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import sampleMap from '../../../protocols/register-map.json' with { type: 'json' };
-import { MAX_REGISTERS_PER_READ, planReads, type ReadRequest } from './plan.js';
+import {
+  MAX_BITS_PER_READ,
+  MAX_REGISTERS_PER_READ,
+  maxPerRead,
+  planReads,
+  type ReadRequest,
+} from './plan.js';
 import {
   parseRegisterMap,
   registerCount,
   type CounterDef,
   type ErrorSlotsDef,
+  type ModbusTable,
   type RegisterMap,
   type RegisterTable,
   type RegisterType,
@@ -16,7 +23,7 @@ let serial = 0;
 function counter(
   address: number,
   type: RegisterType = 'u16',
-  table: RegisterTable = 'holding',
+  table: ModbusTable = 'holding',
   name = `c${serial++}`,
 ): CounterDef {
   return { name, table, address, type, wordOrder: 'big', scale: 1, offset: 0, unit: '' };
@@ -72,8 +79,8 @@ function expectReadWhole(reads: readonly ReadRequest[], c: CounterDef): void {
  * end while the read stays within 125 registers; a unit wholly inside the read adds nothing.
  */
 function greedyReadCount(m: RegisterMap, which: 'all' | 'errors'): number {
-  const units = new Map<RegisterTable, Array<{ start: number; end: number }>>();
-  const unit = (table: RegisterTable, start: number, length: number): void => {
+  const units = new Map<ModbusTable, Array<{ start: number; end: number }>>();
+  const unit = (table: ModbusTable, start: number, length: number): void => {
     units.set(table, [...(units.get(table) ?? []), { start, end: start + length }]);
   };
   for (const c of m.counters) {
@@ -83,12 +90,14 @@ function greedyReadCount(m: RegisterMap, which: 'all' | 'errors'): number {
   if (m.errors)
     for (let i = 0; i < m.errors.slots; i++) unit(m.errors.table, m.errors.address + i, 1);
   let reads = 0;
-  for (const list of units.values()) {
+  for (const [table, list] of units) {
+    // 125 registers per read, 2000 bits for coils and discrete inputs (Modbus spec, FC 1-4).
+    const limit = table === 'coil' || table === 'discrete' ? 2000 : 125;
     list.sort((x, y) => x.start - y.start || x.end - y.end);
     let read: { start: number; end: number } | undefined;
     for (const u of list) {
       if (read && u.end <= read.end) continue; // wholly inside (u.start >= read.start by the sort)
-      if (read && u.start <= read.end && u.end - read.start <= MAX_REGISTERS_PER_READ) {
+      if (read && u.start <= read.end && u.end - read.start <= limit) {
         read.end = u.end;
         continue;
       }
@@ -102,7 +111,7 @@ function greedyReadCount(m: RegisterMap, which: 'all' | 'errors'): number {
 /** Every (table, register) the map needs for `which`. */
 function needed(m: RegisterMap, which: 'all' | 'errors'): Set<string> {
   const out = new Set<string>();
-  const add = (table: RegisterTable, address: number, count: number): void => {
+  const add = (table: ModbusTable, address: number, count: number): void => {
     for (let a = address; a < address + count; a++) out.add(`${table}:${a}`);
   };
   if (which === 'all') for (const c of m.counters) add(c.table, c.address, registerCount(c.type));
@@ -341,7 +350,9 @@ describe('planReads: property', () => {
   function expectGoodPlan(m: RegisterMap, which: 'all' | 'errors'): ReadRequest[] {
     const reads = planReads(m, which);
     for (const r of reads) {
-      expect(Number.isInteger(r.count) && r.count >= 1 && r.count <= 125).toBe(true);
+      expect(Number.isInteger(r.count) && r.count >= 1 && r.count <= maxPerRead(r.table)).toBe(
+        true,
+      );
       expect(r.address).toBeGreaterThanOrEqual(0);
     }
     // Every needed register is read, and nothing else (gaps are never bridged).
@@ -440,6 +451,93 @@ describe('planReads: property', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('planReads: coils and discrete inputs', () => {
+  const bit = (address: number, table: 'coil' | 'discrete' = 'coil'): CounterDef =>
+    counter(address, 'bool', table);
+
+  it('coalesces contiguous bits into one read, apart from registers at the same addresses', () => {
+    const reads = planReads(
+      map([bit(0), bit(1), bit(2), bit(0, 'discrete'), bit(1, 'discrete'), counter(0), counter(1)]),
+    );
+    expect(sorted(reads)).toEqual([
+      { table: 'coil', address: 0, count: 3 },
+      { table: 'discrete', address: 0, count: 2 },
+      { table: 'holding', address: 0, count: 2 },
+    ]);
+  });
+
+  it('a bit read may be far longer than 125: runs split at 2000 bits', () => {
+    const coils = Array.from({ length: 2001 }, (_, i) => bit(10 + i));
+    const reads = planReads(map(coils));
+    expect(sorted(reads)).toEqual([
+      { table: 'coil', address: 10, count: MAX_BITS_PER_READ },
+      { table: 'coil', address: 2010, count: 1 },
+    ]);
+    expect(MAX_BITS_PER_READ).toBe(2000);
+    expect(maxPerRead('discrete')).toBe(2000);
+    expect(maxPerRead('coil')).toBe(2000);
+    expect(maxPerRead('holding')).toBe(MAX_REGISTERS_PER_READ);
+    expect(maxPerRead('input')).toBe(MAX_REGISTERS_PER_READ);
+  });
+
+  it('never bridges a gap between bits', () => {
+    const reads = planReads(map([bit(0, 'discrete'), bit(2, 'discrete')]));
+    expect(sorted(reads)).toEqual([
+      { table: 'discrete', address: 0, count: 1 },
+      { table: 'discrete', address: 2, count: 1 },
+    ]);
+  });
+
+  it('errors mode does not read bits (error slots are registers)', () => {
+    const m = map([bit(0), counter(5)], { table: 'input', address: 10, slots: 2 });
+    expect(planReads(m, 'errors')).toEqual([{ table: 'input', address: 10, count: 2 }]);
+  });
+
+  it('property: mixed word and bit tables are covered exactly, whole, greedy-minimal', () => {
+    const wordTypes = fc.constantFrom<RegisterType>('u16', 'i16', 'u32', 'i32', 'float32');
+    const arb = fc
+      .record({
+        words: fc.array(
+          fc.record({
+            address: fc.integer({ min: 0, max: 300 }),
+            type: wordTypes,
+            table: fc.constantFrom<RegisterTable>('holding', 'input'),
+          }),
+          { maxLength: 80 },
+        ),
+        bits: fc.array(
+          fc.record({
+            // Dense runs so that the 2000-bit limit is reached now and then.
+            start: fc.integer({ min: 0, max: 3000 }),
+            length: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1990, max: 2100 })),
+            table: fc.constantFrom<'coil' | 'discrete'>('coil', 'discrete'),
+          }),
+          { maxLength: 3 },
+        ),
+        raises: fc.nat(),
+      })
+      .filter(({ words, bits }) => words.length + bits.length > 0)
+      .map(({ words, bits, raises }) => {
+        const defs = words.map((w, i) => counter(w.address, w.type, w.table, `w${i}`));
+        bits.forEach((b, j) => {
+          for (let a = b.start; a < b.start + b.length; a++)
+            defs.push(counter(a, 'bool', b.table, `b${j}_${a}`));
+        });
+        return map(defs, undefined, defs[raises % defs.length]!.name);
+      });
+    fc.assert(
+      fc.property(arb, (m) => {
+        const reads = planReads(m);
+        for (const r of reads) expect(r.count).toBeLessThanOrEqual(maxPerRead(r.table));
+        expect(covered(reads)).toEqual(needed(m, 'all'));
+        for (const c of wholeCounters(m, 'all')) expectReadWhole(reads, c);
+        expect(reads.length).toBe(greedyReadCount(m, 'all'));
+      }),
+      { numRuns: 60 },
     );
   });
 });

@@ -1,18 +1,26 @@
-import type { RegisterMap, RegisterTable } from './register-map.js';
-import { registerCount } from './register-map.js';
+import type { ModbusTable, RegisterMap } from './register-map.js';
+import { isBitTable, registerCount } from './register-map.js';
 
 /** Modbus allows at most 125 registers in one read (function codes 3 and 4). */
 export const MAX_REGISTERS_PER_READ = 125;
+/** Modbus allows at most 2000 bits in one read (function codes 1 and 2). */
+export const MAX_BITS_PER_READ = 2000;
+
+/** The most registers (or bits, for coils and discrete inputs) one read of `table` may ask for. */
+export function maxPerRead(table: ModbusTable): number {
+  return isBitTable(table) ? MAX_BITS_PER_READ : MAX_REGISTERS_PER_READ;
+}
 
 export interface ReadRequest {
-  table: RegisterTable;
+  table: ModbusTable;
   address: number;
   count: number;
 }
 
 /**
  * Coalesces the registers a map needs into the fewest reads: registers that are contiguous
- * (or overlap) in the same table share a read, up to 125 registers. A multi-register counter is
+ * (or overlap) in the same table share a read, up to 125 registers (2000 bits for the coil and
+ * discrete tables, which are planned like any other table). A multi-register counter is
  * never split across two reads (its words must come from one moment); error slots are single
  * registers and may be. Greedy extension is optimal under those rules. Gaps are never bridged -
  * reading an unmapped register can earn an "illegal data address" exception on real devices.
@@ -34,17 +42,18 @@ export function planReads(map: RegisterMap, which: 'all' | 'errors' = 'all'): Re
     const c = map.counters.find((x) => x.name === map.raisesCounter);
     if (c) spans.push({ table: c.table, address: c.address, count: registerCount(c.type) });
   }
-  const byTable = new Map<RegisterTable, ReadRequest[]>();
+  const byTable = new Map<ModbusTable, ReadRequest[]>();
   for (const s of spans) byTable.set(s.table, [...(byTable.get(s.table) ?? []), s]);
   const reads: ReadRequest[] = [];
   for (const [tableName, list] of byTable) {
+    const max = maxPerRead(tableName);
     list.sort((a, b) => a.address - b.address);
     let cur: ReadRequest | undefined;
     for (const s of list) {
       const end = s.address + s.count;
       if (cur && s.address <= cur.address + cur.count) {
-        // Contiguous or overlapping: extend the read if it stays within 125 registers.
-        if (end - cur.address <= MAX_REGISTERS_PER_READ) {
+        // Contiguous or overlapping: extend the read if it stays within the table's limit.
+        if (end - cur.address <= max) {
           cur.count = Math.max(cur.count, end - cur.address);
           continue;
         }

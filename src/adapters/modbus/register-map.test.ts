@@ -199,7 +199,33 @@ describe('parseRegisterMap: rejects bad input with the offending path', () => {
       'registerMap.counters[1].address',
     ],
     ['a fractional address', withCounter({ address: 2.5 }), 'registerMap.counters[1].address'],
-    ['an unknown table', withCounter({ table: 'coil' }), 'registerMap.counters[1].table'],
+    [
+      'a u16 in the coil table (bits only)',
+      withCounter({ table: 'coil' }),
+      'registerMap.counters[1].table',
+    ],
+    ['an unknown table', withCounter({ table: 'coils' }), 'registerMap.counters[1].table'],
+    [
+      'a float32 in the discrete table',
+      withCounter({ table: 'discrete', type: 'float32' }),
+      'registerMap.counters[1].table',
+    ],
+    ['a bool in the holding table', withCounter({ type: 'bool' }), 'registerMap.counters[1].type'],
+    [
+      'a bool in the input table',
+      withCounter({ type: 'bool', table: 'input' }),
+      'registerMap.counters[1].type',
+    ],
+    [
+      'a bool with the default table',
+      withCounter({ type: 'bool', table: undefined }),
+      'registerMap.counters[1].type',
+    ],
+    [
+      'error slots in the discrete table',
+      { counters: [ok], errors: { table: 'discrete', address: 0, slots: 1 } },
+      'registerMap.errors.table',
+    ],
     ['a bad word order', withCounter({ wordOrder: 'middle' }), 'registerMap.counters[1].wordOrder'],
     ['scale 0', withCounter({ scale: 0 }), 'registerMap.counters[1].scale'],
     ['scale NaN', withCounter({ scale: Number.NaN }), 'registerMap.counters[1].scale'],
@@ -283,6 +309,53 @@ describe('registerCount', () => {
     expect(registerCount('u32')).toBe(2);
     expect(registerCount('i32')).toBe(2);
     expect(registerCount('float32')).toBe(2);
+    expect(registerCount('bool')).toBe(1);
+  });
+});
+
+describe('parseRegisterMap: coils and discrete inputs', () => {
+  it('reads bool counters from the coil and discrete tables, with scale and offset', () => {
+    const map = parseRegisterMap({
+      unitId: 17,
+      counters: [
+        { name: 'door_closed', table: 'discrete', address: 0, type: 'bool' },
+        { name: 'lamp', table: 'coil', address: 65535, type: 'bool', scale: -1, offset: 1 },
+      ],
+    });
+    expect(map.unitId).toBe(17);
+    expect(map.counters).toEqual([
+      {
+        name: 'door_closed',
+        table: 'discrete',
+        address: 0,
+        type: 'bool',
+        wordOrder: 'big',
+        scale: 1,
+        offset: 0,
+        unit: '',
+      },
+      {
+        name: 'lamp',
+        table: 'coil',
+        address: 65535,
+        type: 'bool',
+        wordOrder: 'big',
+        scale: -1,
+        offset: 1,
+        unit: '',
+      },
+    ]);
+  });
+
+  it('says why a register type is refused in a bit table, and the reverse', () => {
+    const inCoil = configError(() =>
+      parseRegisterMap({ counters: [{ name: 'a', table: 'coil', address: 0, type: 'u32' }] }),
+    );
+    expect(inCoil.message).toMatch(/bool/);
+    const boolInHolding = configError(() =>
+      parseRegisterMap({ counters: [{ name: 'a', address: 0, type: 'bool' }] }),
+    );
+    expect(boolInHolding.message).toMatch(/coil|discrete/);
   });
 });
 
@@ -297,9 +370,9 @@ describe('parseRegisterMap: property', () => {
   const counterish = fc.record(
     {
       name: maybe(name),
-      table: maybe(fc.constantFrom('holding', 'input', 'coil')),
+      table: maybe(fc.constantFrom('holding', 'input', 'coil', 'discrete', 'coils')),
       address: maybe(fc.integer({ min: -2, max: 65537 })),
-      type: maybe(fc.constantFrom('u16', 'i16', 'u32', 'i32', 'float32', 'u8')),
+      type: maybe(fc.constantFrom('u16', 'i16', 'u32', 'i32', 'float32', 'bool', 'u8')),
       wordOrder: maybe(fc.constantFrom('big', 'little', 'middle')),
       scale: maybe(fc.oneof(fc.double(), fc.constant(0))),
       offset: maybe(fc.double()),
@@ -346,7 +419,9 @@ describe('parseRegisterMap: property', () => {
         expect(Number.isInteger(map.unitId) && map.unitId >= 0 && map.unitId <= 255).toBe(true);
         for (const c of map.counters) {
           expect(c.name).toMatch(/^[a-z][a-z0-9_]{0,62}$/);
-          expect(['holding', 'input']).toContain(c.table);
+          expect(['holding', 'input', 'coil', 'discrete']).toContain(c.table);
+          // bool lives in the bit tables and nothing else does.
+          expect(c.type === 'bool').toBe(c.table === 'coil' || c.table === 'discrete');
           expect(['big', 'little']).toContain(c.wordOrder);
           expect(Number.isInteger(c.address) && c.address >= 0).toBe(true);
           expect(c.address + registerCount(c.type)).toBeLessThanOrEqual(65536);
@@ -358,6 +433,7 @@ describe('parseRegisterMap: property', () => {
         }
         if (map.errors) {
           const { address, slots } = map.errors;
+          expect(['holding', 'input']).toContain(map.errors.table);
           expect(Number.isInteger(address) && address >= 0).toBe(true);
           expect(Number.isInteger(slots) && slots >= 1 && slots <= 125).toBe(true);
           // The whole block lies inside the 16-bit register space.

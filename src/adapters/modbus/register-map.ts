@@ -1,13 +1,30 @@
 import { ConfigError } from '../errors.js';
 
+/** Tables of 16-bit registers: holding (function 3) and input (function 4). */
 export type RegisterTable = 'holding' | 'input';
-export type RegisterType = 'u16' | 'i16' | 'u32' | 'i32' | 'float32';
+/** Tables of single bits: coils (function 1) and discrete inputs (function 2). */
+export type BitTable = 'coil' | 'discrete';
+/** Every table a counter can live in. */
+export type ModbusTable = RegisterTable | BitTable;
+/** `bool` is one bit of a coil or discrete input, read as 0 or 1; the others are registers. */
+export type RegisterType = 'u16' | 'i16' | 'u32' | 'i32' | 'float32' | 'bool';
 export type WordOrder = 'big' | 'little';
 
-/** One named counter in the controller's register space. */
+const TABLES = ['holding', 'input', 'coil', 'discrete'] as const;
+const TYPES = ['u16', 'i16', 'u32', 'i32', 'float32', 'bool'] as const;
+
+/** True for the bit tables (coils, discrete inputs), read with function 1 or 2. */
+export function isBitTable(table: ModbusTable): table is BitTable {
+  return table === 'coil' || table === 'discrete';
+}
+
+/**
+ * One named counter in the controller's register space. A `bool` counter lives in a bit table
+ * (`coil` or `discrete`) and only there; every other type lives in `holding` or `input`.
+ */
 export interface CounterDef {
   name: string;
-  table: RegisterTable;
+  table: ModbusTable;
   /** 0-based protocol address of the first register. */
   address: number;
   type: RegisterType;
@@ -33,15 +50,18 @@ export interface RegisterMap {
   raisesCounter?: string;
 }
 
+/** Registers (or, for `bool`, bits) one value of `type` occupies. */
 export function registerCount(type: RegisterType): number {
-  return type === 'u16' || type === 'i16' ? 1 : 2;
+  return type === 'u16' || type === 'i16' || type === 'bool' ? 1 : 2;
 }
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
 /**
  * Validates a register map from configuration (JSON). Every problem names its path, so a
- * technician can fix the file: `counters[3].type: must be one of u16, i16, u32, i32, float32`.
+ * technician can fix the file: `counters[3].type: must be one of u16, i16, u32, i32, float32, bool`.
+ * A counter's type and table must agree: `bool` is read from `coil`/`discrete` (0 or 1), the
+ * other types from `holding`/`input`; the error slots are registers (`holding`/`input`).
  */
 export function parseRegisterMap(input: unknown, path = 'registerMap'): RegisterMap {
   const obj = record(input, path);
@@ -62,7 +82,7 @@ export function parseRegisterMap(input: unknown, path = 'registerMap'): Register
   if (obj.errors !== undefined) {
     const e = record(obj.errors, `${path}.errors`);
     errors = {
-      table: table(e.table ?? 'holding', `${path}.errors.table`),
+      table: registerTable(e.table ?? 'holding', `${path}.errors.table`),
       address: int(e.address, `${path}.errors.address`, 0, 65535),
       slots: int(e.slots, `${path}.errors.slots`, 1, 125),
     };
@@ -89,13 +109,26 @@ function parseCounter(input: unknown, p: string): CounterDef {
   const c = record(input, p);
   const name = str(c.name, `${p}.name`);
   if (!NAME.test(name)) throw new ConfigError('must be snake_case, 1-63 characters', `${p}.name`);
-  const type = oneOf(c.type, `${p}.type`, ['u16', 'i16', 'u32', 'i32', 'float32'] as const);
+  const type = oneOf(c.type, `${p}.type`, TYPES);
   const address = int(c.address, `${p}.address`, 0, 65535 - (registerCount(type) - 1));
   const scale = num(c.scale ?? 1, `${p}.scale`);
   if (scale === 0) throw new ConfigError('must not be 0', `${p}.scale`);
+  const tableName = oneOf(c.table ?? 'holding', `${p}.table`, TABLES);
+  if (isBitTable(tableName) && type !== 'bool') {
+    throw new ConfigError(
+      `the ${tableName} table holds single bits: only type bool is read from it (${type} lives in holding or input)`,
+      `${p}.table`,
+    );
+  }
+  if (!isBitTable(tableName) && type === 'bool') {
+    throw new ConfigError(
+      `bool is one bit of a coil or discrete input: set table to coil or discrete (a 0/1 register is u16)`,
+      `${p}.type`,
+    );
+  }
   return {
     name,
-    table: table(c.table ?? 'holding', `${p}.table`),
+    table: tableName,
     address,
     type,
     wordOrder: oneOf(c.wordOrder ?? 'big', `${p}.wordOrder`, ['big', 'little'] as const),
@@ -132,6 +165,6 @@ function oneOf<T extends string>(v: unknown, p: string, options: readonly T[]): 
   }
   return v as T;
 }
-function table(v: unknown, p: string): RegisterTable {
+function registerTable(v: unknown, p: string): RegisterTable {
   return oneOf(v, p, ['holding', 'input'] as const);
 }

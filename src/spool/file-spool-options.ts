@@ -1,0 +1,89 @@
+import type { Clock } from '../runtime/clock.js';
+import type { SpoolError } from './errors.js';
+import type { QueueStats } from './queue.js';
+import type { SpoolFs } from './spool-fs.js';
+
+export interface FileSpoolOptions {
+  /** The spool's directory (created if missing). The spool must be its only user. */
+  dir: string;
+  /** File-system seam; default the real one. Tests pass a `MemorySpoolFs`. */
+  fs?: SpoolFs;
+  /** Timers and `acceptedAtMs`; default the system clock. */
+  clock?: Clock;
+  /** Stream id for a *new* spool; an existing spool keeps the id in its state. Default random. */
+  streamId?: string;
+  /**
+   * Quota on the bytes of unacknowledged records (frames on disk, plus appends not yet
+   * written). Default 64 MiB. Alarms may go past it up to `maxBytes * 1.1` (see README).
+   */
+  maxBytes?: number;
+  /** Largest record body accepted. Default 1 MiB (a frame's hard limit is 16 MiB). */
+  maxRecordBytes?: number;
+  /** A segment is sealed and a new one started once it reaches this size. Default 4 MiB. */
+  segmentBytes?: number;
+  /** Longest an append waits for its group to be written. Default 20 ms. */
+  groupCommitMs?: number;
+  /** A group is written as soon as it has this many records. Default 64. */
+  groupCommitRecords?: number;
+  /** One write and fsync per record (groups of one, no waiting); for benchmarks. */
+  fsyncPerRecord?: boolean;
+  /**
+   * Soft cap on record bodies kept in memory; the rest are read back from disk when `next()`
+   * reaches them. Default 8 MiB. See README "Memory".
+   */
+  memoryBytes?: number;
+  /** Acks, evictions and taken gaps are batched this long before the state file is rewritten. Default 10 ms. */
+  persistDelayMs?: number;
+  /** A sealed segment is rewritten without its dead records once they are this share of it. Default 0.5. */
+  compactDeadRatio?: number;
+  /** Wait before background work (state write, deletion, compaction, loading) is retried after an I/O error. Default 1 s. */
+  retryDelayMs?: number;
+  /**
+   * Called when `next()` can return records it could not before (their bodies were read back
+   * from disk). Wire it to the tunnel's `notify()`. Exceptions are caught.
+   */
+  onReadable?: () => void;
+}
+
+export const FILE_SPOOL_DEFAULTS = {
+  maxBytes: 64 * 1024 * 1024,
+  maxRecordBytes: 1024 * 1024,
+  segmentBytes: 4 * 1024 * 1024,
+  groupCommitMs: 20,
+  groupCommitRecords: 64,
+  memoryBytes: 8 * 1024 * 1024,
+  persistDelayMs: 10,
+  compactDeadRatio: 0.5,
+  retryDelayMs: 1000,
+} as const;
+
+/** Alarms may take the spool up to this multiple of `maxBytes` when nothing else is left to evict. */
+export const ALARM_HEADROOM = 1.1;
+
+export interface FileSpoolStats extends QueueStats {
+  /** Cumulative acked seq. */
+  ackedSeq: number;
+  /** Bytes counted against the quota: frames of unacked records plus appends not yet written. */
+  liveBytes: number;
+  /** Size of all segment files. */
+  diskBytes: number;
+  segments: number;
+  /** Records evicted for quota since open. */
+  evicted: number;
+  /** Bad regions (and records that failed re-verification) quarantined since open. */
+  quarantined: number;
+  /** Gaps not yet handed out by `takeGaps()` (including ones not yet durable). */
+  pendingGaps: number;
+  /** Record bodies held in memory. */
+  memoryBytes: number;
+  /** Record bodies read back from disk since open (they did not fit `memoryBytes`). */
+  bodiesRead: number;
+  /** Appends waiting for their group commit. */
+  pendingAppends: number;
+  /** Group commits that failed since open. */
+  writeFailures: number;
+  /** Segment files of another stream found in the directory (left alone). */
+  foreignSegments: number;
+  /** The latest I/O error, from a group commit or background work. */
+  lastError: SpoolError | undefined;
+}

@@ -1,0 +1,252 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { BODY_FIELD, type BodyType } from '../codec/index.js';
+import { crc32c } from './crc32c.js';
+import { LANES, type Lane, type QueuedRecord } from './queue.js';
+
+/**
+ * The spool's on-disk framing, version 1 (pure codec, no I/O).
+ *
+ * A segment file is a sequence of frames:
+ *
+ * | offset | size | field                                                        |
+ * | ------ | ---- | ------------------------------------------------------------ |
+ * | 0      | 4    | magic `OPSR` (what the scanner resyncs on)                   |
+ * | 4      | 4    | payload length n, u32 little-endian, at most 16 MiB          |
+ * | 8      | 4    | CRC-32C over bytes 0–7 and the payload, u32 little-endian    |
+ * | 12     | n    | payload: MessagePack                                         |
+ *
+ * Payloads are one of:
+ * - a record: `{seq, lane, type, body, samples, acceptedAtMs}`;
+ * - a segment header (first frame of every segment): `{k: 'segment', v: 1, stream, segment,
+ *   firstSeq}` — every record in this and later segments has `seq >= firstSeq`, every record
+ *   in earlier segments has `seq < firstSeq`;
+ * - a seal (last frame of a segment that was filled): `{k: 'seal', lastSeq}` — no record in
+ *   the segment has a higher seq, and the segment is complete, so a bad frame in it is
+ *   corruption, never a torn write.
+ *
+ * The state file uses the same framing with the magic `OPSS`.
+ */
+export const FRAME = {
+  recordMagic: Uint8Array.of(0x4f, 0x50, 0x53, 0x52), // "OPSR"
+  stateMagic: Uint8Array.of(0x4f, 0x50, 0x53, 0x53), // "OPSS"
+  headerBytes: 12,
+  maxPayloadBytes: 16 * 1024 * 1024,
+} as const;
+
+export interface SegmentHeader {
+  stream: string;
+  segment: number;
+  firstSeq: number;
+}
+
+export interface SegmentSeal {
+  lastSeq: number;
+}
+
+/** One item found by {@link scanSegment}, in file order. `offset`/`size` cover the whole frame. */
+export type ScanItem =
+  | { kind: 'record'; offset: number; size: number; record: QueuedRecord }
+  | { kind: 'header'; offset: number; size: number; header: SegmentHeader }
+  | { kind: 'seal'; offset: number; size: number; seal: SegmentSeal }
+  /** Bytes that are not a verified frame (torn write, corruption, garbage): never parsed. */
+  | { kind: 'bad'; offset: number; size: number };
+
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false });
+
+/** Frames `payload` (magic, length, CRC-32C). */
+export function encodeFrame(
+  payload: Uint8Array,
+  magic: Uint8Array = FRAME.recordMagic,
+): Uint8Array {
+  if (payload.length > FRAME.maxPayloadBytes) {
+    throw new RangeError(`payload of ${payload.length} bytes exceeds the frame limit`);
+  }
+  const out = new Uint8Array(FRAME.headerBytes + payload.length);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out.set(magic, 0);
+  view.setUint32(4, payload.length, true);
+  out.set(payload, FRAME.headerBytes);
+  view.setUint32(8, frameCrc(out, 0, payload.length), true);
+  return out;
+}
+
+/** CRC-32C over the frame's first 8 bytes and its payload (the CRC field itself excluded). */
+function frameCrc(bytes: Uint8Array, at: number, length: number): number {
+  const head = crc32c(bytes, at, at + 8);
+  const start = at + FRAME.headerBytes;
+  return crc32c(bytes, start, start + length, head);
+}
+
+/** Encodes one record frame. */
+export function encodeRecord(r: QueuedRecord): Uint8Array {
+  return encodeFrame(
+    packr.pack({
+      seq: r.seq,
+      lane: r.lane,
+      type: r.type,
+      body: r.body,
+      samples: r.samples,
+      acceptedAtMs: r.acceptedAtMs,
+    }),
+  );
+}
+
+export function encodeSegmentHeader(h: SegmentHeader): Uint8Array {
+  return encodeFrame(
+    packr.pack({ k: 'segment', v: 1, stream: h.stream, segment: h.segment, firstSeq: h.firstSeq }),
+  );
+}
+
+export function encodeSeal(s: SegmentSeal): Uint8Array {
+  return encodeFrame(packr.pack({ k: 'seal', lastSeq: s.lastSeq }));
+}
+
+/** MessagePack with the spool's settings (for the state file). */
+export function packPayload(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/**
+ * Checks the frame at `at`: `length` of the payload when magic, length bound and CRC all
+ * verify and the frame is complete; otherwise undefined. Never throws.
+ */
+export function verifyFrameAt(
+  bytes: Uint8Array,
+  at: number,
+  magic: Uint8Array = FRAME.recordMagic,
+): number | undefined {
+  if (at < 0 || bytes.length - at < FRAME.headerBytes) return undefined;
+  for (let i = 0; i < 4; i++) if (bytes[at + i] !== magic[i]) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const length = view.getUint32(at + 4, true);
+  if (length > FRAME.maxPayloadBytes || at + FRAME.headerBytes + length > bytes.length) {
+    return undefined;
+  }
+  return view.getUint32(at + 8, true) === frameCrc(bytes, at, length) ? length : undefined;
+}
+
+/** Decodes a verified payload into a plain value, or undefined if it is not MessagePack. */
+export function unpackPayload(bytes: Uint8Array, start: number, end: number): unknown {
+  try {
+    return unpackr.unpack(bytes.subarray(start, end));
+  } catch {
+    return undefined; // A verified CRC over bytes we did not write: treated as a bad frame.
+  }
+}
+
+type Decoded =
+  | { kind: 'record'; record: QueuedRecord }
+  | { kind: 'header'; header: SegmentHeader }
+  | { kind: 'seal'; seal: SegmentSeal };
+
+const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Validates a decoded payload's shape; undefined when it is not one this version writes. */
+function classify(value: unknown): Decoded | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const o = value as Record<string, unknown>;
+  if (o.k === 'segment') {
+    if (o.v !== 1 || typeof o.stream !== 'string' || !isSeq(o.segment) || !isSeq(o.firstSeq)) {
+      return undefined;
+    }
+    return {
+      kind: 'header',
+      header: { stream: o.stream, segment: o.segment, firstSeq: o.firstSeq },
+    };
+  }
+  if (o.k === 'seal')
+    return isSeq(o.lastSeq) ? { kind: 'seal', seal: { lastSeq: o.lastSeq } } : undefined;
+  if (o.k !== undefined) return undefined;
+  const { seq, lane, type, body, samples, acceptedAtMs } = o;
+  if (!isSeq(seq) || seq === 0) return undefined;
+  if (typeof lane !== 'string' || !(LANES as readonly string[]).includes(lane)) return undefined;
+  if (typeof type !== 'string' || !Object.hasOwn(BODY_FIELD, type)) return undefined;
+  if (!(body instanceof Uint8Array) || !isSeq(samples)) return undefined;
+  if (typeof acceptedAtMs !== 'number' || !Number.isFinite(acceptedAtMs)) return undefined;
+  return {
+    kind: 'record',
+    record: {
+      seq,
+      lane: lane as Lane,
+      type: type as BodyType,
+      // A copy: the decoder's buffer may be the whole segment.
+      body: Uint8Array.prototype.slice.call(body),
+      samples,
+      acceptedAtMs,
+    },
+  };
+}
+
+/** Decodes the verified frame at `at` (see {@link verifyFrameAt}); undefined if its payload is not valid. */
+export function decodeFrameAt(bytes: Uint8Array, at: number): Decoded | undefined {
+  const length = verifyFrameAt(bytes, at);
+  if (length === undefined) return undefined;
+  const start = at + FRAME.headerBytes;
+  return classify(unpackPayload(bytes, start, start + length));
+}
+
+/**
+ * How much CRC work a resync may do, as a multiple of the segment length, before the rest of
+ * the segment is declared bad. Bounds the scan of adversarial bytes (a payload full of magics).
+ */
+const RESYNC_WORK_FACTOR = 8;
+
+/**
+ * Scans a segment's bytes into frames and bad regions, in file order. A bad frame (torn,
+ * CRC-bad, bad length, invalid payload) is never parsed as data: the scanner resyncs on the
+ * next magic whose frame verifies. Adjacent bad bytes form one bad region. Never throws.
+ */
+export function scanSegment(bytes: Uint8Array): ScanItem[] {
+  const items: ScanItem[] = [];
+  let budget = RESYNC_WORK_FACTOR * bytes.length + 1024 * 1024;
+  let pos = 0;
+  let badStart = -1;
+  const closeBad = (end: number): void => {
+    if (badStart >= 0) items.push({ kind: 'bad', offset: badStart, size: end - badStart });
+    badStart = -1;
+  };
+  while (pos < bytes.length) {
+    const decoded = badStart >= 0 && budget <= 0 ? undefined : tryDecode(bytes, pos);
+    if (decoded) {
+      closeBad(pos);
+      items.push({ ...decoded.item, offset: pos, size: decoded.size } as ScanItem);
+      pos += decoded.size;
+      continue;
+    }
+    if (badStart < 0) badStart = pos;
+    if (budget <= 0) {
+      pos = bytes.length;
+      break;
+    }
+    // Resync: the next magic after pos (the loop head verifies it).
+    const next = indexOfMagic(bytes, pos + 1);
+    if (next < 0) {
+      pos = bytes.length;
+      break;
+    }
+    budget -=
+      bytes.length - next > FRAME.maxPayloadBytes ? FRAME.maxPayloadBytes : bytes.length - next;
+    pos = next;
+  }
+  closeBad(bytes.length);
+  return items;
+}
+
+function tryDecode(bytes: Uint8Array, at: number): { item: Decoded; size: number } | undefined {
+  const length = verifyFrameAt(bytes, at);
+  if (length === undefined) return undefined;
+  const start = at + FRAME.headerBytes;
+  const item = classify(unpackPayload(bytes, start, start + length));
+  return item ? { item, size: FRAME.headerBytes + length } : undefined;
+}
+
+function indexOfMagic(bytes: Uint8Array, from: number): number {
+  const m = FRAME.recordMagic;
+  let i = bytes.indexOf(m[0]!, from);
+  while (i >= 0 && i + 4 <= bytes.length) {
+    if (bytes[i + 1] === m[1] && bytes[i + 2] === m[2] && bytes[i + 3] === m[3]) return i;
+    i = bytes.indexOf(m[0]!, i + 1);
+  }
+  return -1;
+}

@@ -1,0 +1,112 @@
+/**
+ * The worked example of docs/adapters.md runs as written: examples/custom-adapter.ts (an
+ * adapter for a JSON-over-HTTP controller) with the real agent, over the real tunnel, into the
+ * hub — values, an alarm, the controller going away and coming back, timeouts and cancellation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DR9_COUNTERS, HttpControllerAdapter } from '../examples/custom-adapter.js';
+import { startHttpController, type HttpController } from '../examples/http-controller.js';
+import { createTestPki, startHub, type Hub } from '../hub/index.js';
+import { AdapterError, createAgent } from '../src/index.js';
+import { catalogue, enrolIdentity, waitFor } from './helpers.js';
+
+const DEVICE = 'DR9-0001';
+let pki: Awaited<ReturnType<typeof createTestPki>>;
+let hub: Hub;
+let controller: HttpController;
+
+beforeAll(async () => {
+  pki = await createTestPki({ deviceIds: [DEVICE], hubName: 'test-hub' });
+  hub = await startHub({
+    tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+  });
+  controller = await startHttpController();
+});
+afterAll(async () => {
+  await controller.close();
+  await hub.close();
+});
+
+describe('examples/custom-adapter.ts', () => {
+  it('runs with the agent against a hub: samples, an alarm, an outage and recovery', async () => {
+    const adapter = new HttpControllerAdapter({
+      baseUrl: controller.url,
+      counters: DR9_COUNTERS,
+      timeoutMs: 500,
+    });
+    const device = pki.devices[DEVICE]!;
+    const agent = createAgent({
+      identity: enrolIdentity(hub, DEVICE).identity,
+      adapter,
+      errorCatalogue: catalogue,
+      hub: {
+        url: hub.url,
+        ca: pki.ca.certPem,
+        cert: device.certPem,
+        key: device.keyPem,
+        servername: 'localhost',
+        identityKey: hub.identityPublicKey,
+      },
+      pollIntervalMs: 100,
+      errorPollIntervalMs: 50,
+      telemetry: { sendIntervalMs: 300 },
+    });
+    const pollErrors: string[] = [];
+    agent.on('poll-error', (e) => pollErrors.push(e instanceof AdapterError ? e.code : String(e)));
+    try {
+      controller.set('frames_total', 4242);
+      controller.set('panel_temp', 33.27);
+      await agent.start();
+      expect(await waitFor(() => hub.store.counts(DEVICE).samples >= 3)).toBe(true);
+      const sample = hub.store.samples(DEVICE).at(-1)!;
+      expect(sample.values).toMatchObject({
+        frames_total: 4242,
+        panel_temp: 33.3,
+        battery_pct: 87,
+      });
+
+      controller.raise(3003); // DET_LINK_LOST: alarm-class
+      expect(await waitFor(() => hub.store.alarms(DEVICE).some((a) => a.code === 3003), 3000)).toBe(
+        true,
+      );
+
+      await controller.down();
+      expect(await waitFor(() => pollErrors.includes('ADAPTER_DISCONNECTED'), 3000)).toBe(true);
+      expect(adapter.health().connected).toBe(false);
+      await controller.up();
+      controller.set('frames_total', 4300);
+      expect(
+        await waitFor(() => hub.store.samples(DEVICE).at(-1)?.values.frames_total === 4300, 5000),
+      ).toBe(true);
+      expect(adapter.health().connected).toBe(true);
+      expect(agent.stats().tunnel).toBe('open');
+    } finally {
+      await agent.stop({ drainTimeoutMs: 2000 });
+    }
+  });
+
+  it('times out a wedged controller, and an abort is a cancellation, not a failure', async () => {
+    const adapter = new HttpControllerAdapter({
+      baseUrl: controller.url,
+      counters: DR9_COUNTERS,
+      timeoutMs: 200,
+    });
+    controller.hang();
+    try {
+      await expect(adapter.readSnapshot()).rejects.toMatchObject({ code: 'ADAPTER_TIMEOUT' });
+      expect(adapter.health()).toMatchObject({ readsFailed: 1, timeouts: 1 });
+      const ctl = new AbortController();
+      setTimeout(() => ctl.abort(), 50);
+      await expect(adapter.readActiveErrors(ctl.signal)).rejects.toMatchObject({
+        code: 'ADAPTER_CANCELLED',
+        canceled: true,
+      });
+      expect(adapter.health()).toMatchObject({ readsFailed: 1, timeouts: 1 });
+    } finally {
+      controller.hang(false);
+      await adapter.close();
+    }
+    // After close every call is a cancellation.
+    await expect(adapter.readSnapshot()).rejects.toMatchObject({ code: 'ADAPTER_CANCELLED' });
+  });
+});
