@@ -21,6 +21,7 @@ function recorder(): ControlTarget & { calls: unknown[][] } {
     setExposures: (...a) => void calls.push(['setExposures', ...a]),
     setAmbient: (...a) => void calls.push(['setAmbient', ...a]),
     setDoor: (...a) => void calls.push(['setDoor', ...a]),
+    setDetectorLink: (...a) => void calls.push(['setDetectorLink', ...a]),
     expose: (...a) => void calls.push(['expose', ...a]),
     activeCodes: () => [2002],
     status: () => ({ fine: true }),

@@ -56,6 +56,7 @@ export interface ControlTarget {
   setExposures(n: number): void;
   setAmbient(celsius: number): void;
   setDoor(closed: boolean): void;
+  setDetectorLink(connected: boolean): void;
   expose(kv: number, ma: number, ms: number, options: { force?: boolean }): void;
   activeCodes(): number[];
   status(): unknown;
@@ -75,6 +76,7 @@ export type ControlCommand =
   | { cmd: 'set'; exposures: number }
   | { cmd: 'set'; ambient: number }
   | { cmd: 'door'; closed: boolean }
+  | { cmd: 'detector-link'; connected: boolean }
   | { cmd: 'expose'; kv: number; ma: number; ms: number; force?: boolean }
   | { cmd: 'status' }
   | FaultCommand
@@ -94,6 +96,7 @@ const ARGS: Record<ControlCommand['cmd'], { required: string[]; optional: string
   clear: { required: ['code'], optional: [] },
   set: { required: [], optional: ['exposures', 'ambient'] },
   door: { required: ['closed'], optional: [] },
+  'detector-link': { required: ['connected'], optional: [] },
   expose: { required: ['kv', 'ma', 'ms'], optional: ['force'] },
   status: { required: [], optional: [] },
   ...FAULT_COMMAND_ARGS,
@@ -101,7 +104,7 @@ const ARGS: Record<ControlCommand['cmd'], { required: string[]; optional: string
   ...SERIAL_FAULT_COMMAND_ARGS,
   ...MODBUS_FAULT_COMMAND_ARGS,
 };
-const BOOLEAN_ARGS = new Set(['closed', 'force']);
+const BOOLEAN_ARGS = new Set(['closed', 'force', 'connected']);
 
 /** Checks the shape of a command (types and names); ranges are the model's business. */
 export function parseCommand(value: unknown): ControlCommand {
@@ -157,6 +160,9 @@ function run(target: ControlTarget, c: ControlCommand): Record<string, unknown> 
     case 'door':
       target.setDoor(c.closed);
       return { closed: c.closed, activeCodes: target.activeCodes() };
+    case 'detector-link':
+      target.setDetectorLink(c.connected);
+      return { connected: c.connected, activeCodes: target.activeCodes() };
     case 'expose':
       target.expose(c.kv, c.ma, c.ms, c.force === undefined ? {} : { force: c.force });
       return { status: target.status() };

@@ -48,7 +48,7 @@ export class SimBadArgumentError extends SimError {
 }
 
 /** Why the controller refused an exposure. */
-export type InhibitReason = 'door-open' | 'tube-overheat';
+export type InhibitReason = 'door-open' | 'tube-overheat' | 'detector-link-lost';
 
 /** A requested exposure was refused by an interlock (door open, tube overheated). */
 export class SimExposureInhibitedError extends SimError {

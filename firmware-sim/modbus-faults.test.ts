@@ -123,6 +123,7 @@ describe('modbus-fault over the control channel', () => {
     setExposures: () => undefined,
     setAmbient: () => undefined,
     setDoor: () => undefined,
+    setDetectorLink: () => undefined,
     expose: () => undefined,
     activeCodes: () => [],
     status: () => ({}),

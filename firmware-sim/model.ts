@@ -14,7 +14,7 @@
  */
 import { ActiveErrors, type ControllerErrorEvent, type ErrorListener } from './active-errors.js';
 import { codeNamed, lookupCode } from './catalogue.js';
-import { SimBadArgumentError, SimExposureInhibitedError } from './errors.js';
+import { SimBadArgumentError, SimExposureInhibitedError, type InhibitReason } from './errors.js';
 import { Prng } from './prng.js';
 import { Anode, Detector, heatUnits } from './thermal.js';
 import { checkNumber } from './validate.js';
@@ -46,6 +46,7 @@ const CODES = {
   detHigh: codeNamed('DET_TEMP_HIGH'),
   detLow: codeNamed('DET_TEMP_LOW'),
   doorOpen: codeNamed('INTERLOCK_DOOR_OPEN'),
+  detLinkLost: codeNamed('DET_LINK_LOST'),
 } as const;
 
 export class ControllerModel {
@@ -61,6 +62,7 @@ export class ControllerModel {
   #ambientC: number;
   #last: Technique = { kv: 0, ma: 0, ms: 0 };
   #doorClosed = true;
+  #detectorLinked = true;
   /** Cumulative tube load in 0.1 mAs, modulo 2^32, and the not-yet-counted fraction. */
   #masTenths = 0;
   #masFraction = 0;
@@ -184,6 +186,22 @@ export class ControllerModel {
     this.#changed();
   }
 
+  /**
+   * Connects or disconnects the detector's data link (a wireless panel out of range, a
+   * tether pulled); a lost link raises DET_LINK_LOST at once and inhibits exposures.
+   */
+  setDetectorLink(connected: boolean): void {
+    if (typeof connected !== 'boolean')
+      throw new SimBadArgumentError('detector link state must be a boolean');
+    this.#detectorLinked = connected;
+    this.#evaluateConditions();
+    this.#changed();
+  }
+
+  get detectorLinked(): boolean {
+    return this.#detectorLinked;
+  }
+
   /** Opens or closes the room door; an open door raises INTERLOCK_DOOR_OPEN at once. */
   setDoor(closed: boolean): void {
     if (typeof closed !== 'boolean') throw new SimBadArgumentError('door state must be a boolean');
@@ -275,8 +293,9 @@ export class ControllerModel {
     this.#applyExposure(technique);
   }
 
-  #inhibitReason(): 'door-open' | 'tube-overheat' | null {
+  #inhibitReason(): InhibitReason | null {
     if (!this.#doorClosed) return 'door-open';
+    if (!this.#detectorLinked) return 'detector-link-lost';
     if (this.#errors.has(CODES.overheat)) return 'tube-overheat';
     return null;
   }
@@ -300,6 +319,7 @@ export class ControllerModel {
     this.#hysteresis(CODES.detHigh, temp > 40, temp < 38);
     this.#hysteresis(CODES.detLow, temp < 5, temp > 7);
     this.#hysteresis(CODES.doorOpen, !this.#doorClosed, this.#doorClosed);
+    this.#hysteresis(CODES.detLinkLost, !this.#detectorLinked, this.#detectorLinked);
   }
 
   #hysteresis(code: number, raiseWhen: boolean, clearWhen: boolean): void {

@@ -185,6 +185,7 @@ class RunningSimulator implements Simulator {
       setExposures: (n) => model.setExposures(n),
       setAmbient: (c) => model.setAmbient(c),
       setDoor: (closed) => model.setDoor(closed),
+      setDetectorLink: (connected) => model.setDetectorLink(connected),
       expose: (kv, ma, ms, o: ExposeOptions) => model.expose(kv, ma, ms, o),
       activeCodes: () => model.activeCodes(),
       status: () => this.snapshot(),
