@@ -143,10 +143,20 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
   let injected = 0;
   const holdMs = Math.max(3 * o.errorPollMs, 2000) * o.timeScale;
-  const injector = setInterval(() => {
-    const code = immediateCodes[injected++ % immediateCodes.length]!;
-    sim.inject(code, { holdMs });
-  }, o.alarmEveryMs);
+  // Injection times are jittered by up to one error-poll period: in one process the timers
+  // would otherwise line up with the agent's polls and make the latency look like zero.
+  let injector: NodeJS.Timeout | undefined;
+  const scheduleInjection = (): void => {
+    injector = setTimeout(
+      () => {
+        const code = immediateCodes[injected++ % immediateCodes.length]!;
+        sim.inject(code, { holdMs });
+        scheduleInjection();
+      },
+      o.alarmEveryMs + Math.random() * Math.max(o.errorPollMs, o.pollMs / 4),
+    );
+  };
+  scheduleInjection();
   const view = o.json
     ? undefined
     : setInterval(() => {
@@ -164,7 +174,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     if (o.durationS !== undefined) setTimeout(stop, o.durationS * 1000).unref();
   });
 
-  clearInterval(injector);
+  clearTimeout(injector);
   if (view) clearInterval(view);
   // Let the agent see every raise the simulator made before it stops polling.
   const deadline = Date.now() + 5000;
