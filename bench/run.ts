@@ -36,7 +36,7 @@ const BENCHES: readonly Bench[] = [
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log('usage: npm run bench [-- <name>...]\n');
-    for (const b of BENCHES) console.log(`  ${b.name.padEnd(14)} ${b.description}`);
+    for (const b of BENCHES) console.log(`  ${b.name.padEnd(18)} ${b.description}`);
     return 0;
   }
   const unknown = argv.filter((a) => !BENCHES.some((b) => b.name === a));
