@@ -63,6 +63,7 @@ export class HubStore {
         `INSERT INTO streams (device_id, stream_id, acked_seq, opened_ms) VALUES (?, ?, 0, ?)
          ON CONFLICT(device_id, stream_id) DO NOTHING`,
       ),
+      deviceVersion: db.prepare(`SELECT agent_version FROM devices WHERE device_id = ?`),
       getAcked: db.prepare(`SELECT acked_seq FROM streams WHERE device_id = ? AND stream_id = ?`),
       setAcked: db.prepare(
         `UPDATE streams SET acked_seq = ? WHERE device_id = ? AND stream_id = ? AND acked_seq < ?`,
@@ -98,16 +99,47 @@ export class HubStore {
     agentVersion: string,
     nowMs: number,
   ): StreamPosition {
-    return this.#db.transaction(() => {
-      this.#stmt.upsertDevice.run(deviceId, nowMs, nowMs, agentVersion);
-      this.#stmt.upsertStream.run(deviceId, streamId, nowMs);
-      const row = this.#stmt.getAcked.get(deviceId, streamId) as { acked_seq: number };
-      const above = new Set(
-        (this.#stmt.above.all(deviceId, streamId, row.acked_seq) as Array<{ seq: number }>).map(
-          (r) => r.seq,
-        ),
-      );
-      return { acked: row.acked_seq, above };
+    // A reconnect of a known device on a known stream writes nothing here (no commit, no fsync
+    // per handshake); its last-seen time is batched. New devices and streams are committed.
+    const known = this.#stmt.deviceVersion.get(deviceId) as { agent_version: string } | undefined;
+    let row = this.#stmt.getAcked.get(deviceId, streamId) as { acked_seq: number } | undefined;
+    if (!known || known.agent_version !== agentVersion || !row) {
+      row = this.#db.transaction(() => {
+        this.#stmt.upsertDevice.run(deviceId, nowMs, nowMs, agentVersion);
+        this.#stmt.upsertStream.run(deviceId, streamId, nowMs);
+        return this.#stmt.getAcked.get(deviceId, streamId) as { acked_seq: number };
+      })();
+    } else {
+      this.#touch(deviceId, nowMs);
+    }
+    const acked = row.acked_seq;
+    const above = new Set(
+      (this.#stmt.above.all(deviceId, streamId, acked) as Array<{ seq: number }>).map((r) => r.seq),
+    );
+    return { acked, above };
+  }
+
+  readonly #lastSeen = new Map<string, number>();
+  #lastSeenTimer: NodeJS.Timeout | undefined;
+
+  /** Records a device's last-seen time, written in one batch every second. */
+  #touch(deviceId: string, nowMs: number): void {
+    this.#lastSeen.set(deviceId, nowMs);
+    this.#lastSeenTimer ??= setTimeout(() => this.flushLastSeen(), 1000).unref();
+  }
+
+  /** Writes pending last-seen times now. */
+  flushLastSeen(): void {
+    if (this.#lastSeenTimer) clearTimeout(this.#lastSeenTimer);
+    this.#lastSeenTimer = undefined;
+    if (this.#lastSeen.size === 0 || !this.#db.open) return;
+    const pending = [...this.#lastSeen];
+    this.#lastSeen.clear();
+    const update = this.#db.prepare(
+      `UPDATE devices SET last_seen_ms = max(last_seen_ms, ?) WHERE device_id = ?`,
+    );
+    this.#db.transaction(() => {
+      for (const [id, at] of pending) update.run(at, id);
     })();
   }
 
@@ -352,13 +384,36 @@ export class HubStore {
     return row?.accept_until_ms ?? undefined;
   }
 
+  readonly #pendingEvents: SecurityEvent[] = [];
+  #eventsTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Records a security event. Events are committed in batches (every 100 ms, or at once when
+   * 500 are waiting), so a flood of refused handshakes costs one commit, not one each; readers
+   * (`securityEvents`) always see every event recorded so far.
+   */
   recordSecurityEvent(e: SecurityEvent): void {
     // Late events from connections torn down during shutdown have nowhere to go.
     if (!this.#db.open) return;
-    this.#stmt.insertSecurity.run(e.atMs, e.kind, e.deviceId, e.remote, e.detail);
+    this.#pendingEvents.push(e);
+    if (this.#pendingEvents.length >= 500) this.flushSecurityEvents();
+    else this.#eventsTimer ??= setTimeout(() => this.flushSecurityEvents(), 100).unref();
+  }
+
+  /** Commits pending security events now. */
+  flushSecurityEvents(): void {
+    if (this.#eventsTimer) clearTimeout(this.#eventsTimer);
+    this.#eventsTimer = undefined;
+    if (this.#pendingEvents.length === 0 || !this.#db.open) return;
+    const batch = this.#pendingEvents.splice(0);
+    this.#db.transaction(() => {
+      for (const e of batch)
+        this.#stmt.insertSecurity.run(e.atMs, e.kind, e.deviceId, e.remote, e.detail);
+    })();
   }
 
   securityEvents(): SecurityEvent[] {
+    this.flushSecurityEvents();
     return (
       this.#db
         .prepare(`SELECT at_ms, kind, device_id, remote, detail FROM security_events ORDER BY id`)
@@ -440,6 +495,8 @@ export class HubStore {
   }
 
   close(): void {
+    this.flushLastSeen();
+    this.flushSecurityEvents();
     this.#db.close();
   }
 }
