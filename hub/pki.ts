@@ -8,7 +8,7 @@
  * here and no key material is ever committed to the repository.
  *
  * Keys: ECDSA P-256. Signatures: ECDSA with SHA-256. Private keys are PKCS#8 PEM
- * ("-----BEGIN PRIVATE KEY-----").
+ * (PEM label "PRIVATE KEY").
  */
 // @peculiar/x509 uses tsyringe, which needs the Reflect metadata API loaded before it.
 import 'reflect-metadata';
@@ -25,7 +25,7 @@ x509.cryptoProvider.set(webcrypto);
 export interface KeyPairPem {
   /** X.509 certificate, PEM ("-----BEGIN CERTIFICATE-----"). */
   certPem: string;
-  /** Private key, PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"). */
+  /** Private key, PKCS#8 PEM (label "PRIVATE KEY"). */
   keyPem: string;
 }
 
