@@ -478,6 +478,14 @@ export class HubStore {
     }));
   }
 
+  /** The adapter health the device last reported with its telemetry (reads, failures, codes). */
+  deviceHealth(deviceId: string): Record<string, unknown> | undefined {
+    const row = this.#db
+      .prepare(`SELECT health_json FROM devices WHERE device_id = ?`)
+      .get(deviceId) as { health_json: string | null } | undefined;
+    return row?.health_json ? (JSON.parse(row.health_json) as Record<string, unknown>) : undefined;
+  }
+
   devices(): Array<{ deviceId: string; lastSeenMs: number; agentVersion: string }> {
     return (
       this.#db

@@ -91,6 +91,11 @@ describe('end to end over real TLS on loopback', () => {
     const last = hub.store.samples('XR200-A', 10_000).at(-1)!;
     expect(typeof last.values.exposures_total).toBe('number');
     expect(typeof last.values.detector_temp).toBe('number');
+    // Adapter health travels with telemetry and is kept at the hub.
+    const health = hub.store.deviceHealth('XR200-A') as
+      { readsOk?: number; connected?: boolean } | undefined;
+    expect(health?.readsOk).toBeGreaterThan(0);
+    expect(health?.connected).toBe(true);
   });
 
   it('sends an alarm-class code at once while other codes ride with telemetry', async () => {
