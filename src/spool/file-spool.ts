@@ -21,7 +21,7 @@ import { readBodies, rewriteSegment, segmentName, unlinkIfPresent } from './segm
 import { FRAME } from './segment-format.js';
 import { SegmentWriter } from './segment-writer.js';
 import type { SeqRanges } from './seq-ranges.js';
-import { SpoolIndex, type Entry, type Segment } from './spool-index.js';
+import { SpoolIndex, metadataOnly, type Entry, type Segment } from './spool-index.js';
 import { nodeSpoolFs, type SpoolFs } from './spool-fs.js';
 import type { RecoveredSegment } from './spool-recovery.js';
 import { encodeState, writeStateFile } from './state-file.js';
@@ -224,8 +224,11 @@ export class FileSpool implements OutboundQueue {
     this.#acked = limit;
     this.#markDirty();
     this.#corrupt.pruneThrough(limit);
-    this.#gaps.dropThrough(limit);
+    // Records dropped (evicted, quarantined) while in flight whose gap was never reported:
+    // the hub acked past them, so it has them, and they count as delivered.
+    const inFlight = this.#gaps.dropThrough(limit);
     const removed = this.#index.takeThrough(limit, this.#epoch);
+    removed.push(...inFlight);
     void this.#kick();
     return removed;
   }
@@ -276,18 +279,19 @@ export class FileSpool implements OutboundQueue {
       const e = this.#index.takeOldestEvictable(this.#epoch)!;
       this.#evictedUpTo[e.lane as 'telemetry' | 'bulk'] = e.seq;
       this.#evicted++;
-      this.#addGap(e.seq, 'quota');
+      this.#addGap(e, 'quota');
     }
     return undefined;
   }
 
-  #addGap(seq: number, reason: SpoolGap['reason']): void {
+  #addGap(e: Entry, reason: SpoolGap['reason']): void {
     // Joining is exact only if nothing between is live, and nothing between was delivered.
     this.#gaps.add(
-      seq,
+      e.seq,
       reason,
       this.#epoch,
-      (after) => this.#acked <= after && !this.#index.liveBetween(after, seq),
+      (after) => this.#acked <= after && !this.#index.liveBetween(after, e.seq),
+      metadataOnly(e),
     );
   }
 
@@ -297,7 +301,7 @@ export class FileSpool implements OutboundQueue {
     if (!this.#index.remove(e, this.#epoch)) return;
     this.#quarantined++;
     this.#corrupt.add(e.seq, e.seq);
-    this.#addGap(e.seq, 'corrupt');
+    this.#addGap(e, 'corrupt');
   }
 
   // ---------------------------------------------------------------- background work

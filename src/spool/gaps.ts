@@ -1,3 +1,5 @@
+import type { QueuedRecord } from './queue.js';
+
 /** Why accepted records were dropped. Maps to the wire `GapReason` (QUOTA, CORRUPT). */
 export type GapReason = 'quota' | 'corrupt';
 
@@ -28,6 +30,12 @@ interface PendingGap extends SpoolGap {
  */
 export class GapBook {
   #gaps: PendingGap[];
+  /**
+   * Metadata of the records dropped by this process whose gap is not handed out yet. If the
+   * hub acks past one, it has the record (it was in flight when dropped): the ack must then
+   * report it removed, or it would be neither delivered nor in a gap.
+   */
+  readonly #dropped = new Map<number, QueuedRecord>();
 
   /** `restored` gaps came from the state file: durable (epoch 0), to be reported (again). */
   constructor(restored: SpoolGap[] = []) {
@@ -49,7 +57,9 @@ export class GapBook {
     reason: GapReason,
     epoch: number,
     canJoin: (fromExclusive: number) => boolean,
+    dropped?: QueuedRecord,
   ): void {
+    if (dropped) this.#dropped.set(seq, dropped);
     const last = this.#gaps[this.#gaps.length - 1];
     if (last && !last.taken && last.reason === reason && last.toSeq < seq && canJoin(last.toSeq)) {
       last.toSeq = seq;
@@ -68,9 +78,17 @@ export class GapBook {
   /**
    * The hub acked past these seqs: a reported gap has done its job, and one not yet reported
    * would be false (the hub holds those records — they were in flight when evicted, or
-   * delivered before their bytes were damaged).
+   * delivered before their bytes were damaged). Returns the records this process dropped
+   * into such unreported gaps: the hub has them, so the ack removed (delivered) them.
    */
-  dropThrough(acked: number): void {
+  dropThrough(acked: number): QueuedRecord[] {
+    const delivered: QueuedRecord[] = [];
+    for (const [seq, rec] of this.#dropped) {
+      if (seq > acked) continue;
+      this.#dropped.delete(seq);
+      delivered.push(rec);
+    }
+    delivered.sort((a, b) => a.seq - b.seq);
     const kept: PendingGap[] = [];
     for (const g of this.#gaps) {
       if (g.toSeq <= acked) continue;
@@ -81,6 +99,7 @@ export class GapBook {
       kept.push(g);
     }
     this.#gaps = kept;
+    return delivered;
   }
 
   /** Hands out the gaps not yet handed out that are durable as of `persistedEpoch`. */
@@ -90,6 +109,10 @@ export class GapBook {
       if (g.taken || g.epoch > persistedEpoch) continue;
       g.taken = true;
       out.push(plain(g));
+      // Reported lost: an ack past it no longer means it was delivered.
+      for (const seq of this.#dropped.keys()) {
+        if (seq >= g.fromSeq && seq <= g.toSeq) this.#dropped.delete(seq);
+      }
     }
     return out;
   }

@@ -279,7 +279,7 @@ export class SpoolIndex {
 }
 
 /** A removed record whose body was not in memory: exact metadata, empty body. */
-function metadataOnly(e: Entry): QueuedRecord {
+export function metadataOnly(e: Entry): QueuedRecord {
   return {
     seq: e.seq,
     lane: e.lane,
