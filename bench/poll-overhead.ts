@@ -10,7 +10,6 @@ import { ErrorTracker } from '../src/runtime/error-tracker.js';
 import { TelemetryBatcher } from '../src/runtime/telemetry-batcher.js';
 import {
   ModbusAdapter,
-  parseRegisterMap,
   registerCount,
   type RegisterMap,
   type RegisterTable,
@@ -22,6 +21,7 @@ import {
 } from '../firmware-sim/index.js';
 import { DEVICE_ID, MemoryModbusClient, START_MS, catalogue, xr200Map } from './fixtures.js';
 import { mean, nowNs, quantile, round, table, type Bench } from './lib.js';
+import { sixtyRegisterMap } from './modbus-kit.js';
 
 const WARMUP_POLLS = 2_000;
 const POLLS = 20_000;
@@ -30,33 +30,6 @@ const MAX_SECONDS = 30;
 const FLUSH_EVERY = 15;
 const POLL_MS = 60_000;
 const TARGET_US = 1000;
-
-/** 30 two-register counters (u32/i32, both word orders, assorted scales) + 8 error slots. */
-function sixtyRegisterMap(): RegisterMap {
-  const kinds = [
-    { type: 'u32', scale: 1, unit: 'count' },
-    { type: 'i32', scale: 0.1, unit: 'degC' },
-    { type: 'u32', scale: 0.01, unit: 'V' },
-  ] as const;
-  const counters = Array.from({ length: 30 }, (_, i) => {
-    const k = kinds[i % kinds.length]!;
-    return {
-      name: i === 29 ? 'error_events_total' : `counter_${String(i).padStart(2, '0')}`,
-      table: 'holding',
-      address: i * 2,
-      type: i === 29 ? 'u32' : k.type,
-      wordOrder: i % 2 === 0 ? 'big' : 'little',
-      scale: i === 29 ? 1 : k.scale,
-      offset: 0,
-      unit: i === 29 ? 'count' : k.unit,
-    };
-  });
-  return parseRegisterMap({
-    unitId: 1,
-    counters,
-    errors: { table: 'holding', address: 100, slots: 8 },
-  });
-}
 
 /** Register words of the 60-register map: deterministic pseudo-random values, two active codes. */
 function sixtyRegisterImage(map: RegisterMap): Record<RegisterTable, number[]> {
