@@ -6,7 +6,13 @@ export {
   type HubEvents,
   type HubStats,
 } from './server.js';
-export { HubStore, type StoredAlarm, type StoredSample, type SecurityEvent } from './store.js';
+export {
+  HubStore,
+  type StoredAlarm,
+  type StoredGap,
+  type StoredSample,
+  type SecurityEvent,
+} from './store.js';
 export { CLOSE } from './session.js';
 export {
   createCertificateAuthority,

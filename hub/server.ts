@@ -20,6 +20,7 @@ import {
 import { ed25519PublicKey, HubIdentity } from './identity.js';
 import { deviceIdFromCertificate } from './pki.js';
 import { CLOSE, DeviceSession } from './session.js';
+import { CommitQueue } from './commit-queue.js';
 import { HubStore } from './store.js';
 import { HUB_TLS12_POLICY, HUB_TLS_POLICY } from './tls-policy.js';
 
@@ -59,6 +60,11 @@ export interface HubOptions {
   /** Largest frame accepted from a device. Default 256 KiB. */
   maxFrameBytes?: number;
   now?: () => number;
+  /**
+   * Called after each durable commit of data frames, once per stream in it, before the ack is
+   * sent. A test seam (the fault suite kills the hub here); keep it cheap.
+   */
+  onCommitted?: (deviceId: string, ackedUpTo: number) => void;
 }
 
 export interface HubEvents {
@@ -84,6 +90,9 @@ export interface HubStats {
   protocolErrors: number;
   tlsErrors: number;
   upgradesRefused: number;
+  /** Durable group commits of data frames, and the frames (and gaps) they held. */
+  commits: number;
+  committedItems: number;
 }
 
 export const TUNNEL_PATH = '/v1/tunnel';
@@ -113,8 +122,9 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #routes: HttpRoute[] = [];
   readonly #sockets = new Set<Socket>();
   #closed = false;
-  readonly #o: Required<Omit<HubOptions, 'dbPath' | 'tls' | 'identityKeyPem'>> &
+  readonly #o: Required<Omit<HubOptions, 'dbPath' | 'tls' | 'identityKeyPem' | 'onCommitted'>> &
     Pick<HubOptions, 'tls'>;
+  readonly #commits: CommitQueue;
   #stats: HubStats = {
     connectedDevices: 0,
     framesStored: 0,
@@ -122,6 +132,8 @@ export class Hub extends EventEmitter<HubEvents> {
     protocolErrors: 0,
     tlsErrors: 0,
     upgradesRefused: 0,
+    commits: 0,
+    committedItems: 0,
   };
 
   private constructor(options: HubOptions) {
@@ -140,6 +152,7 @@ export class Hub extends EventEmitter<HubEvents> {
       ...options,
     };
     this.store = new HubStore(options.dbPath);
+    this.#commits = new CommitQueue(this.store, { onCommitted: options.onCommitted });
     this.identity = loadIdentity(this.store, options.identityKeyPem);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void =>
       this.#onRequest(req, res);
@@ -223,7 +236,13 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   stats(): HubStats {
-    return { ...this.#stats, connectedDevices: this.#sessions.size };
+    const c = this.#commits.stats;
+    return {
+      ...this.#stats,
+      connectedDevices: this.#sessions.size,
+      commits: c.commits,
+      committedItems: c.items,
+    };
   }
 
   isConnected(deviceId: string): boolean {
@@ -311,6 +330,7 @@ export class Hub extends EventEmitter<HubEvents> {
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#commits.flush(); // what arrived is stored (not acked: the agents resend, it de-duplicates)
     this.store.close();
   }
 
@@ -400,6 +420,7 @@ export class Hub extends EventEmitter<HubEvents> {
       remote,
       hubId: this.#o.hubId,
       store: this.store,
+      commits: this.#commits,
       heartbeatMs: this.#o.heartbeatMs,
       handshakeTimeoutMs: this.#o.handshakeTimeoutMs,
       maxFrameBytes: this.#o.maxFrameBytes,

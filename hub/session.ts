@@ -18,8 +18,10 @@ import {
   type Body,
   type Frame,
 } from '../src/codec/index.js';
+import type { CommitItem, CommitOwner, CommitQueue } from './commit-queue.js';
 import { verifyEd25519, type HubIdentity } from './identity.js';
-import type { HubStore, StreamPosition } from './store.js';
+import { ReceivedSeqs } from './received-seqs.js';
+import type { HubStore, StoreResult, StreamPosition } from './store.js';
 
 /** WebSocket close statuses (4000-4999 are application-defined; same values as the agent's). */
 export const CLOSE = {
@@ -52,6 +54,8 @@ export interface SessionOptions {
   remote: string;
   hubId: string;
   store: HubStore;
+  /** Where data frames wait for the hub's next durable (group) commit. */
+  commits: CommitQueue;
   heartbeatMs: number;
   handshakeTimeoutMs: number;
   maxFrameBytes: number;
@@ -78,13 +82,15 @@ export interface SessionEvents {
  * protocol violation gets a ProtocolError frame and a close with a specific status; it never
  * touches other sessions.
  */
-export class DeviceSession {
+export class DeviceSession implements CommitOwner {
   readonly #o: SessionOptions;
   readonly #helloFrame: Uint8Array;
   #deviceId: string;
   #phase: 'hello-sent' | 'open' | 'closed' = 'hello-sent';
   #streamId = '';
-  #pos: StreamPosition = { acked: 0, above: new Set() };
+  #pos: StreamPosition = { acked: 0, above: new ReceivedSeqs() };
+  /** Seqs handed to the commit queue and not yet committed (a resend of one is a duplicate). */
+  readonly #committing = new Set<number>();
   #ackScheduled = false;
   #handshakeTimer: NodeJS.Timeout;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -212,6 +218,10 @@ export class DeviceSession {
         'OUTPOST_UNEXPECTED_FRAME',
         `a ${frame.type} frame is not valid from a device after the handshake`,
       );
+      return;
+    }
+    if (frame.type === 'gap') {
+      this.#onGap(frame, data.length);
       return;
     }
     if (frame.seq < 1) {
@@ -351,43 +361,77 @@ export class DeviceSession {
 
   #onData(frame: Frame, bytes: number): void {
     const seq = frame.seq;
-    const pos = this.#pos;
-    if (seq <= pos.acked || pos.above.has(seq)) {
+    if (seq <= this.#pos.acked || this.#pos.above.has(seq) || this.#committing.has(seq)) {
       this.#o.events.duplicate(this.#deviceId, seq);
       this.#scheduleAck();
       return;
     }
-    // Where the cumulative ack lands once this frame is stored.
-    let acked = pos.acked;
-    if (seq === acked + 1) {
-      acked = seq;
-      while (pos.above.has(acked + 1)) acked++;
-    }
-    const now = this.#o.now();
-    let result;
-    try {
-      result = this.#o.store.storeFrame(this.#deviceId, this.#streamId, frame, bytes, now, acked);
-    } catch {
-      // Not stored, so not acked: the agent keeps the record and resends it.
+    this.#committing.add(seq);
+    this.#push(frame, bytes);
+  }
+
+  /**
+   * A Gap: records the device accepted and then had to drop (quota, corruption). Stored like
+   * data, and its range then counts as received, so the cumulative ack can move past it.
+   */
+  #onGap(frame: Extract<Frame, { type: 'gap' }>, bytes: number): void {
+    const from = Number(frame.gap.fromSeq ?? 0);
+    const to = Number(frame.gap.toSeq ?? 0);
+    if (!(from >= 1 && to >= from && Number.isSafeInteger(to))) {
       this.#fail(
-        CLOSE.INTERNAL,
-        'OUTPOST_HUB_STORE_FAILED',
-        'the hub could not store a frame; it will be resent',
+        CLOSE.MALFORMED_FRAME,
+        'OUTPOST_MALFORMED_FRAME',
+        `a gap must name a range of sequence numbers 1 <= from <= to (got ${from}..${to})`,
       );
       return;
     }
-    if (result.outcome === 'duplicate') {
-      this.#o.events.duplicate(this.#deviceId, seq);
-    } else {
-      if (seq === pos.acked + 1) {
-        for (let s = pos.acked + 1; s <= acked; s++) pos.above.delete(s);
-        pos.acked = acked;
-      } else {
-        pos.above.add(seq);
-      }
-      this.#o.events.stored(this.#deviceId, frame, now, result.samples);
-    }
+    this.#push(frame, bytes);
+  }
+
+  #push(frame: Frame, bytes: number): void {
+    this.#o.commits.push({
+      owner: this,
+      deviceId: this.#deviceId,
+      streamId: this.#streamId,
+      frame,
+      bytes,
+      receivedAtMs: this.#o.now(),
+    });
+  }
+
+  /** {@link CommitOwner}: where the cumulative ack lands once `items` are stored. */
+  project(items: readonly CommitItem[]): { deviceId: string; streamId: string; acked: number } {
+    const next = this.#pos.above.clone();
+    for (const { frame } of items) next.add(...range(frame));
+    return {
+      deviceId: this.#deviceId,
+      streamId: this.#streamId,
+      acked: next.advance(this.#pos.acked),
+    };
+  }
+
+  /** {@link CommitOwner}: the batch holding `items` is durable; account for them and ack. */
+  committed(items: readonly CommitItem[], results: readonly StoreResult[]): void {
+    const pos = this.#pos;
+    items.forEach(({ frame, receivedAtMs }, i) => {
+      const r = results[i]!;
+      this.#committing.delete(frame.seq);
+      pos.above.add(...range(frame));
+      if (r.outcome === 'duplicate') this.#o.events.duplicate(this.#deviceId, frame.seq);
+      else this.#o.events.stored(this.#deviceId, frame, receivedAtMs, r.samples);
+    });
+    pos.acked = pos.above.advance(pos.acked);
     this.#scheduleAck();
+  }
+
+  /** {@link CommitOwner}: not stored, so not acked: the agent keeps the records and resends them. */
+  failed(items: readonly CommitItem[]): void {
+    for (const { frame } of items) this.#committing.delete(frame.seq);
+    this.#fail(
+      CLOSE.INTERNAL,
+      'OUTPOST_HUB_STORE_FAILED',
+      'the hub could not store a frame; it will be resent',
+    );
   }
 
   /** One cumulative ack per burst of frames rather than one per frame. */
@@ -445,4 +489,10 @@ export class DeviceSession {
     if (this.#heartbeat) clearTimeout(this.#heartbeat);
     this.#o.events.closed(this, code);
   }
+}
+
+/** The seqs a stored frame accounts for: its own, or a Gap's range. */
+function range(frame: Frame): [number, number] {
+  if (frame.type === 'gap') return [Number(frame.gap.fromSeq ?? 0), Number(frame.gap.toSeq ?? 0)];
+  return [frame.seq, frame.seq];
 }

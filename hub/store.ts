@@ -1,12 +1,26 @@
 import Database from 'better-sqlite3';
 import type { Frame } from '../src/codec/index.js';
+import { ReceivedSeqs } from './received-seqs.js';
 import { float32FromBits } from './values.js';
 
 export interface StreamPosition {
   /** Highest seq stored with nothing missing below it. */
   acked: number;
-  /** Seqs stored above `acked` (received out of order, e.g. alarms that overtook telemetry). */
-  above: Set<number>;
+  /**
+   * Seqs accounted for above `acked`: stored out of order (alarms overtake telemetry), or
+   * inside a Gap the device reported (records it accepted and then had to drop).
+   */
+  above: ReceivedSeqs;
+}
+
+/** One data frame to store (see {@link HubStore.storeBatch}). */
+export interface StoreItem {
+  readonly deviceId: string;
+  readonly streamId: string;
+  readonly frame: Frame;
+  /** Size of the frame on the wire. */
+  readonly bytes: number;
+  readonly receivedAtMs: number;
 }
 
 export interface StoredAlarm {
@@ -20,6 +34,15 @@ export interface StoredAlarm {
   observedAtMs: number;
   storedAtMs: number;
   missedRaises: number;
+}
+
+export interface StoredGap {
+  streamId: string;
+  fromSeq: number;
+  toSeq: number;
+  records: number;
+  reason: 'quota' | 'corrupt' | 'unspecified';
+  storedAtMs: number;
 }
 
 export interface StoredSample {
@@ -69,6 +92,9 @@ export class HubStore {
         `UPDATE streams SET acked_seq = ? WHERE device_id = ? AND stream_id = ? AND acked_seq < ?`,
       ),
       above: db.prepare(`SELECT seq FROM frames WHERE device_id = ? AND stream_id = ? AND seq > ?`),
+      gapsAbove: db.prepare(
+        `SELECT from_seq, to_seq FROM gaps WHERE device_id = ? AND stream_id = ? AND to_seq > ?`,
+      ),
       insertFrame: db.prepare(
         `INSERT OR IGNORE INTO frames (device_id, stream_id, seq, type, bytes, sent_at_ms, received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
@@ -83,7 +109,10 @@ export class HubStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertGap: db.prepare(
-        `INSERT INTO gaps (device_id, stream_id, from_seq, to_seq, records, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO gaps (device_id, stream_id, from_seq, to_seq, records, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertCommandResult: db.prepare(
+        `INSERT INTO command_results (device_id, command_id, status, output, error_code, error_message, stored_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       setHealth: db.prepare(`UPDATE devices SET health_json = ? WHERE device_id = ?`),
       insertSecurity: db.prepare(
@@ -113,9 +142,18 @@ export class HubStore {
       this.#touch(deviceId, nowMs);
     }
     const acked = row.acked_seq;
-    const above = new Set(
-      (this.#stmt.above.all(deviceId, streamId, acked) as Array<{ seq: number }>).map((r) => r.seq),
-    );
+    const above = new ReceivedSeqs();
+    for (const r of this.#stmt.above.iterate(deviceId, streamId, acked) as Iterable<{
+      seq: number;
+    }>) {
+      above.add(r.seq, r.seq);
+    }
+    for (const g of this.#stmt.gapsAbove.iterate(deviceId, streamId, acked) as Iterable<{
+      from_seq: number;
+      to_seq: number;
+    }>) {
+      above.add(Math.max(g.from_seq, acked + 1), g.to_seq);
+    }
     return { acked, above };
   }
 
@@ -144,86 +182,86 @@ export class HubStore {
   }
 
   /**
-   * Stores one data frame and everything it carries in one transaction. Returns `duplicate`
-   * (and changes nothing) when (device, stream, seq) is already stored.
+   * Stores a batch of data frames, and each stream's new cumulative ack, in one transaction:
+   * one durable commit (one fsync) for the whole batch. Returns, per item, `duplicate` when
+   * (device, stream, seq) — or, for a Gap, (device, stream, range) — was already stored, and
+   * then changes nothing for it. Throws if the transaction fails; then nothing is stored.
    */
-  storeFrame(
-    deviceId: string,
-    streamId: string,
-    frame: Frame,
-    bytes: number,
-    nowMs: number,
-    newAcked: number,
-  ): StoreResult {
-    return this.#db.transaction((): StoreResult => {
-      const inserted = this.#stmt.insertFrame.run(
+  storeBatch(
+    items: readonly StoreItem[],
+    streams: ReadonlyArray<{ deviceId: string; streamId: string; acked: number }>,
+  ): StoreResult[] {
+    return this.#db.transaction((): StoreResult[] => {
+      const results = items.map((i) => this.#storeOne(i));
+      for (const s of streams) this.#stmt.setAcked.run(s.acked, s.deviceId, s.streamId, s.acked);
+      return results;
+    })();
+  }
+
+  #storeOne({ deviceId, streamId, frame, bytes, receivedAtMs: nowMs }: StoreItem): StoreResult {
+    if (frame.type === 'gap') {
+      // A Gap is not a record: it has no seq of its own, and is keyed by its range.
+      const g = frame.gap;
+      const inserted = this.#stmt.insertGap.run(
         deviceId,
         streamId,
-        frame.seq,
-        frame.type,
-        bytes,
-        frame.sentAtMs,
+        g.fromSeq ?? 0,
+        g.toSeq ?? 0,
+        g.records ?? 0,
+        g.reason ?? 0,
         nowMs,
       );
-      if (inserted.changes === 0) return { outcome: 'duplicate' };
-      let samples = 0;
-      switch (frame.type) {
-        case 'telemetry':
-          samples = this.#storeTelemetry(deviceId, frame.telemetry);
-          break;
-        case 'alarm': {
-          const a = frame.alarm;
-          this.#stmt.insertAlarm.run(
-            deviceId,
-            streamId,
-            frame.seq,
-            a.code ?? 0,
-            a.state === 2 ? 'cleared' : 'raised',
-            a.severity ?? 0,
-            a.subsystem ?? '',
-            a.text ?? '',
-            a.observedAtMs ?? 0,
-            nowMs,
-            a.missedRaises ?? 0,
-          );
-          break;
-        }
-        case 'gap': {
-          const g = frame.gap;
-          this.#stmt.insertGap.run(
-            deviceId,
-            streamId,
-            g.fromSeq ?? 0,
-            g.toSeq ?? 0,
-            g.records ?? 0,
-            g.reason ?? 0,
-            nowMs,
-          );
-          break;
-        }
-        case 'commandResult': {
-          const r = frame.commandResult;
-          this.#db
-            .prepare(
-              `INSERT INTO command_results (device_id, command_id, status, output, error_code, error_message, stored_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-            )
-            .run(
-              deviceId,
-              r.commandId ?? '',
-              r.status ?? 0,
-              Buffer.from(r.output ?? new Uint8Array()),
-              r.errorCode ?? '',
-              r.errorMessage ?? '',
-              nowMs,
-            );
-          break;
-        }
-        default:
-          break;
+      return inserted.changes === 0 ? { outcome: 'duplicate' } : { outcome: 'stored', samples: 0 };
+    }
+    const inserted = this.#stmt.insertFrame.run(
+      deviceId,
+      streamId,
+      frame.seq,
+      frame.type,
+      bytes,
+      frame.sentAtMs,
+      nowMs,
+    );
+    if (inserted.changes === 0) return { outcome: 'duplicate' };
+    let samples = 0;
+    switch (frame.type) {
+      case 'telemetry':
+        samples = this.#storeTelemetry(deviceId, frame.telemetry);
+        break;
+      case 'alarm': {
+        const a = frame.alarm;
+        this.#stmt.insertAlarm.run(
+          deviceId,
+          streamId,
+          frame.seq,
+          a.code ?? 0,
+          a.state === 2 ? 'cleared' : 'raised',
+          a.severity ?? 0,
+          a.subsystem ?? '',
+          a.text ?? '',
+          a.observedAtMs ?? 0,
+          nowMs,
+          a.missedRaises ?? 0,
+        );
+        break;
       }
-      this.#stmt.setAcked.run(newAcked, deviceId, streamId, newAcked);
-      return { outcome: 'stored', samples };
-    })();
+      case 'commandResult': {
+        const r = frame.commandResult;
+        this.#stmt.insertCommandResult.run(
+          deviceId,
+          r.commandId ?? '',
+          r.status ?? 0,
+          Buffer.from(r.output ?? new Uint8Array()),
+          r.errorCode ?? '',
+          r.errorMessage ?? '',
+          nowMs,
+        );
+        break;
+      }
+      default:
+        break;
+    }
+    return { outcome: 'stored', samples };
   }
 
   #storeTelemetry(deviceId: string, t: Extract<Frame, { type: 'telemetry' }>['telemetry']): number {
@@ -447,6 +485,23 @@ export class HubStore {
     };
   }
 
+  /** Gaps a device reported (records it accepted and then dropped), in the order stored. */
+  gaps(deviceId: string): StoredGap[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT stream_id, from_seq, to_seq, records, reason, at_ms FROM gaps WHERE device_id = ? ORDER BY id`,
+      )
+      .all(deviceId) as Array<Record<string, number | string>>;
+    return rows.map((r) => ({
+      streamId: r.stream_id as string,
+      fromSeq: r.from_seq as number,
+      toSeq: r.to_seq as number,
+      records: r.records as number,
+      reason: r.reason === 1 ? 'quota' : r.reason === 2 ? 'corrupt' : 'unspecified',
+      storedAtMs: r.at_ms as number,
+    }));
+  }
+
   alarms(deviceId: string): StoredAlarm[] {
     const rows = this.#db
       .prepare(`SELECT * FROM alarms WHERE device_id = ? ORDER BY id`)
@@ -609,6 +664,7 @@ CREATE TABLE IF NOT EXISTS gaps (
   reason INTEGER NOT NULL,
   at_ms INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS gaps_range ON gaps (device_id, stream_id, from_seq, to_seq);
 CREATE TABLE IF NOT EXISTS security_events (
   id INTEGER PRIMARY KEY,
   at_ms INTEGER NOT NULL,

@@ -8,6 +8,7 @@ export {
   type Agent,
   type AgentConfig,
   type AgentEvents,
+  type AgentSpoolOptions,
   type AgentStats,
   type CommandHandler,
 } from './runtime/agent.js';
@@ -36,12 +37,22 @@ export { jsonLogger, silentLogger, type Logger, type LogLevel } from './runtime/
 export * from './adapters/index.js';
 export {
   MemoryQueue,
+  FileSpool,
+  FILE_SPOOL_DEFAULTS,
+  SpoolError,
+  nodeSpoolFs,
   LANES,
   type Lane,
   type OutboundQueue,
+  type QueueGap,
   type QueueStats,
   type QueuedRecord,
   type RecordInput,
+  type FileSpoolOptions,
+  type FileSpoolStats,
+  type SpoolErrorCode,
+  type SpoolFile,
+  type SpoolFs,
 } from './spool/index.js';
 export {
   createProxyAgent,

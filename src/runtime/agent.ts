@@ -4,10 +4,23 @@ import type { Agent as HttpAgent } from 'node:http';
 import { AdapterError, ConfigError } from '../adapters/errors.js';
 import type { DeviceAdapter, DeviceSnapshot } from '../adapters/types.js';
 import { bodyBudget, encodeAlarmBody, encodeBody, type PackedTelemetry } from '../codec/index.js';
+import { FileSpool } from '../spool/file-spool.js';
+import type { FileSpoolOptions } from '../spool/file-spool-options.js';
 import { MemoryQueue } from '../spool/memory-queue.js';
-import type { OutboundQueue, QueueStats, QueuedRecord } from '../spool/queue.js';
+import type {
+  OutboundQueue,
+  QueueGap,
+  QueueStats,
+  QueuedRecord,
+  RecordInput,
+} from '../spool/queue.js';
 import type { BackoffPolicy } from '../tunnel/backoff.js';
-import { TunnelClient, type TunnelState, type TunnelTlsOptions } from '../tunnel/client.js';
+import {
+  checkTunnelConfig,
+  TunnelClient,
+  type TunnelState,
+  type TunnelTlsOptions,
+} from '../tunnel/client.js';
 import type { TunnelError } from '../tunnel/errors.js';
 import { ed25519Identity, type DeviceIdentity } from '../tunnel/identity.js';
 import { createProxyAgent, type ProxyConfig } from '../tunnel/proxy.js';
@@ -68,7 +81,16 @@ export interface AgentConfig {
     /** Send pending telemetry at least this often (a full batch goes at once). Default 15 min. */
     sendIntervalMs?: number;
   };
-  /** Where accepted records wait for the hub's ack. Default: a {@link MemoryQueue} (not crash-safe). */
+  /**
+   * The crash-safe spool: where accepted records wait for the hub's ack, on disk
+   * (src/spool/README.md, docs/delivery.md). `dir` is required; the rest are tuning knobs.
+   * Production agents set this.
+   */
+  spool?: AgentSpoolOptions;
+  /**
+   * A queue of your own instead of `spool` (tests, or an OEM's storage). With neither, records
+   * wait in memory and a restart loses what the hub has not acknowledged (a warning is logged).
+   */
   queue?: OutboundQueue;
   tunnel?: {
     window?: number;
@@ -93,6 +115,9 @@ export interface AgentConfig {
   logger?: Logger;
 }
 
+/** The agent's spool: {@link FileSpoolOptions} without what the agent wires itself. */
+export type AgentSpoolOptions = Omit<FileSpoolOptions, 'clock' | 'onReadable'>;
+
 /** Runs one hub command; resolves with its output, or throws to report a failure. */
 export type CommandHandler = (
   args: Record<string, string>,
@@ -111,6 +136,10 @@ export interface AgentStats {
   framesSent: number;
   bytesSent: number;
   recordsAcked: number;
+  /** Records the queue refused (disk full, I/O error, quota): never accepted, never promised. */
+  recordsRefused: number;
+  /** Records the queue accepted and later dropped, reported to the hub as gaps. */
+  recordsInGaps: number;
   /** Connections opened to the hub so far (1 = the tunnel never dropped). */
   tunnelConnects: number;
   queue: QueueStats;
@@ -126,11 +155,18 @@ export interface AgentEvents {
   'poll-error': [error: unknown];
   'tunnel-state': [state: TunnelState];
   'tunnel-down': [error: TunnelError];
+  /** A record was accepted into the queue (for a spool: it is on disk and synced). */
+  accepted: [record: QueuedRecord];
   sent: [record: QueuedRecord, frameBytes: number];
   acked: [records: QueuedRecord[]];
+  /** Accepted records were dropped (quota, corruption) and reported to the hub as a gap. */
+  gap: [gap: QueueGap];
   /** A new client certificate was issued, checked and persisted; the next connection uses it. */
   'credential-renewed': [credential: { notAfterMs: number }];
 }
+
+/** Refused alarms held in memory for retry while the spool cannot write. */
+const MAX_HELD_ALARMS = 1000;
 
 const SEVERITY_WIRE: Record<Severity, number> = { info: 1, warning: 2, error: 3, critical: 4 };
 
@@ -157,22 +193,31 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   readonly #adapter: DeviceAdapter;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #queue: OutboundQueue;
+  readonly #config: AgentConfig;
+  readonly #httpAgent: HttpAgent | undefined;
+  /** Set by `start()` (a spool opens asynchronously); until then nothing is queued or sent. */
+  #queue: OutboundQueue | undefined;
+  #tunnel: TunnelClient | undefined;
   readonly #tracker: ErrorTracker;
   readonly #batcher: TelemetryBatcher;
-  readonly #tunnel: TunnelClient;
   readonly #maxBody: number;
   readonly #pollers: Poller[] = [];
   readonly #sendIntervalMs: number;
   readonly #commands: Record<string, CommandHandler>;
-  readonly #rotator: CredentialRotator | undefined;
+  #rotator: CredentialRotator | undefined;
   readonly #coalescer: AlarmCoalescer;
   #unsubscribe: (() => void) | undefined;
   #sendTimer: ReturnType<Clock['setTimeout']> | undefined;
   #missedRaises = 0;
-  #appends: Promise<unknown> = Promise.resolve();
+  /** Appends not yet settled; `flush()` waits for them. */
+  readonly #appending = new Set<Promise<void>>();
+  /** Alarm-lane records the queue refused (disk full, I/O error), retried until accepted. */
+  #retry: Array<{ input: RecordInput; onAccepted: (r: QueuedRecord) => void }> = [];
+  #retryTimer: ReturnType<Clock['setTimeout']> | undefined;
   #started = false;
   #stats = {
+    recordsRefused: 0,
+    recordsInGaps: 0,
     polls: 0,
     pollErrors: 0,
     errorPolls: 0,
@@ -186,7 +231,13 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     this.#adapter = config.adapter;
     this.#clock = config.clock ?? systemClock;
     this.#log = config.logger ?? silentLogger;
-    this.#queue = config.queue ?? new MemoryQueue({ now: () => this.#clock.now() });
+    this.#config = config;
+    if (config.queue && config.spool) {
+      throw new ConfigError('give either a spool or a queue, not both', 'spool');
+    }
+    if (config.spool && (typeof config.spool.dir !== 'string' || config.spool.dir === '')) {
+      throw new ConfigError('must name the directory of the spool', 'spool.dir');
+    }
     this.deviceId = resolveDeviceId(config);
     this.#maxBody = bodyBudget(this.deviceId);
     this.#tracker = new ErrorTracker(config.errorCatalogue);
@@ -233,7 +284,16 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       throw new ConfigError("must be the hub's 32-byte Ed25519 public key", 'hub.identityKey');
     }
     this.#commands = config.commands ?? {};
-    this.#tunnel = new TunnelClient({
+    checkTunnelConfig(hub.url, hub);
+    this.#httpAgent =
+      config.tunnel?.agent ?? (config.proxy ? createProxyAgent(config.proxy, hub.url) : undefined);
+  }
+
+  /** Builds the tunnel (and the rotator) over the queue opened by `start()`. */
+  #openTunnel(queue: OutboundQueue): TunnelClient {
+    const config = this.#config;
+    const { hub } = config;
+    const tunnel = new TunnelClient({
       ...config.tunnel,
       url: hub.url,
       tls: {
@@ -249,33 +309,35 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       identity: toIdentity(config.identity),
       hubIdentityKey: hub.identityKey,
       terminatedUpstream: hub.terminatedUpstream ?? false,
-      agent:
-        config.tunnel?.agent ??
-        (config.proxy ? createProxyAgent(config.proxy, hub.url) : undefined),
-      queue: this.#queue,
+      agent: this.#httpAgent,
+      queue,
       clock: this.#clock,
       logger: this.#log,
     });
     if (config.rotation !== false) {
       this.#rotator = new CredentialRotator({
-        tunnel: this.#tunnel,
+        tunnel,
         clock: this.#clock,
         logger: this.#log,
         deviceId: this.deviceId,
         certPem: hub.cert,
         options: config.rotation ?? {},
         onRenewed: (c) => {
-          this.#tunnel.updateCredential(c.certPem, c.keyPem);
+          tunnel.updateCredential(c.certPem, c.keyPem);
           this.emit('credential-renewed', { notAfterMs: c.notAfterMs });
         },
       });
     }
-    this.#tunnel.on('state', (s) => this.emit('tunnel-state', s));
-    this.#tunnel.on('down', (e) => this.emit('tunnel-down', e));
-    this.#tunnel.on('sent', (r, n) => this.emit('sent', r, n));
-    this.#tunnel.on('acked', (r) => this.emit('acked', r));
-    this.#tunnel.on('command', (c) => void this.#runCommand(c));
-    this.#tunnel.on('command-refused', (c, reason) =>
+    tunnel.on('state', (s) => this.emit('tunnel-state', s));
+    tunnel.on('down', (e) => this.emit('tunnel-down', e));
+    tunnel.on('sent', (r, n) => this.emit('sent', r, n));
+    tunnel.on('acked', (r) => this.emit('acked', r));
+    tunnel.on('gap', (g) => {
+      this.#stats.recordsInGaps += g.records;
+      this.emit('gap', g);
+    });
+    tunnel.on('command', (c) => void this.#runCommand(c));
+    tunnel.on('command-refused', (c, reason) =>
       this.#commandResult(
         c.commandId ?? '',
         reason === 'expired' ? 4 : 3,
@@ -284,6 +346,33 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
         `command refused: ${reason}`,
       ),
     );
+    return tunnel;
+  }
+
+  /** The configured queue: the spool (opened and recovered here), the caller's, or memory. */
+  async #openQueue(): Promise<OutboundQueue> {
+    const { spool, queue } = this.#config;
+    if (queue) return queue;
+    if (spool) {
+      const opened = await FileSpool.open({
+        ...spool,
+        clock: this.#clock,
+        onReadable: () => this.#tunnel?.notify(),
+      });
+      const st = opened.stats();
+      this.#log.info('spool opened', {
+        dir: spool.dir,
+        records: st.records,
+        ackedSeq: st.ackedSeq,
+        quarantined: st.quarantined,
+        pendingGaps: st.pendingGaps,
+      });
+      return opened;
+    }
+    this.#log.warn(
+      'no spool configured: records wait in memory and a restart loses what the hub has not acknowledged',
+    );
+    return new MemoryQueue({ now: () => this.#clock.now() });
   }
 
   async #runCommand(c: {
@@ -341,6 +430,15 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    if (!this.#queue) {
+      try {
+        this.#queue = await this.#openQueue();
+      } catch (err) {
+        this.#started = false;
+        throw err;
+      }
+      this.#tunnel = this.#openTunnel(this.#queue);
+    }
     this.#unsubscribe = this.#adapter.onEvent?.((e) => {
       if (e.type !== 'error') return;
       const t = this.#tracker.event(e.code, e.state, e.atMs);
@@ -353,7 +451,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       // A controller that is down at start is not fatal: every poll retries the link.
       this.#log.warn('device not reachable at start; will retry on each poll', errorFields(err));
     }
-    this.#tunnel.start();
+    this.#tunnel?.start();
     this.#rotator?.start();
     for (const p of this.#pollers) p.start();
     this.#scheduleSend();
@@ -361,22 +459,24 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
 
   async flush(): Promise<void> {
     await this.#enqueueTelemetry(this.#batcher.flush(this.#health()));
-    await this.#appends;
   }
 
   async drain(timeoutMs: number): Promise<boolean> {
-    await this.#appends;
+    await this.#settled();
     const deadline = Date.now() + timeoutMs;
-    while (this.#queue.stats().records > 0) {
+    const queue = this.#queue;
+    const tunnel = this.#tunnel;
+    if (!queue || !tunnel) return true;
+    while (queue.stats().records > 0 || this.#retry.length > 0) {
       if (Date.now() >= deadline) return false;
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(t);
-          this.#tunnel.off('acked', done);
+          tunnel.off('acked', done);
           resolve();
         };
         const t = setTimeout(done, 20);
-        this.#tunnel.on('acked', done);
+        tunnel.on('acked', done);
       });
     }
     return true;
@@ -386,6 +486,8 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     if (!this.#started) return;
     this.#started = false;
     if (this.#sendTimer !== undefined) this.#clock.clearTimeout(this.#sendTimer);
+    if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     this.#rotator?.stop();
     this.#unsubscribe?.();
     this.#coalescer.flush();
@@ -394,17 +496,23 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     const drained = await this.drain(options.drainTimeoutMs ?? 5000);
     if (!drained) {
       this.#log.warn('stopping with unacknowledged records', {
-        records: this.#queue.stats().records,
+        records: this.#queue?.stats().records,
+        refusedAlarmsHeld: this.#retry.length,
       });
     }
-    await this.#tunnel.close();
+    await this.#tunnel?.close();
     await this.#adapter.close();
-    await this.#queue.close();
+    await this.#queue?.close();
     this.#log.info('agent stopped', { deviceId: this.deviceId });
   }
 
   stats(): AgentStats {
-    const t = this.#tunnel.stats();
+    const t = this.#tunnel?.stats() ?? {
+      framesSent: 0,
+      bytesSent: 0,
+      acked: 0,
+      connects: 0,
+    };
     return {
       ...this.#stats,
       framesSent: t.framesSent,
@@ -412,8 +520,13 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       recordsAcked: t.acked,
       tunnelConnects: t.connects,
       alarmsCoalesced: this.#coalescer.suppressed,
-      queue: this.#queue.stats(),
-      tunnel: this.#tunnel.state,
+      queue: this.#queue?.stats() ?? {
+        records: 0,
+        bytes: 0,
+        byLane: { alarm: 0, telemetry: 0, bulk: 0 },
+        lastSeq: 0,
+      },
+      tunnel: this.#tunnel?.state ?? 'idle',
     };
   }
 
@@ -473,23 +586,69 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
         },
       );
     }
-    await this.#appends;
+    await this.#settled();
   }
 
-  /** Appends in order; the tunnel is told as soon as each record is accepted. */
-  #append(
-    input: Parameters<OutboundQueue['append']>[0],
-    onAccepted: (r: QueuedRecord) => void,
-  ): void {
-    this.#appends = this.#appends
-      .then(() => this.#queue.append(input))
-      .then((record) => {
-        onAccepted(record);
-        this.#tunnel.notify();
-      })
-      .catch((err: unknown) =>
-        this.#log.error('could not accept a record into the queue', errorFields(err)),
-      );
+  /** Resolves once every append issued so far has settled (accepted or refused). */
+  async #settled(): Promise<void> {
+    while (this.#appending.size > 0) await Promise.all([...this.#appending]);
+  }
+
+  /**
+   * Appends without waiting for earlier appends: the spool commits them as a group (one fsync)
+   * and assigns seqs in call order, so order within a lane is kept. The tunnel is told as soon
+   * as each record is accepted. A refused alarm-lane record (disk full, I/O error) is kept and
+   * retried every second; a refused telemetry record is counted and dropped — it was never
+   * accepted, so nothing was promised.
+   */
+  #append(input: RecordInput, onAccepted: (r: QueuedRecord) => void): void {
+    const queue = this.#queue;
+    if (!queue) {
+      this.#log.warn('record dropped: the agent is not started', { lane: input.lane });
+      this.#stats.recordsRefused++;
+      return;
+    }
+    const p: Promise<void> = queue
+      .append(input)
+      .then(
+        (record) => {
+          onAccepted(record);
+          this.emit('accepted', record);
+          this.#tunnel?.notify();
+        },
+        (err: unknown) => this.#refused(input, onAccepted, err),
+      )
+      .finally(() => this.#appending.delete(p));
+    this.#appending.add(p);
+  }
+
+  #refused(input: RecordInput, onAccepted: (r: QueuedRecord) => void, err: unknown): void {
+    this.#stats.recordsRefused++;
+    if (input.lane !== 'alarm' || !this.#started) {
+      this.#log.error('the queue refused a record; it is dropped', {
+        lane: input.lane,
+        ...errorFields(err),
+      });
+      return;
+    }
+    if (this.#retry.length >= MAX_HELD_ALARMS) {
+      this.#log.error('the queue keeps refusing alarms and too many are held; dropping one', {
+        held: this.#retry.length,
+        ...errorFields(err),
+      });
+      return;
+    }
+    this.#log.error('the queue refused an alarm; holding it and retrying every second', {
+      held: this.#retry.length + 1,
+      ...errorFields(err),
+    });
+    this.#retry.push({ input, onAccepted });
+    this.#retryTimer ??= this.#clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      const held = this.#retry;
+      this.#retry = [];
+      for (const r of held) this.#append(r.input, r.onAccepted);
+    }, 1000);
   }
 
   #scheduleSend(): void {

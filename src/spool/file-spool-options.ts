@@ -39,8 +39,9 @@ export interface FileSpoolOptions {
   /** Wait before background work (state write, deletion, compaction, loading) is retried after an I/O error. Default 1 s. */
   retryDelayMs?: number;
   /**
-   * Called when `next()` can return records it could not before (their bodies were read back
-   * from disk). Wire it to the tunnel's `notify()`. Exceptions are caught.
+   * Called when `next()`/`oldest()` can return records they could not before (their bodies
+   * were read back from disk), or `takeGaps()` has gaps to hand out (their state is durable).
+   * Wire it to the tunnel's `notify()`. Exceptions are caught.
    */
   onReadable?: () => void;
 }

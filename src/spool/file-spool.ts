@@ -218,6 +218,19 @@ export class FileSpool implements OutboundQueue {
     return records;
   }
 
+  /**
+   * The unacknowledged record with the lowest seq (see {@link OutboundQueue.oldest}); undefined
+   * while its body is being read back from disk (`onReadable` fires once it is in memory).
+   */
+  oldest(): QueuedRecord | undefined {
+    const e = this.#index.oldest();
+    if (!e) return undefined;
+    if (e.rec) return e.rec;
+    this.#loadRequested = true;
+    void this.#kick();
+    return undefined;
+  }
+
   ack(upTo: number): QueuedRecord[] {
     const limit = Math.min(Math.floor(upTo), this.#lastSeq); // never past what is durable
     if (!(limit > this.#acked)) return [];
@@ -353,6 +366,8 @@ export class FileSpool implements OutboundQueue {
         if (this.#stateDue && this.#epoch > this.#persistedEpoch) {
           this.#stateDue = false;
           await this.#writeState();
+          // Gaps waiting for this state file may now be handed out.
+          if (this.#gaps.pending > 0) this.#readable();
         }
         await this.#deleteDeadSegments();
         if (await this.#rewriteOne()) this.#maintainAgain = true;
@@ -428,13 +443,17 @@ export class FileSpool implements OutboundQueue {
     this.#bodiesRead += n;
     if (blocked && n > 0) {
       this.#loadRequested = false;
-      try {
-        this.#onReadable?.();
-      } catch (err) {
-        this.#noteError(err);
-      }
+      this.#readable();
     }
     return n > 0 && this.#index.memBytes < this.#o.memoryBytes;
+  }
+
+  #readable(): void {
+    try {
+      this.#onReadable?.();
+    } catch (err) {
+      this.#noteError(err);
+    }
   }
 
   // ---------------------------------------------------------------- lifecycle and stats

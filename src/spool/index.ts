@@ -1,4 +1,11 @@
-export type { Lane, OutboundQueue, QueueStats, QueuedRecord, RecordInput } from './queue.js';
+export type {
+  Lane,
+  OutboundQueue,
+  QueueGap,
+  QueueStats,
+  QueuedRecord,
+  RecordInput,
+} from './queue.js';
 export { LANES } from './queue.js';
 export { MemoryQueue } from './memory-queue.js';
 export { FileSpool } from './file-spool.js';

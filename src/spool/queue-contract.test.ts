@@ -95,6 +95,10 @@ describe.each(implementations)('OutboundQueue contract: %s', (_name, make) => {
                 .map((r) => r.seq);
               expect(q.next(op.limit, skip).map((r) => r.seq)).toEqual(expected);
             }
+            // The oldest unacked record, whatever its lane (what the hub's cumulative ack awaits).
+            expect(q.oldest?.()?.seq).toBe(
+              live.length ? Math.min(...live.map((r) => r.seq)) : undefined,
+            );
             const st = q.stats();
             expect(st.records).toBe(live.length);
             expect(st.bytes).toBe(live.reduce((n, r) => n + r.size, 0));

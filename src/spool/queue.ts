@@ -43,8 +43,22 @@ export interface OutboundQueue {
    * cumulative ack is waiting for. The tunnel always sends it, even past its window.
    */
   oldest?(): QueuedRecord | undefined;
+  /**
+   * Records accepted and then dropped (quota, corruption), to report to the hub as `Gap`
+   * frames; each handed out once per process, and again after a restart until the hub acks
+   * past its range. Queues that never drop anything leave it out.
+   */
+  takeGaps?(): QueueGap[];
   stats(): QueueStats;
   close(): Promise<void>;
+}
+
+/** Accepted records that were dropped: every seq in `[fromSeq, toSeq]`, none of them live. */
+export interface QueueGap {
+  fromSeq: number;
+  toSeq: number;
+  records: number;
+  reason: 'quota' | 'corrupt';
 }
 
 export interface QueueStats {

@@ -157,6 +157,16 @@ export class SpoolIndex {
     return removed;
   }
 
+  /** The live record with the lowest seq, whatever its lane. */
+  oldest(): Entry | undefined {
+    let best: Entry | undefined;
+    for (const lane of LANES) {
+      const e = this.#lanes[lane].at(0);
+      if (e && (!best || e.seq < best.seq)) best = e;
+    }
+    return best;
+  }
+
   /** Removes the oldest telemetry record, else the oldest bulk one (quota). */
   takeOldestEvictable(epoch: number): Entry | undefined {
     const lane =

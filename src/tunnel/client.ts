@@ -12,7 +12,7 @@ import {
 } from '../codec/index.js';
 import type { Clock, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
-import type { OutboundQueue, QueuedRecord } from '../spool/queue.js';
+import type { OutboundQueue, QueueGap, QueuedRecord } from '../spool/queue.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { AgentHandshake } from './handshake.js';
 import { describeProxyFailure } from './proxy.js';
@@ -80,6 +80,8 @@ export interface TunnelStats {
   framesResent: number;
   acked: number;
   inFlight: number;
+  /** Gap frames sent (a gap is sent again on each connection until the hub acks past it). */
+  gapsSent: number;
 }
 
 export interface TunnelEvents {
@@ -88,6 +90,8 @@ export interface TunnelEvents {
   down: [error: TunnelError];
   sent: [record: QueuedRecord, frameBytes: number];
   acked: [records: QueuedRecord[]];
+  /** The queue reported records it accepted and then dropped; a Gap frame tells the hub. */
+  gap: [gap: QueueGap];
   frame: [frame: Frame];
   /** A command that passed the device, expiry and replay checks. */
   command: [command: Extract<Frame, { type: 'command' }>['command']];
@@ -125,6 +129,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   #heartbeatMs: number;
   #inFlight = new Set<number>();
   #everSent = new Set<number>();
+  /** Gaps taken from the queue that the hub has not acked past; `sent` on this connection. */
+  #gaps: Array<{ gap: QueueGap; sent: boolean }> = [];
   #stats: TunnelStats = {
     connects: 0,
     framesSent: 0,
@@ -132,17 +138,12 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     framesResent: 0,
     acked: 0,
     inFlight: 0,
+    gapsSent: 0,
   };
 
   constructor(options: TunnelOptions) {
     super();
-    const url = new URL(options.url);
-    if (url.protocol !== 'wss:') {
-      throw new TunnelError(
-        'TUNNEL_BAD_CONFIG',
-        `hub URL must use wss:// (got ${url.protocol}//); the agent never sends data unencrypted`,
-      );
-    }
+    checkTunnelConfig(options.url, options.tls);
     this.#o = {
       window: 64,
       handshakeTimeoutMs: 10_000,
@@ -157,7 +158,6 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     this.#heartbeatMs = this.#o.heartbeatMs;
     this.#homeUrl = this.#url = options.url;
     this.#tls = { ...options.tls };
-    if (options.tls.spkiPins) pinnedServerIdentity(options.tls.spkiPins); // fails fast on < 2 pins
   }
 
   get state(): TunnelState {
@@ -408,6 +408,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
         if (frame.hubAuth.heartbeatIntervalMs)
           this.#heartbeatMs = frame.hubAuth.heartbeatIntervalMs;
         this.#attempt = 0;
+        for (const g of this.#gaps) g.sent = false; // unacked gaps go again on this connection
         this.#setState('open');
         this.#startHeartbeat(ws);
         this.#pump();
@@ -525,12 +526,14 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     // Anything at or below upTo is done even if this connection never sent it.
     for (const seq of this.#inFlight) if (seq <= upTo) this.#inFlight.delete(seq);
     this.#stats.acked += removed.length;
+    if (this.#gaps.length > 0) this.#gaps = this.#gaps.filter((g) => g.gap.toSeq > upTo);
     if (removed.length > 0) this.emit('acked', removed);
   }
 
   #pump(): void {
     const ws = this.#ws;
     if (!ws || this.#state !== 'open') return;
+    this.#sendGaps(ws);
     const room = this.#o.window - this.#inFlight.size;
     if (room > 0) {
       for (const record of this.#o.queue.next(room, (seq) => this.#inFlight.has(seq))) {
@@ -542,6 +545,37 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     // record always goes, even past the window.
     const oldest = this.#o.queue.oldest?.();
     if (oldest && !this.#inFlight.has(oldest.seq)) this.#sendRecord(ws, oldest);
+  }
+
+  /**
+   * Reports records the queue dropped (quota, corruption) so the hub's cumulative ack can move
+   * past them. A Gap carries no seq of its own; it is sent on every connection until acked past.
+   */
+  #sendGaps(ws: WebSocket): void {
+    for (const gap of this.#o.queue.takeGaps?.() ?? []) {
+      this.#gaps.push({ gap, sent: false });
+      this.#o.logger.warn('records were dropped from the queue; reporting the gap to the hub', {
+        fromSeq: gap.fromSeq,
+        toSeq: gap.toSeq,
+        records: gap.records,
+        reason: gap.reason,
+      });
+      this.emit('gap', gap);
+    }
+    for (const g of this.#gaps) {
+      if (g.sent) continue;
+      g.sent = true;
+      this.#stats.gapsSent++;
+      this.#send(ws, {
+        type: 'gap',
+        gap: {
+          fromSeq: g.gap.fromSeq,
+          toSeq: g.gap.toSeq,
+          records: g.gap.records,
+          reason: g.gap.reason === 'quota' ? 1 : 2,
+        },
+      });
+    }
   }
 
   #sendRecord(ws: WebSocket, record: QueuedRecord): void {
@@ -598,6 +632,23 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     }
     this.#timer = this.#handshakeTimer = this.#heartbeatTimer = undefined;
   }
+}
+
+/**
+ * Fails fast on a configuration the tunnel could never use: a hub URL that is not `wss://`,
+ * fewer than two SPKI pins.
+ *
+ * @throws TunnelError `TUNNEL_BAD_CONFIG`
+ */
+export function checkTunnelConfig(hubUrl: string, tls: Pick<TunnelTlsOptions, 'spkiPins'>): void {
+  const url = new URL(hubUrl);
+  if (url.protocol !== 'wss:') {
+    throw new TunnelError(
+      'TUNNEL_BAD_CONFIG',
+      `hub URL must use wss:// (got ${url.protocol}//); the agent never sends data unencrypted`,
+    );
+  }
+  if (tls.spkiPins) pinnedServerIdentity(tls.spkiPins); // fails fast on < 2 pins
 }
 
 function classifySocketError(err: Error & { code?: string }): TunnelError {
