@@ -16,6 +16,8 @@ import { modbusThroughputBench } from './modbus-throughput.js';
 import { pollOverheadBench } from './poll-overhead.js';
 import { reconnectStormBench } from './reconnect-storm.js';
 import { serialAlarmBench } from './serial-alarm.js';
+import { spoolAppendBench } from './spool-append.js';
+import { transportVsMqttBench } from './transport-vs-mqtt.js';
 import { wireSizeBench } from './wire-size.js';
 
 const BENCHES: readonly Bench[] = [
@@ -31,6 +33,8 @@ const BENCHES: readonly Bench[] = [
   modbusOverheadBench,
   modbusThroughputBench,
   modbusAlarmBench,
+  spoolAppendBench,
+  transportVsMqttBench,
 ];
 
 async function main(argv: readonly string[]): Promise<number> {
