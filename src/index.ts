@@ -20,6 +20,13 @@ export {
 } from './runtime/catalogue.js';
 export type { ErrorTransition } from './runtime/error-tracker.js';
 export {
+  parseTransmitSchedule,
+  nextTransmitAt,
+  isTransmitOpen,
+  type TransmitSchedule,
+  type TransmitScheduleConfig,
+} from './runtime/transmit-schedule.js';
+export {
   enrolDevice,
   saveEnrolment,
   credentialsFromKeystore,

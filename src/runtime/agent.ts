@@ -32,6 +32,13 @@ import { CredentialRotator, type RotationOptions } from './credential-rotator.js
 import { silentLogger, type Logger } from './logger.js';
 import { Poller } from './poller.js';
 import { TelemetryBatcher, type BatchHealth } from './telemetry-batcher.js';
+import {
+  isTransmitOpen,
+  nextTransmitAt,
+  parseTransmitSchedule,
+  type TransmitSchedule,
+  type TransmitScheduleConfig,
+} from './transmit-schedule.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -80,6 +87,13 @@ export interface AgentConfig {
   telemetry?: {
     /** Send pending telemetry at least this often (a full batch goes at once). Default 15 min. */
     sendIntervalMs?: number;
+    /**
+     * When telemetry goes out, instead of `sendIntervalMs`: an interval (`"every 15m"`) or
+     * daily transmit windows (`"02:00-04:00"`, or `{ windows: ["22:00-02:00"], timeZone:
+     * "utc", sendEvery: "5m" }`). Outside a window telemetry waits in the spool; alarm-class
+     * codes and command results go at once whatever the schedule. See transmit-schedule.ts.
+     */
+    schedule?: TransmitScheduleConfig;
   };
   /**
    * The crash-safe spool: where accepted records wait for the hub's ack, on disk
@@ -99,6 +113,8 @@ export interface AgentConfig {
     backoff?: BackoffPolicy;
     /** HTTP agent for an outbound proxy. */
     agent?: HttpAgent;
+    /** Bandwidth cap for bulk transfers (logs, files), bytes per second. Default: none. */
+    bulkBytesPerSecond?: number;
   };
   /**
    * Certificate rotation over the live tunnel (default: on, at half the lifetime plus up to
@@ -165,6 +181,9 @@ export interface AgentEvents {
   'credential-renewed': [credential: { notAfterMs: number }];
 }
 
+/** How often a window schedule re-checks whether a window opened or closed. */
+const WINDOW_RECHECK_MS = 60_000;
+
 /** Refused alarms held in memory for retry while the spool cannot write. */
 const MAX_HELD_ALARMS = 1000;
 
@@ -202,7 +221,8 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   readonly #batcher: TelemetryBatcher;
   readonly #maxBody: number;
   readonly #pollers: Poller[] = [];
-  readonly #sendIntervalMs: number;
+  readonly #schedule: TransmitSchedule;
+  #lastSentAtMs: number | undefined;
   readonly #commands: Record<string, CommandHandler>;
   #rotator: CredentialRotator | undefined;
   readonly #coalescer: AlarmCoalescer;
@@ -247,10 +267,16 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
       emit: (t) => this.#enqueueAlarm(t),
     });
     this.#batcher = new TelemetryBatcher({ maxBodyBytes: this.#maxBody });
-    this.#sendIntervalMs = positive(
-      config.telemetry?.sendIntervalMs ?? 900_000,
-      'telemetry.sendIntervalMs',
-    );
+    this.#schedule =
+      config.telemetry?.schedule !== undefined
+        ? parseTransmitSchedule(config.telemetry.schedule, 'telemetry.schedule')
+        : {
+            kind: 'interval',
+            intervalMs: positive(
+              config.telemetry?.sendIntervalMs ?? 900_000,
+              'telemetry.sendIntervalMs',
+            ),
+          };
     const pollIntervalMs = positive(config.pollIntervalMs ?? 60_000, 'pollIntervalMs');
     const errorPollIntervalMs = config.errorPollIntervalMs ?? 1000;
     this.#pollers.push(
@@ -454,6 +480,9 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     this.#tunnel?.start();
     this.#rotator?.start();
     for (const p of this.#pollers) p.start();
+    // An interval schedule first sends one interval after start; a window schedule at once if
+    // a window is open.
+    if (this.#schedule.kind === 'interval') this.#lastSentAtMs = this.#clock.now();
     this.#scheduleSend();
   }
 
@@ -651,13 +680,26 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     }, 1000);
   }
 
+  /**
+   * The telemetry schedule: sends (flushes the batcher) when it says so and, for transmit
+   * windows, holds the telemetry lane back while no window is open. Re-evaluated on every timer,
+   * so a wall-clock jump is followed within a minute.
+   */
   #scheduleSend(): void {
+    const s = this.#schedule;
+    const now = this.#clock.now();
+    if (s.kind === 'windows') this.#tunnel?.holdLane('telemetry', !isTransmitOpen(s, now));
+    let next = nextTransmitAt(s, now, { lastSentAtMs: this.#lastSentAtMs });
+    if (next <= now) {
+      this.#lastSentAtMs = now;
+      void this.flush();
+      next = nextTransmitAt(s, now, { lastSentAtMs: now });
+    }
+    let delay = Math.max(0, next - now);
+    if (s.kind === 'windows') delay = Math.min(delay, WINDOW_RECHECK_MS); // to close on time
     this.#sendTimer = this.#clock.setTimeout(() => {
-      if (!this.#started) return;
-      void this.flush().finally(() => {
-        if (this.#started) this.#scheduleSend();
-      });
-    }, this.#sendIntervalMs);
+      if (this.#started) this.#scheduleSend();
+    }, delay);
   }
 
   #health(): BatchHealth {

@@ -208,8 +208,8 @@ export class FileSpool implements OutboundQueue {
     );
   }
 
-  next(limit: number, skip?: (seq: number) => boolean): QueuedRecord[] {
-    const { records, blocked } = this.#index.next(limit, skip);
+  next(limit: number, skip?: (seq: number) => boolean, lanes?: readonly Lane[]): QueuedRecord[] {
+    const { records, blocked } = this.#index.next(limit, skip, lanes);
     if (blocked) {
       // Going past a record whose body is on disk would break priority order: read it back.
       this.#loadRequested = true;

@@ -34,9 +34,14 @@ export class MemoryQueue implements OutboundQueue {
     return Promise.resolve(record);
   }
 
-  next(limit: number, skip?: (seq: number) => boolean): QueuedRecord[] {
+  next(
+    limit: number,
+    skip?: (seq: number) => boolean,
+    lanes: readonly Lane[] = LANES,
+  ): QueuedRecord[] {
     const out: QueuedRecord[] = [];
     for (const lane of LANES) {
+      if (!lanes.includes(lane)) continue;
       for (const r of this.#lanes[lane]) {
         if (out.length >= limit) return out;
         if (!skip?.(r.seq)) out.push(r);

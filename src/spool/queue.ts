@@ -30,13 +30,15 @@ export interface QueuedRecord extends Required<RecordInput> {
  *   synced). A rejected append accepted nothing.
  * - `ack(upTo)` removes every record with `seq <= upTo` and nothing else.
  * - `next` returns unacknowledged records in lane priority order (alarm, telemetry, bulk),
- *   ascending seq within a lane, skipping those `skip` says are already in flight.
+ *   ascending seq within a lane, skipping those `skip` says are already in flight, from the
+ *   given `lanes` only.
  */
 export interface OutboundQueue {
   /** Identifies this queue's record stream to the hub (see DeviceAuth.stream_id). */
   readonly streamId: string;
   append(record: RecordInput): Promise<QueuedRecord>;
-  next(limit: number, skip?: (seq: number) => boolean): QueuedRecord[];
+  /** `lanes` limits the answer to those lanes (default all), e.g. outside a transmit window. */
+  next(limit: number, skip?: (seq: number) => boolean, lanes?: readonly Lane[]): QueuedRecord[];
   ack(upTo: number): QueuedRecord[];
   /**
    * The unacknowledged record with the lowest seq, whatever its lane: the one the hub's

@@ -128,9 +128,11 @@ export class SpoolIndex {
   next(
     limit: number,
     skip?: (seq: number) => boolean,
+    lanes: readonly Lane[] = LANES,
   ): { records: QueuedRecord[]; blocked: boolean } {
     const records: QueuedRecord[] = [];
     for (const lane of LANES) {
+      if (!lanes.includes(lane)) continue;
       const idx = this.#lanes[lane];
       for (let i = 0; i < idx.length && records.length < limit; i++) {
         const e = idx.at(i)!;

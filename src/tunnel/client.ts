@@ -12,7 +12,14 @@ import {
 } from '../codec/index.js';
 import type { Clock, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
-import type { OutboundQueue, QueueGap, QueuedRecord } from '../spool/queue.js';
+import {
+  LANES,
+  type Lane,
+  type OutboundQueue,
+  type QueueGap,
+  type QueuedRecord,
+} from '../spool/queue.js';
+import { ByteRateLimiter } from './rate-limit.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { AgentHandshake } from './handshake.js';
 import { describeProxyFailure } from './proxy.js';
@@ -66,6 +73,11 @@ export interface TunnelOptions {
   random?: () => number;
   /** How many recent command ids to remember for replay protection. Default 1024. */
   commandMemory?: number;
+  /**
+   * Bandwidth cap for the bulk lane (logs, files), bytes per second; 0 or unset: none. Alarms
+   * and telemetry are never held back by it.
+   */
+  bulkBytesPerSecond?: number;
 }
 
 /** Why a command from the hub was not handed to the runtime. */
@@ -131,6 +143,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   #everSent = new Set<number>();
   /** Gaps taken from the queue that the hub has not acked past; `sent` on this connection. */
   #gaps: Array<{ gap: QueueGap; sent: boolean }> = [];
+  /** Lanes held back (telemetry outside a transmit window). */
+  readonly #held = new Set<Lane>();
+  readonly #bulkLimit: ByteRateLimiter;
+  #bulkTimer: TimerHandle | undefined;
   #stats: TunnelStats = {
     connects: 0,
     framesSent: 0,
@@ -153,9 +169,14 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       random: Math.random,
       terminatedUpstream: false,
       commandMemory: 1024,
+      bulkBytesPerSecond: 0,
       ...options,
     };
     this.#heartbeatMs = this.#o.heartbeatMs;
+    this.#bulkLimit = new ByteRateLimiter({
+      bytesPerSecond: this.#o.bulkBytesPerSecond,
+      clock: options.clock,
+    });
     this.#homeUrl = this.#url = options.url;
     this.#tls = { ...options.tls };
   }
@@ -187,6 +208,16 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     if (!ws || this.#state !== 'open') return false;
     this.#send(ws, body);
     return true;
+  }
+
+  /**
+   * Holds a lane back (true) or lets it go again (false): the agent holds telemetry outside
+   * its transmit windows. Held records stay in the queue; the oldest unacked record still goes
+   * when the window is full of records waiting for it (or the cumulative ack would stall).
+   */
+  holdLane(lane: Lane, held: boolean): void {
+    if (held) this.#held.add(lane);
+    else if (this.#held.delete(lane)) this.notify();
   }
 
   /** New records are waiting in the queue. */
@@ -536,15 +567,37 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     this.#sendGaps(ws);
     const room = this.#o.window - this.#inFlight.size;
     if (room > 0) {
-      for (const record of this.#o.queue.next(room, (seq) => this.#inFlight.has(seq))) {
+      const lanes = this.#held.size === 0 ? LANES : LANES.filter((l) => !this.#held.has(l));
+      for (const record of this.#o.queue.next(room, (seq) => this.#inFlight.has(seq), lanes)) {
+        if (record.lane === 'bulk' && !this.#bulkMayGo(record)) break;
         this.#sendRecord(ws, record);
       }
     }
     // The cumulative ack moves only when the oldest record arrives. Alarms overtake telemetry,
     // so a window full of newer records could wait for an ack that never comes: the oldest
-    // record always goes, even past the window.
+    // record goes, even past the window — and, if its lane is held or capped, only when
+    // records are in flight that wait for it.
     const oldest = this.#o.queue.oldest?.();
-    if (oldest && !this.#inFlight.has(oldest.seq)) this.#sendRecord(ws, oldest);
+    if (oldest && !this.#inFlight.has(oldest.seq)) {
+      const free = !this.#held.has(oldest.lane) && oldest.lane !== 'bulk';
+      if (free || this.#inFlight.size >= this.#o.window) this.#sendRecord(ws, oldest);
+    }
+  }
+
+  /** The bulk cap: true if `record` may go now; otherwise a pump is scheduled for when it may. */
+  #bulkMayGo(record: QueuedRecord): boolean {
+    if (!this.#bulkLimit.limited) return true;
+    const bytes = record.body.length + 64; // the envelope header, roughly
+    const wait = this.#bulkLimit.delayFor(bytes);
+    if (wait <= 0) {
+      this.#bulkLimit.consume(bytes);
+      return true;
+    }
+    this.#bulkTimer ??= this.#o.clock.setTimeout(() => {
+      this.#bulkTimer = undefined;
+      this.#pump();
+    }, wait);
+    return false;
   }
 
   /**
@@ -627,10 +680,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   }
 
   #clearTimers(): void {
-    for (const t of [this.#timer, this.#handshakeTimer, this.#heartbeatTimer]) {
+    for (const t of [this.#timer, this.#handshakeTimer, this.#heartbeatTimer, this.#bulkTimer]) {
       if (t !== undefined) this.#o.clock.clearTimeout(t);
     }
-    this.#timer = this.#handshakeTimer = this.#heartbeatTimer = undefined;
+    this.#timer = this.#handshakeTimer = this.#heartbeatTimer = this.#bulkTimer = undefined;
   }
 }
 
