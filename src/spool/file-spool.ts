@@ -13,6 +13,7 @@ import { GapBook, type SpoolGap } from './gaps.js';
 import {
   LANES,
   type Lane,
+  type NextFilter,
   type OutboundQueue,
   type QueuedRecord,
   type RecordInput,
@@ -208,8 +209,8 @@ export class FileSpool implements OutboundQueue {
     );
   }
 
-  next(limit: number, skip?: (seq: number) => boolean, lanes?: readonly Lane[]): QueuedRecord[] {
-    const { records, blocked } = this.#index.next(limit, skip, lanes);
+  next(limit: number, skip?: (seq: number) => boolean, filter?: NextFilter): QueuedRecord[] {
+    const { records, blocked } = this.#index.next(limit, skip, filter);
     if (blocked) {
       // Going past a record whose body is on disk would break priority order: read it back.
       this.#loadRequested = true;

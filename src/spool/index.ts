@@ -1,5 +1,6 @@
 export type {
   Lane,
+  NextFilter,
   OutboundQueue,
   QueueGap,
   QueueStats,

@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Lane, OutboundQueue, QueueStats, QueuedRecord, RecordInput } from './queue.js';
+import type {
+  Lane,
+  NextFilter,
+  OutboundQueue,
+  QueueStats,
+  QueuedRecord,
+  RecordInput,
+} from './queue.js';
 import { LANES } from './queue.js';
 
 /**
@@ -34,17 +41,14 @@ export class MemoryQueue implements OutboundQueue {
     return Promise.resolve(record);
   }
 
-  next(
-    limit: number,
-    skip?: (seq: number) => boolean,
-    lanes: readonly Lane[] = LANES,
-  ): QueuedRecord[] {
+  next(limit: number, skip?: (seq: number) => boolean, filter: NextFilter = {}): QueuedRecord[] {
     const out: QueuedRecord[] = [];
     for (const lane of LANES) {
-      if (!lanes.includes(lane)) continue;
+      if (filter.lanes && !filter.lanes.includes(lane)) continue;
+      const after = filter.after?.[lane] ?? 0;
       for (const r of this.#lanes[lane]) {
         if (out.length >= limit) return out;
-        if (!skip?.(r.seq)) out.push(r);
+        if (r.seq > after && !skip?.(r.seq)) out.push(r);
       }
     }
     return out;

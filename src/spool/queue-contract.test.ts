@@ -67,6 +67,7 @@ describe.each(implementations)('OutboundQueue contract: %s', (_name, make) => {
               limit: fc.nat(8),
               skipOdd: fc.boolean(),
               lanes: fc.subarray([...LANES]),
+              after: fc.nat(40),
             }),
           ),
           { maxLength: 40 },
@@ -94,12 +95,16 @@ describe.each(implementations)('OutboundQueue contract: %s', (_name, make) => {
               live.splice(0, live.length, ...live.filter((r) => r.seq > op.upTo));
             } else {
               const skip = op.skipOdd ? (s: number) => s % 2 === 1 : undefined;
+              // `after` applies to the telemetry lane only here; the others from the start.
+              const after = { telemetry: op.after };
               const expected = LANES.filter((l) => op.lanes.includes(l))
                 .flatMap((l) => live.filter((r) => r.lane === l))
-                .filter((r) => !skip?.(r.seq))
+                .filter((r) => !skip?.(r.seq) && !(r.lane === 'telemetry' && r.seq <= op.after))
                 .slice(0, op.limit)
                 .map((r) => r.seq);
-              expect(q.next(op.limit, skip, op.lanes).map((r) => r.seq)).toEqual(expected);
+              expect(q.next(op.limit, skip, { lanes: op.lanes, after }).map((r) => r.seq)).toEqual(
+                expected,
+              );
             }
             // The oldest unacked record, whatever its lane (what the hub's cumulative ack awaits).
             expect(q.oldest?.()?.seq).toBe(

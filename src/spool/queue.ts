@@ -30,15 +30,14 @@ export interface QueuedRecord extends Required<RecordInput> {
  *   synced). A rejected append accepted nothing.
  * - `ack(upTo)` removes every record with `seq <= upTo` and nothing else.
  * - `next` returns unacknowledged records in lane priority order (alarm, telemetry, bulk),
- *   ascending seq within a lane, skipping those `skip` says are already in flight, from the
- *   given `lanes` only.
+ *   ascending seq within a lane, skipping those `skip` says are already in flight, within
+ *   `filter` (see {@link NextFilter}).
  */
 export interface OutboundQueue {
   /** Identifies this queue's record stream to the hub (see DeviceAuth.stream_id). */
   readonly streamId: string;
   append(record: RecordInput): Promise<QueuedRecord>;
-  /** `lanes` limits the answer to those lanes (default all), e.g. outside a transmit window. */
-  next(limit: number, skip?: (seq: number) => boolean, lanes?: readonly Lane[]): QueuedRecord[];
+  next(limit: number, skip?: (seq: number) => boolean, filter?: NextFilter): QueuedRecord[];
   ack(upTo: number): QueuedRecord[];
   /**
    * The unacknowledged record with the lowest seq, whatever its lane: the one the hub's
@@ -53,6 +52,18 @@ export interface OutboundQueue {
   takeGaps?(): QueueGap[];
   stats(): QueueStats;
   close(): Promise<void>;
+}
+
+/** Narrows what `next()` returns. */
+export interface NextFilter {
+  /** Only these lanes (default all): e.g. telemetry is left out outside a transmit window. */
+  lanes?: readonly Lane[];
+  /**
+   * Per lane, only records with a seq above this one. The tunnel passes the highest seq it has
+   * sent per lane on this connection, so `next()` need not walk the whole window of records in
+   * flight on every call.
+   */
+  after?: Partial<Record<Lane, number>>;
 }
 
 /** Accepted records that were dropped: every seq in `[fromSeq, toSeq]`, none of them live. */

@@ -1,6 +1,6 @@
 import type { BodyType } from '../codec/index.js';
 import { LaneIndex } from './lane-index.js';
-import { LANES, type Lane, type QueuedRecord } from './queue.js';
+import { LANES, type Lane, type NextFilter, type QueuedRecord } from './queue.js';
 
 /** A segment file as the spool tracks it. */
 export interface Segment {
@@ -128,13 +128,16 @@ export class SpoolIndex {
   next(
     limit: number,
     skip?: (seq: number) => boolean,
-    lanes: readonly Lane[] = LANES,
+    filter: NextFilter = {},
   ): { records: QueuedRecord[]; blocked: boolean } {
     const records: QueuedRecord[] = [];
+    const lanes = filter.lanes ?? LANES;
     for (const lane of LANES) {
       if (!lanes.includes(lane)) continue;
       const idx = this.#lanes[lane];
-      for (let i = 0; i < idx.length && records.length < limit; i++) {
+      const after = filter.after?.[lane];
+      const from = after === undefined ? 0 : idx.firstAbove(after);
+      for (let i = from; i < idx.length && records.length < limit; i++) {
         const e = idx.at(i)!;
         if (skip?.(e.seq)) continue;
         if (!e.rec) return { records, blocked: true };

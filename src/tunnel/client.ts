@@ -140,6 +140,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   #lastPong = 0;
   #heartbeatMs: number;
   #inFlight = new Set<number>();
+  /** Per lane, the highest seq sent on this connection: `next()` starts above it. */
+  #sentUpTo: Partial<Record<Lane, number>> = {};
   #everSent = new Set<number>();
   /** Gaps taken from the queue that the hub has not acked past; `sent` on this connection. */
   #gaps: Array<{ gap: QueueGap; sent: boolean }> = [];
@@ -350,6 +352,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       this.#ws = undefined;
       this.#clearTimers();
       this.#inFlight.clear();
+      this.#sentUpTo = {};
       if (this.#state === 'closed') return;
       const error =
         failure ??
@@ -568,7 +571,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     const room = this.#o.window - this.#inFlight.size;
     if (room > 0) {
       const lanes = this.#held.size === 0 ? LANES : LANES.filter((l) => !this.#held.has(l));
-      for (const record of this.#o.queue.next(room, (seq) => this.#inFlight.has(seq), lanes)) {
+      const filter = { lanes, after: this.#sentUpTo };
+      for (const record of this.#o.queue.next(room, (seq) => this.#inFlight.has(seq), filter)) {
         if (record.lane === 'bulk' && !this.#bulkMayGo(record)) break;
         this.#sendRecord(ws, record);
       }
@@ -638,6 +642,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       record.body,
     );
     this.#inFlight.add(record.seq);
+    // Within a lane records go in ascending seq, and anything below the oldest is acked.
+    if (record.seq > (this.#sentUpTo[record.lane] ?? 0)) this.#sentUpTo[record.lane] = record.seq;
     if (this.#everSent.has(record.seq)) this.#stats.framesResent++;
     this.#everSent.add(record.seq);
     this.#stats.framesSent++;
