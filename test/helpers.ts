@@ -4,9 +4,15 @@ import nacl from 'tweetnacl';
 import WebSocket from 'ws';
 import catalogueJson from '../protocols/error-codes.json' with { type: 'json' };
 import registerMapJson from '../protocols/register-map.json' with { type: 'json' };
-import type { Hub, KeyPairPem } from '../hub/index.js';
+import type { createTestPki, Hub, KeyPairPem } from '../hub/index.js';
 import { decodeFrame, encodeFrame, type Body, type Frame } from '../src/codec/index.js';
-import { parseErrorCatalogue, parseRegisterMap } from '../src/index.js';
+import {
+  parseErrorCatalogue,
+  parseRegisterMap,
+  type AgentConfig,
+  type DeviceAdapter,
+  type DeviceEvent,
+} from '../src/index.js';
 import { AgentHandshake } from '../src/tunnel/handshake.js';
 import { ed25519Identity } from '../src/tunnel/identity.js';
 
@@ -138,4 +144,53 @@ export function enrolIdentity(
     identityKey: hub.identityPublicKey,
     publicKey: keys.publicKey,
   };
+}
+
+type TestPki = Awaited<ReturnType<typeof createTestPki>>;
+
+/** The agent's `hub` options for `deviceId`: the hub's URL and pinned key, the test PKI's files. */
+export function hubOptions(hub: Hub, pki: TestPki, deviceId: string): AgentConfig['hub'] {
+  const d = pki.devices[deviceId];
+  if (!d) throw new Error(`the test PKI has no device ${deviceId}`);
+  return {
+    url: hub.url,
+    ca: pki.ca.certPem,
+    cert: d.certPem,
+    key: d.keyPem,
+    servername: 'localhost',
+    identityKey: hub.identityPublicKey,
+  };
+}
+
+/**
+ * A device whose one counter, `exposures`, counts its polls (so every sample is unique), and
+ * whose error events the test raises with `emit`.
+ */
+export function countingAdapter(now: () => number = Date.now): {
+  adapter: DeviceAdapter;
+  emit: (e: DeviceEvent) => void;
+  polls: () => number;
+} {
+  let value = 0;
+  let listener: ((e: DeviceEvent) => void) | undefined;
+  const adapter: DeviceAdapter = {
+    kind: 'test',
+    connect: () => Promise.resolve(),
+    readSnapshot: () => {
+      value++;
+      return Promise.resolve({
+        atMs: now(),
+        counters: [{ name: 'exposures', raw: value, value, unit: 'count', scale: 1, offset: 0 }],
+        codes: [],
+        missing: [],
+      });
+    },
+    health: () => ({ connected: true, readsOk: value, readsFailed: 0, timeouts: 0 }),
+    onEvent: (l) => {
+      listener = l;
+      return () => (listener = undefined);
+    },
+    close: () => Promise.resolve(),
+  };
+  return { adapter, emit: (e) => listener?.(e), polls: () => value };
 }

@@ -17,12 +17,11 @@ import {
   FileSpool,
   silentLogger,
   systemClock,
-  type DeviceAdapter,
   type QueuedRecord,
 } from '../src/index.js';
 import { TunnelClient } from '../src/tunnel/client.js';
 import { ed25519Identity } from '../src/tunnel/identity.js';
-import { catalogue, oneSample, waitFor } from './helpers.js';
+import { catalogue, countingAdapter, hubOptions, oneSample, waitFor } from './helpers.js';
 
 /** A telemetry body with `n` samples (about 10 bytes each). */
 function samplesBody(start: number, n: number): Parameters<typeof encodeBody>[0] {
@@ -188,36 +187,13 @@ describe('spool delivery through the real tunnel and hub', () => {
 
   it('an agent restarted on the same spool directory delivers what the last one accepted', async () => {
     const spoolDir = join(dir, 'agent');
-    let value = 0;
-    const adapter: DeviceAdapter = {
-      kind: 'test',
-      connect: () => Promise.resolve(),
-      readSnapshot: () => {
-        value++;
-        return Promise.resolve({
-          atMs: Date.now(),
-          counters: [{ name: 'exposures', raw: value, value, unit: 'count', scale: 1, offset: 0 }],
-          codes: [],
-          missing: [],
-        });
-      },
-      health: () => ({ connected: true, readsOk: value, readsFailed: 0, timeouts: 0 }),
-      close: () => Promise.resolve(),
-    };
-    const d = pki.devices['XR-RESTART']!;
+    const { adapter } = countingAdapter();
     const make = (url: string): ReturnType<typeof createAgent> =>
       createAgent({
         adapter,
         errorCatalogue: catalogue,
         identity: { secretKey: keys.get('XR-RESTART')!.secretKey },
-        hub: {
-          url,
-          ca: pki.ca.certPem,
-          cert: d.certPem,
-          key: d.keyPem,
-          servername: 'localhost',
-          identityKey: hub.identityPublicKey,
-        },
+        hub: { ...hubOptions(hub, pki, 'XR-RESTART'), url },
         spool: { dir: spoolDir, groupCommitMs: 2 },
         pollIntervalMs: 20,
         errorPollIntervalMs: 0,

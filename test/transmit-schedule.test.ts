@@ -10,18 +10,10 @@ import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, startHub, type Hub } from '../hub/index.js';
 import { encodeBody } from '../src/codec/index.js';
-import {
-  createAgent,
-  MemoryQueue,
-  silentLogger,
-  systemClock,
-  type Clock,
-  type DeviceAdapter,
-  type DeviceEvent,
-} from '../src/index.js';
+import { createAgent, MemoryQueue, silentLogger, systemClock, type Clock } from '../src/index.js';
 import { TunnelClient } from '../src/tunnel/client.js';
 import { ed25519Identity } from '../src/tunnel/identity.js';
-import { catalogue, oneSample, waitFor } from './helpers.js';
+import { catalogue, countingAdapter, hubOptions, oneSample, waitFor } from './helpers.js';
 
 const MIN = 60_000;
 
@@ -57,40 +49,12 @@ describe('transmit schedule and bulk cap against the real hub', () => {
       return `${hh}:${mm}`;
     };
     const window = `${minuteOfDay(windowStart)}-${minuteOfDay(windowStart + 5 * MIN)}`;
-    let value = 0;
-    let emit: ((e: DeviceEvent) => void) | undefined;
-    const adapter: DeviceAdapter = {
-      kind: 'test',
-      connect: () => Promise.resolve(),
-      readSnapshot: () => {
-        value++;
-        return Promise.resolve({
-          atMs: clock.now(),
-          counters: [{ name: 'exposures', raw: value, value, unit: 'count', scale: 1, offset: 0 }],
-          codes: [],
-          missing: [],
-        });
-      },
-      health: () => ({ connected: true, readsOk: value, readsFailed: 0, timeouts: 0 }),
-      onEvent: (listener) => {
-        emit = listener;
-        return () => (emit = undefined);
-      },
-      close: () => Promise.resolve(),
-    };
-    const d = pki.devices['XR-WINDOW']!;
+    const { adapter, emit } = countingAdapter(() => clock.now());
     const agent = createAgent({
       adapter,
       errorCatalogue: catalogue,
       identity: { secretKey: keys['XR-WINDOW'].secretKey },
-      hub: {
-        url: hub.url,
-        ca: pki.ca.certPem,
-        cert: d.certPem,
-        key: d.keyPem,
-        servername: 'localhost',
-        identityKey: hub.identityPublicKey,
-      },
+      hub: hubOptions(hub, pki, 'XR-WINDOW'),
       spool: { dir: join(dir, 'window'), groupCommitMs: 2 },
       clock,
       pollIntervalMs: 50,
@@ -106,7 +70,7 @@ describe('transmit schedule and bulk cap against the real hub', () => {
       // Into the spool now (what a full batch does): accepted, but held by the schedule.
       await agent.flush();
       expect(agent.stats().telemetryRecords).toBeGreaterThan(0);
-      emit?.({ type: 'error', code: 2002, state: 'raised', atMs: clock.now() });
+      emit({ type: 'error', code: 2002, state: 'raised', atMs: clock.now() });
       expect(await waitFor(() => hub.store.counts('XR-WINDOW').alarms === 1, 3000)).toBe(true);
       // Still before the window: no telemetry has left the device (it was queued before the
       // alarm, so had it been sent, it would be stored by now).
