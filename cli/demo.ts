@@ -48,7 +48,8 @@ const DEVICE_ID = 'XR200-DEMO-0001';
 
 /**
  * The walking skeleton end to end: the simulated XR-200 on Modbus TCP, the hub on TLS with a
- * throwaway PKI and a temporary SQLite file, and an agent between them - all on loopback.
+ * throwaway PKI and a temporary SQLite file, and an agent with its spool in a temporary
+ * directory between them - all on loopback.
  * An alarm-class error is injected into the simulator every few seconds.
  */
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -115,6 +116,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     pollIntervalMs: o.pollMs,
     errorPollIntervalMs: o.errorPollMs,
     telemetry: { sendIntervalMs: o.sendMs },
+    // The crash-safe spool: what the agent accepted survives a crash until the hub acks it.
+    spool: { dir: join(dir, 'spool') },
     logger: log,
   });
   let raisesSeen = 0;
