@@ -2,12 +2,14 @@
  * wire-size: bytes on the wire per telemetry sample, amortised over a batch, against the same
  * sample as JSON. A simulated day of 60 s polls of the XR-200 goes through the real
  * ErrorTracker and TelemetryBatcher exactly as the agent wires them; every body the batcher
- * returns is wrapped in a real envelope (encodeFrameWithBody) and counted.
+ * returns is compressed where it pays (packTelemetryBody), wrapped in a real envelope
+ * (encodeFrameWithBody) and counted.
  */
 import {
   bodyBudget,
   encodeFrameWithBody,
   MESSAGE_BUDGET_BYTES,
+  packTelemetryBody,
   type PackedTelemetry,
 } from '../src/codec/index.js';
 import { ErrorTracker } from '../src/runtime/error-tracker.js';
@@ -46,14 +48,15 @@ function runBatches(polls: SimulatedPoll[], size: BatchSize): FrameRecord[] {
   let missed = 0;
   const emit = (parts: PackedTelemetry[], atMs: number, tail = false): void => {
     for (const part of parts) {
+      const packed = packTelemetryBody(part.body); // as the agent queues it: compressed where it pays
       const frame = encodeFrameWithBody(
         { deviceId: DEVICE_ID, seq: ++seq, sentAtMs: atMs + 15 },
-        'telemetry',
-        part.body,
+        packed.type,
+        packed.body,
       );
       frames.push({
         bytes: frame.length,
-        bodyBytes: part.body.length,
+        bodyBytes: packed.body.length,
         samples: part.samples,
         tail,
       });

@@ -126,7 +126,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   });
   const frameSizes: number[] = [];
   agent.on('sent', (record, bytes) => {
-    if (record.type === 'telemetry' || record.type === 'alarm') frameSizes.push(bytes);
+    if (record.type !== 'commandResult') frameSizes.push(bytes);
   });
   let lastSnapshot = '';
   agent.on('snapshot', (s) => {

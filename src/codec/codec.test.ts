@@ -1,3 +1,4 @@
+import { deflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -9,6 +10,7 @@ import {
   encodeFrame,
   encodeFrameWithBody,
   packTelemetry,
+  packTelemetryBody,
   proto,
   reader,
 } from './index.js';
@@ -247,3 +249,64 @@ function catchErr(fn: () => unknown): CodecError {
   }
   throw new Error('expected a CodecError');
 }
+
+describe('compressed telemetry', () => {
+  it('decodes to the same TelemetryBatch whether or not it was compressed', () => {
+    fc.assert(
+      fc.property(batchArb, fc.nat(1000), (batch, seq) => {
+        const raw = pb.TelemetryBatch.encode(batch).finish();
+        const packed = packTelemetryBody(raw);
+        if (packed.type === 'telemetryDeflate') {
+          expect(packed.body.length).toBeLessThanOrEqual(raw.length * 0.9);
+        } else {
+          expect(packed.body).toBe(raw);
+        }
+        const frame = decodeFrame(
+          encodeFrameWithBody({ deviceId: 'XR200-1', seq, sentAtMs: 1 }, packed.type, packed.body),
+        );
+        expect(frame.type).toBe('telemetry');
+        if (frame.type !== 'telemetry') return;
+        expect(plain(frame.telemetry)).toEqual(plain(pb.TelemetryBatch.decode(reader(raw))));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('compresses a typical batch (repeated counter names) and leaves a tiny one alone', () => {
+    const counters = Array.from({ length: 20 }, (_, i) => ({
+      name: `counter_${i}`,
+      unit: 'count',
+      scale: 1,
+    }));
+    const samples = Array.from({ length: 15 }, (_, k) => ({
+      offsetMs: k * 60_000,
+      raw: counters.map((_, i) => 1000 * i + k),
+    }));
+    const big = pb.TelemetryBatch.encode({ counters, baseTimeMs: 1, samples }).finish();
+    expect(packTelemetryBody(big).type).toBe('telemetryDeflate');
+    const small = pb.TelemetryBatch.encode({ baseTimeMs: 1, samples: [{ raw: [1] }] }).finish();
+    expect(packTelemetryBody(small)).toEqual({ type: 'telemetry', body: small });
+  });
+
+  it('refuses a decompression bomb and data that is not DEFLATE, with typed errors', () => {
+    const bomb = deflateRawSync(new Uint8Array(300 * 1024)); // a few hundred bytes, 300 KiB inflated
+    const bombFrame = encodeFrameWithBody(
+      { deviceId: 'XR200-1', seq: 1, sentAtMs: 1 },
+      'telemetryDeflate',
+      bomb,
+    );
+    expect(bombFrame.length).toBeLessThan(2048);
+    expect(() => decodeFrame(bombFrame)).toThrow(
+      expect.objectContaining({ code: 'OUTPOST_FRAME_TOO_LARGE' }),
+    );
+    const junk = encodeFrameWithBody(
+      { deviceId: 'XR200-1', seq: 1, sentAtMs: 1 },
+      'telemetryDeflate',
+      new Uint8Array([0xff, 0xff, 0xff, 0x00, 0x13]),
+    );
+    expect(() => decodeFrame(junk)).toThrow(CodecError);
+    expect(() => decodeFrame(junk)).toThrow(
+      expect.objectContaining({ code: 'OUTPOST_MALFORMED_FRAME' }),
+    );
+  });
+});

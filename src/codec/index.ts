@@ -8,6 +8,7 @@ export {
   encodeFrameWithBody,
   encodeBody,
   decodeFrame,
+  packTelemetryBody,
   envelopeOverhead,
   type Body,
   type BodyType,

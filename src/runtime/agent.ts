@@ -3,7 +3,13 @@ import { EventEmitter } from 'node:events';
 import type { Agent as HttpAgent } from 'node:http';
 import { AdapterError, ConfigError } from '../adapters/errors.js';
 import type { DeviceAdapter, DeviceSnapshot } from '../adapters/types.js';
-import { bodyBudget, encodeAlarmBody, encodeBody, type PackedTelemetry } from '../codec/index.js';
+import {
+  bodyBudget,
+  encodeAlarmBody,
+  encodeBody,
+  packTelemetryBody,
+  type PackedTelemetry,
+} from '../codec/index.js';
 import { FileSpool } from '../spool/file-spool.js';
 import type { FileSpoolOptions } from '../spool/file-spool-options.js';
 import { MemoryQueue } from '../spool/memory-queue.js';
@@ -608,8 +614,9 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
 
   async #enqueueTelemetry(parts: PackedTelemetry[]): Promise<void> {
     for (const part of parts) {
+      const packed = packTelemetryBody(part.body); // compressed where it pays
       this.#append(
-        { lane: 'telemetry', type: 'telemetry', body: part.body, samples: part.samples },
+        { lane: 'telemetry', type: packed.type, body: packed.body, samples: part.samples },
         () => {
           this.#stats.telemetryRecords++;
         },

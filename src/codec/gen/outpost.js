@@ -42,11 +42,12 @@ export const outpost = $root.outpost = (() => {
             Envelope.prototype.renewCredential = null;
             Envelope.prototype.credentialIssued = null;
             Envelope.prototype.rotateNow = null;
+            Envelope.prototype.telemetryDeflate = null;
 
             let $oneOfFields;
 
             $Object.defineProperty(Envelope.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["hello", "deviceAuth", "hubAuth", "telemetry", "alarm", "gap", "commandResult", "ack", "command", "error", "redirect", "renewCredential", "credentialIssued", "rotateNow"]),
+                get: $util.oneOfGetter($oneOfFields = ["hello", "deviceAuth", "hubAuth", "telemetry", "alarm", "gap", "commandResult", "ack", "command", "error", "redirect", "renewCredential", "credentialIssued", "rotateNow", "telemetryDeflate"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -93,6 +94,8 @@ export const outpost = $root.outpost = (() => {
                     $root.outpost.v1.CredentialIssued.encode(message.credentialIssued, writer.uint32(178).fork(), _depth + 1).ldelim();
                 if (message.rotateNow != null && $Object.hasOwnProperty.call(message, "rotateNow"))
                     $root.outpost.v1.RotateNow.encode(message.rotateNow, writer.uint32(186).fork(), _depth + 1).ldelim();
+                if (message.telemetryDeflate != null && $Object.hasOwnProperty.call(message, "telemetryDeflate"))
+                    writer.uint32(194).bytes(message.telemetryDeflate);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -258,6 +261,13 @@ export const outpost = $root.outpost = (() => {
                                 break;
                             message.rotateNow = $root.outpost.v1.RotateNow.decode(reader, reader.size(), $undefined, _depth + 1, message.rotateNow);
                             message.body = "rotateNow";
+                            continue;
+                        }
+                    case 24: {
+                            if (wireType !== 2)
+                                break;
+                            message.telemetryDeflate = reader.bytes();
+                            message.body = "telemetryDeflate";
                             continue;
                         }
                     }
