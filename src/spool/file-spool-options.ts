@@ -19,11 +19,25 @@ export interface FileSpoolOptions {
   maxBytes?: number;
   /** Largest record body accepted. Default 1 MiB (a frame's hard limit is 16 MiB). */
   maxRecordBytes?: number;
-  /** A segment is sealed and a new one started once it reaches this size. Default 4 MiB. */
+  /**
+   * A segment is sealed, and the next group starts a new one, once a group takes it to this
+   * size (it may pass it by up to that group). Default 4 MiB. Larger means fewer roll-overs,
+   * but space is reclaimed in coarser steps (a segment is deleted or rewritten whole).
+   */
   segmentBytes?: number;
-  /** Longest an append waits for its group to be written. Default 20 ms. */
+  /**
+   * When nothing is being written: how long the first pending append waits for others before
+   * a group starts. Default 20 ms. (While a group is being written, the appends that arrive
+   * wait for it instead, and go together the moment it is done.)
+   */
   groupCommitMs?: number;
-  /** A group is written as soon as it has this many records. Default 64. */
+  /**
+   * When nothing is being written: a group starts at once, without waiting `groupCommitMs`,
+   * once this many appends are pending. A trigger, not a cap: while a group is being written
+   * and synced, every append that arrives joins the next group (one write, one fsync),
+   * however many — up to 4 MiB of records (`MAX_GROUP_BYTES`); a larger backlog goes as
+   * several groups, back to back. Default 64. See README "Group commit".
+   */
   groupCommitRecords?: number;
   /** One write and fsync per record (groups of one, no waiting); for benchmarks. */
   fsyncPerRecord?: boolean;

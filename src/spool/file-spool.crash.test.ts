@@ -170,6 +170,44 @@ describe('FileSpool: a failed fsync', () => {
     ]);
   });
 
+  it('a group gathered (and encoded ahead) while a failing group was written gets the seqs the failed one did not use', async () => {
+    const fs = new MemorySpoolFs();
+    const spool = await openSpool(fs, new ManualClock(), {
+      groupCommitRecords: GROUP,
+      segmentBytes: 1 << 20,
+    });
+    await appendGroup(spool, 1);
+    let armed = true;
+    fs.setFault((c) => {
+      if (armed && c.op === 'sync' && c.path.endsWith('.seg')) {
+        armed = false;
+        return { error: 'EIO' };
+      }
+      return undefined;
+    });
+    const body = (id: number): Uint8Array => makeBody(id, 30);
+    // A full group starts at once; the next five arrive while it is written.
+    const failing = Array.from({ length: GROUP }, (_, i) =>
+      spool.append({ lane: 'telemetry', type: 'telemetry', body: body(100 + i) }),
+    );
+    const gathered = Array.from({ length: GROUP }, (_, i) =>
+      spool.append({ lane: 'alarm', type: 'alarm', body: body(200 + i) }),
+    );
+    const [f, g] = await Promise.all([Promise.allSettled(failing), Promise.allSettled(gathered)]);
+    expect(f.every((r) => r.status === 'rejected')).toBe(true);
+    expect(
+      g.map((r) => (r.status === 'fulfilled' ? [r.value.seq, bodyId(r.value.body)] : r)),
+    ).toEqual(Array.from({ length: GROUP }, (_, i) => [GROUP + 1 + i, 200 + i]));
+    // On disk too, under those seqs, after a power cut keeping everything.
+    const got = await drain(
+      await openSpool(fs.crash({ keepUnsynced: (_, n) => n }), new ManualClock()),
+    );
+    expect(got.map((r) => [r.seq, bodyId(r.body)]).sort((a, b) => a[0]! - b[0]!)).toEqual([
+      ...Array.from({ length: GROUP }, (_, i) => [i + 1, 1 + i]),
+      ...Array.from({ length: GROUP }, (_, i) => [GROUP + 1 + i, 200 + i]),
+    ]);
+  });
+
   it('holds back later groups until the failed segment is cut back; a crash before then may keep the failed records, whole', async () => {
     const fs = new MemorySpoolFs();
     const spool = await openSpool(fs, new ManualClock(), { groupCommitRecords: GROUP });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileSpool } from './file-spool.js';
 import type { FileSpoolOptions } from './file-spool-options.js';
-import type { Lane } from './queue.js';
+import type { Lane, QueuedRecord } from './queue.js';
 import { bodyId, makeBody, typeOf } from './spool-test-fixtures.js';
 
 let dir: string;
@@ -28,11 +28,18 @@ describe('FileSpool on node:fs', () => {
     const lanes: Lane[] = Array.from({ length: 60 }, (_, i) =>
       i % 10 === 0 ? 'alarm' : 'telemetry',
     );
-    const recs = await Promise.all(
-      lanes.map((lane, i) =>
-        spool.append({ lane, type: typeOf(lane), body: makeBody(i + 1, 100) }),
-      ),
-    );
+    // In waves of ten (a single burst would be written as two groups, filling one segment).
+    const recs: QueuedRecord[] = [];
+    for (let w = 0; w < lanes.length; w += 10) {
+      const wave = lanes.slice(w, w + 10);
+      recs.push(
+        ...(await Promise.all(
+          wave.map((lane, i) =>
+            spool.append({ lane, type: typeOf(lane), body: makeBody(w + i + 1, 100) }),
+          ),
+        )),
+      );
+    }
     expect(recs.map((r) => r.seq)).toEqual(lanes.map((_, i) => i + 1));
     const before = await segs();
     expect(before.length).toBeGreaterThan(2);

@@ -4,6 +4,7 @@ import type { FileSpool } from './file-spool.js';
 import { MemorySpoolFs } from './memory-spool-fs.js';
 import type { Lane, QueuedRecord } from './queue.js';
 import { encodeRecord, encodeSegmentHeader, scanSegment } from './segment-format.js';
+import { MAX_GROUP_BYTES } from './segment-writer.js';
 import {
   DIR,
   ManualClock,
@@ -150,6 +151,67 @@ describe('FileSpool: group commit', () => {
     expect(synced()).toBe(base + 2);
   });
 
+  it('while a group is being written, every append that arrives joins the next group: one write, one fsync', async () => {
+    const fs = new MemorySpoolFs();
+    const clock = new ManualClock();
+    const spool = await openSpool(fs, clock, {
+      groupCommitRecords: 4,
+      groupCommitMs: 20,
+      segmentBytes: 1 << 20,
+    });
+    const writes: number[] = [];
+    fs.setFault((c) => {
+      if (c.op === 'write' && c.path.endsWith('.seg')) writes.push(c.length ?? 0);
+      return undefined;
+    });
+    const syncs = fs.count('sync');
+    const append = (i: number): Promise<QueuedRecord> =>
+      spool.append({ lane: 'telemetry', type: 'telemetry', body: makeBody(i, 100) });
+    // Four pending: a group starts at once, without waiting for the timer...
+    const first = Array.from({ length: 4 }, (_, i) => append(i + 1));
+    // ...and the 13 appends made while it is being written all go in the next one, not in
+    // groups of four.
+    const second = Array.from({ length: 13 }, (_, i) => append(i + 5));
+    expect(seqs(await Promise.all([...first, ...second]))).toEqual(
+      Array.from({ length: 17 }, (_, i) => i + 1),
+    );
+    expect(writes).toHaveLength(2);
+    expect(fs.count('sync') - syncs).toBe(2);
+    expect(writes[1]).toBeGreaterThan(13 * 100);
+    expect(spool.stats().pendingAppends).toBe(0);
+    // Once nothing is being written, fewer than groupCommitRecords wait for groupCommitMs.
+    await spool.flush();
+    const lone = append(50);
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect(writes).toHaveLength(2);
+    clock.advance(20);
+    expect((await lone).seq).toBe(18);
+    expect(writes).toHaveLength(3);
+  });
+
+  it('bounds one group to MAX_GROUP_BYTES: a larger backlog goes in several groups, in order', async () => {
+    const fs = new MemorySpoolFs();
+    const spool = await openSpool(fs, new ManualClock(), {
+      groupCommitRecords: 1,
+      segmentBytes: 64 << 20,
+      maxBytes: 64 << 20,
+    });
+    const writes: number[] = [];
+    fs.setFault((c) => {
+      if (c.op === 'write' && c.path.endsWith('.seg')) writes.push(c.length ?? 0);
+      return undefined;
+    });
+    const size = Math.floor(MAX_GROUP_BYTES / 4.5); // four fit in a group, five do not
+    const ps = Array.from({ length: 10 }, (_, i) =>
+      spool.append({ lane: 'bulk', type: 'commandResult', body: makeBody(i + 1, size) }),
+    );
+    const recs = await Promise.all(ps);
+    expect(seqs(recs)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    // The first starts alone (one pending), the nine that gathered meanwhile go as 4 + 4 + 1.
+    expect(writes.map((w) => Math.round(w / size))).toEqual([1, 4, 4, 1]);
+    expect(writes.every((w) => w <= MAX_GROUP_BYTES)).toBe(true);
+  });
+
   it('fsyncPerRecord writes and syncs each record on its own', async () => {
     const fs = new MemorySpoolFs();
     const spool = await openSpool(fs, new ManualClock(), {
@@ -230,7 +292,8 @@ describe('FileSpool: durability and recovery', () => {
     const fs = new MemorySpoolFs();
     const clock = new ManualClock();
     const spool = await openSpool(fs, clock, { segmentBytes: 300, groupCommitRecords: 2 });
-    await fill(spool, Array<Lane>(12).fill('telemetry'), 60);
+    // Two at a time: each group of two fills a segment (a burst would be one or two groups).
+    for (let i = 0; i < 6; i++) await fill(spool, ['telemetry', 'telemetry'], 60, 1 + 2 * i);
     const before = segments(fs);
     expect(before.length).toBeGreaterThan(3);
     spool.ack(8);

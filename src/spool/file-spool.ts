@@ -135,15 +135,20 @@ export class FileSpool implements OutboundQueue {
         newSegmentId: () => this.#nextSegmentId++,
         addSegment: (seg) => this.#segments.set(seg.id, seg),
         removeSegment: (seg) => this.#segments.delete(seg.id),
-        committed: (seg, placed, sealed) => {
+        committed: (seg, placed, sealed, continued) => {
           this.#lastSeq = seg.lastSeq;
           for (const x of placed)
             this.#index.add(x.rec, x.rec.body.length, seg, x.offset, x.size, true);
-          if (sealed) this.#markDirty(); // persist highSeq soon: a sealed segment then never looks torn
+          // Persist highSeq soon, so a sealed segment left the newest never looks torn. Not
+          // when the next group follows at once, in the next segment: once durable it settles
+          // that (if it fails, `failed` persists the state), and a state write would only
+          // compete with the group commits for the disk.
+          if (sealed && !continued) this.#markDirty();
         },
         failed: (error) => {
           this.#writeFailures++;
           this.#lastError = error;
+          this.#markDirty(); // highSeq: the newest durable segment may be one a seal ended
         },
         noteError: (err) => this.#noteError(err),
       },
@@ -155,6 +160,7 @@ export class FileSpool implements OutboundQueue {
         segmentBytes: this.#o.segmentBytes,
         groupRecords: options.fsyncPerRecord ? 1 : Math.max(1, this.#o.groupCommitRecords),
         groupMs: options.fsyncPerRecord ? 0 : Math.max(0, this.#o.groupCommitMs),
+        maxGroupBytes: options.fsyncPerRecord ? 0 : undefined, // 0: one record per group
       },
     );
   }

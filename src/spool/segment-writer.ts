@@ -30,8 +30,11 @@ export interface WriterHost {
   newSegmentId(): number;
   addSegment(seg: Segment): void;
   removeSegment(seg: Segment): void;
-  /** A group is durable; called before its appends resolve, so `next()` already sees them. */
-  committed(seg: Segment, records: Placed[], sealed: boolean): void;
+  /**
+   * A group is durable; called before its appends resolve, so `next()` already sees them.
+   * `continued`: the next group follows at once (after a seal: in a new segment).
+   */
+  committed(seg: Segment, records: Placed[], sealed: boolean, continued: boolean): void;
   /** A group failed; its appends reject with `error` right after. */
   failed(error: SpoolError): void;
   /** A harmless error worth recording (closing a file after its data was synced). */
@@ -44,16 +47,61 @@ export interface WriterOptions {
   clock: Clock;
   streamId: string;
   segmentBytes: number;
-  /** A group is written as soon as it has this many records... */
+  /**
+   * When no group is being written, one starts as soon as this many appends are pending...
+   * (while one is being written, the next takes every append that arrives meanwhile).
+   */
   groupRecords: number;
-  /** ...or this long after its first append (0: at once). */
+  /** ...or this long after the first of them (0: at once). */
   groupMs: number;
+  /** Most frame bytes (estimated) in one group, default {@link MAX_GROUP_BYTES}; a group always takes at least one record (0: exactly one). */
+  maxGroupBytes?: number;
+}
+
+/**
+ * Bound on one group's bytes (by the appends' estimates): a larger backlog is written as
+ * several groups, back to back. Keeps the memory of a group (its records, their frames and
+ * the one buffer written) bounded.
+ */
+export const MAX_GROUP_BYTES = 4 * 1024 * 1024;
+
+/** A record of the next group, encoded ahead under the seq it gets if the groups before it succeed. */
+interface Staged {
+  rec: QueuedRecord;
+  frame: Uint8Array;
+}
+
+/** A group of appends, from being taken off the buffer to being settled. */
+interface Group {
+  appends: PendingAppend[];
+  /** Frames encoded ahead for its first appends (see `SegmentWriter.#stage`). */
+  staged: Staged[];
+  /** Its records are numbered from `after + 1`. */
+  after: number;
+  settled: boolean;
+  /** Set once its write has started. */
+  write?: {
+    seg: Segment;
+    file: SpoolFile;
+    /** Segment size before the group: what is durable. */
+    before: number;
+    size: number;
+    /** Seq of its last record. */
+    seq: number;
+    placed: Placed[];
+    sealed: boolean;
+    written: Promise<void>;
+  };
 }
 
 /**
  * Group commit into append-only segment files. Appends are buffered and written together —
  * one write and one fsync per group (plus a directory fsync when the group starts a new
- * segment) — and resolve only after that fsync. Groups are written one at a time, back to back.
+ * segment) — and resolve only after that fsync. Groups are written one at a time, back to
+ * back: while one is being written and synced, every append that arrives joins the next
+ * group (up to {@link MAX_GROUP_BYTES}), which goes as soon as the first is durable. The CPU
+ * work overlaps the I/O: the next group's frames are encoded while the first one's write and
+ * fsync are in flight, and its write starts before the first group's appends resolve.
  *
  * A failed group rejects all its appends and consumes no seq. Before the next group is
  * written, the segment is cut back to its last durable size (or a new segment removed) and
@@ -64,7 +112,17 @@ export class SegmentWriter {
   readonly #host: WriterHost;
   readonly #o: WriterOptions;
   #buffer: PendingAppend[] = [];
+  /**
+   * Frames of `#buffer[0 .. #staged.length)`, encoded ahead under seqs `#stagedAfter + 1`
+   * onwards — valid only if every group before them succeeds (checked when a group starts).
+   */
+  #staged: Staged[] = [];
+  #stagedAfter = 0;
+  readonly #maxGroupBytes: number;
   #committing: Promise<void> | undefined;
+  /** A group whose write was started as the one before it completed. */
+  #next: Group | undefined;
+  /** Appends taken into groups and not yet settled. */
   #inFlight = 0;
   #pendingBytes = 0;
   #timer: TimerHandle | undefined;
@@ -74,6 +132,7 @@ export class SegmentWriter {
   constructor(host: WriterHost, options: WriterOptions) {
     this.#host = host;
     this.#o = options;
+    this.#maxGroupBytes = options.maxGroupBytes ?? MAX_GROUP_BYTES;
   }
 
   /** Bytes reserved by appends not yet written. */
@@ -133,28 +192,81 @@ export class SegmentWriter {
   }
 
   async #loop(): Promise<void> {
-    while (this.#buffer.length > 0) {
-      const group = this.#buffer.splice(0, this.#o.groupRecords);
-      this.#inFlight = group.length;
+    for (;;) {
+      let g = this.#next;
+      this.#next = undefined;
+      if (!g) {
+        if (this.#buffer.length === 0) return;
+        g = this.#take(this.#host.lastSeq());
+      }
       try {
-        await this.#commit(group);
+        if (!g.write) await this.#begin(g);
+        if (g.write) await this.#complete(g);
       } catch (err) {
-        this.#reject(group, err); // a bug guard: nothing may escape into a timer
-      } finally {
-        this.#inFlight = 0;
+        this.#reject(g, err); // a bug guard: nothing may escape into a timer
       }
     }
   }
 
-  async #commit(group: PendingAppend[]): Promise<void> {
+  /**
+   * Takes the next group from the buffer — every append in it, up to the byte bound — to be
+   * numbered after `after`, the highest durable seq.
+   */
+  #take(after: number): Group {
+    const n = this.#groupSize();
+    const appends = this.#buffer.splice(0, n);
+    // Frames encoded ahead count only if they follow what is durable now (a failed group
+    // before them consumed no seq, so they would be numbered wrong).
+    if (this.#stagedAfter !== after) this.#staged = [];
+    const staged = this.#staged.splice(0, n);
+    this.#stagedAfter = after + n; // where the rest go if this group succeeds
+    this.#inFlight += n;
+    return { appends, staged, after, settled: false };
+  }
+
+  /** How many buffered appends the next group takes: all, up to the byte bound (at least one). */
+  #groupSize(): number {
+    const b = this.#buffer;
+    if (b.length === 0) return 0;
+    let bytes = b[0]!.estimate;
+    let n = 1;
+    while (n < b.length && bytes + b[n]!.estimate <= this.#maxGroupBytes) bytes += b[n++]!.estimate;
+    return n;
+  }
+
+  /**
+   * Encodes the appends the next group will take, while this group's I/O is in flight, under
+   * the seqs they get if it succeeds. Only an optimisation: whatever is not staged (or staged
+   * under seqs that turned out wrong) is encoded when its group is written.
+   */
+  #stage(): void {
+    const b = this.#buffer;
+    const limit = this.#groupSize();
+    try {
+      for (let i = this.#staged.length; i < limit; i++) {
+        const rec = numbered(b[i]!, this.#stagedAfter + 1 + i);
+        this.#staged.push({ rec, frame: encodeRecord(rec) });
+      }
+    } catch {
+      // Left to the group itself, which rejects if its record cannot be encoded.
+    }
+  }
+
+  /** Makes a segment ready (cutting back a failed one first, or creating one), then writes. */
+  async #begin(g: Group): Promise<void> {
     try {
       await this.#recover();
-      this.#active ??= await this.#create();
+      this.#active ??= await this.#create(g.after);
     } catch (err) {
-      this.#reject(group, err);
+      this.#reject(g, err);
       return;
     }
-    const { seg, file } = this.#active;
+    this.#write(g, this.#active);
+  }
+
+  /** Encodes the group (using frames staged for it) and starts its write. Synchronous. */
+  #write(g: Group, active: { seg: Segment; file: SpoolFile }): void {
+    const { seg, file } = active;
     const before = seg.size;
     const fresh = before === 0;
     const parts: Uint8Array[] = [];
@@ -163,57 +275,109 @@ export class SegmentWriter {
         encodeSegmentHeader({ stream: this.#o.streamId, segment: seg.id, firstSeq: seg.firstSeq }),
       );
     let offset = before + (parts[0]?.length ?? 0);
-    let seq = this.#host.lastSeq();
+    let seq = g.after;
     const placed: Placed[] = [];
-    for (const p of group) {
-      const rec: QueuedRecord = { ...p.record, seq: ++seq };
-      const frame = encodeRecord(rec);
+    for (let i = 0; i < g.appends.length; i++) {
+      seq++;
+      const ahead = g.staged[i];
+      let rec: QueuedRecord, frame: Uint8Array;
+      if (ahead?.rec.seq === seq) ({ rec, frame } = ahead);
+      else frame = encodeRecord((rec = numbered(g.appends[i]!, seq)));
       parts.push(frame);
       placed.push({ rec, offset, size: frame.length });
       offset += frame.length;
     }
+    g.staged = [];
     const sealed = offset >= this.#o.segmentBytes;
     if (sealed) parts.push(encodeSeal({ lastSeq: seq }));
     const bytes = concat(parts);
+    const written = file.write(bytes, before);
+    written.catch(() => undefined); // awaited (and its error handled) in #complete
+    g.write = { seg, file, before, size: bytes.length, seq, placed, sealed, written };
+    this.#stage(); // the next group's frames, while this one is written
+  }
+
+  /**
+   * Waits for the group's write, syncs it and settles its appends. On success the next group
+   * (every append that arrived meanwhile) is encoded and its write started *before* this one's
+   * appends resolve, so the work their callbacks cause overlaps the next group's I/O.
+   */
+  async #complete(g: Group): Promise<void> {
+    const w = g.write!;
+    const { seg, file, before } = w;
     try {
-      await file.write(bytes, before);
-      await file.sync();
-      if (fresh) await this.#o.fs.syncDir(this.#o.dir); // the new segment's name is durable too
+      await w.written;
+      const synced = file.sync();
+      // A group that starts a segment also makes the new file's name durable; both syncs run
+      // together and both must succeed before any of its appends resolves.
+      const named = before === 0 ? this.#o.fs.syncDir(this.#o.dir) : undefined;
+      this.#stage(); // frames of appends that arrived during the write, while it is synced
+      const [a, b] = await Promise.allSettled([synced, named]);
+      if (a.status === 'rejected') throw a.reason;
+      if (b.status === 'rejected') throw b.reason;
     } catch (err) {
       this.#failed = { seg, durableSize: before };
       seg.state = 'failed';
       this.#active = undefined;
       await file.close().catch(() => undefined); // the write error is the one that matters
-      this.#reject(group, err);
+      this.#reject(g, err);
       await this.#recover().catch(() => undefined); // retried before the next group
       return;
     }
-    seg.size = before + bytes.length;
-    seg.lastSeq = seq;
-    for (const p of group) this.#pendingBytes -= p.estimate;
-    if (sealed) {
+    seg.size = before + w.size;
+    seg.lastSeq = w.seq;
+    if (w.sealed) {
       seg.state = 'sealed';
       this.#active = undefined;
     }
-    this.#host.committed(seg, placed, sealed);
-    placed.forEach((x, i) => group[i]!.resolve(x.rec));
-    if (sealed) await file.close().catch((err: unknown) => this.#host.noteError(err));
+    // The next group — every append that arrived meanwhile — starts its write first.
+    if (this.#active && this.#buffer.length > 0) this.#writeNext(this.#active, w.seq);
+    // Before any await: a sealed segment must not look empty (deletable) to the spool.
+    this.#host.committed(seg, w.placed, w.sealed, this.#buffer.length > 0 || !!this.#next);
+    if (!this.#active && this.#buffer.length > 0) {
+      // After a seal the next segment is created now (its name is synced along with its
+      // first group), so the pipeline does not stall; if that fails, the loop tries again
+      // and the group fails properly.
+      this.#active = await this.#create(w.seq).catch(() => undefined);
+      if (this.#active && this.#buffer.length > 0) this.#writeNext(this.#active, w.seq);
+    }
+    this.#settle(g);
+    for (let i = 0; i < w.placed.length; i++) g.appends[i]!.resolve(w.placed[i]!.rec);
+    if (w.sealed) await file.close().catch((err: unknown) => this.#host.noteError(err));
   }
 
-  #reject(group: PendingAppend[], err: unknown): void {
-    const error = toSpoolError(err, 'could not write the record to the spool');
-    this.#host.failed(error);
-    for (const p of group) {
-      this.#pendingBytes -= p.estimate;
-      p.reject(error);
+  /** Takes the next group and starts its write, from a group that has just become durable. */
+  #writeNext(active: { seg: Segment; file: SpoolFile }, after: number): void {
+    const next = this.#take(after);
+    try {
+      this.#write(next, active);
+      this.#next = next;
+    } catch (err) {
+      this.#reject(next, err); // a bug guard: never the durable group's appends instead
     }
   }
 
-  async #create(): Promise<{ seg: Segment; file: SpoolFile }> {
+  /** Marks the group settled (once) and releases what it reserved; false if it already was. */
+  #settle(g: Group): boolean {
+    if (g.settled) return false;
+    g.settled = true;
+    this.#inFlight -= g.appends.length;
+    for (const p of g.appends) this.#pendingBytes -= p.estimate;
+    return true;
+  }
+
+  #reject(g: Group, err: unknown): void {
+    if (!this.#settle(g)) return;
+    const error = toSpoolError(err, 'could not write the record to the spool');
+    this.#host.failed(error);
+    for (const p of g.appends) p.reject(error);
+  }
+
+  /** A new, empty segment for records after `last`. */
+  async #create(last: number): Promise<{ seg: Segment; file: SpoolFile }> {
     const id = this.#host.newSegmentId();
     const path = `${this.#o.dir}/${segmentName(id)}`;
     const file = await this.#o.fs.open(path, 'create');
-    const last = this.#host.lastSeq();
     const seg: Segment = {
       id,
       path,
@@ -250,4 +414,17 @@ export class SegmentWriter {
     }
     this.#failed = undefined;
   }
+}
+
+/** The append's record under `seq`. */
+function numbered(p: PendingAppend, seq: number): QueuedRecord {
+  const r = p.record;
+  return {
+    seq,
+    lane: r.lane,
+    type: r.type,
+    body: r.body,
+    samples: r.samples,
+    acceptedAtMs: r.acceptedAtMs,
+  };
 }
