@@ -11,6 +11,7 @@ export default defineConfig({
             'hub/**/*.test.ts',
             'firmware-sim/**/*.test.ts',
             'cli/**/*.test.ts',
+            'hil/**/*.test.ts',
           ],
           testTimeout: 20_000,
         },

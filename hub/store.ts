@@ -92,6 +92,9 @@ export class HubStore {
         `UPDATE streams SET acked_seq = ? WHERE device_id = ? AND stream_id = ? AND acked_seq < ?`,
       ),
       above: db.prepare(`SELECT seq FROM frames WHERE device_id = ? AND stream_id = ? AND seq > ?`),
+      framesIn: db.prepare(
+        `SELECT count(*) AS n FROM frames WHERE device_id = ? AND stream_id = ? AND seq BETWEEN ? AND ?`,
+      ),
       gapsAbove: db.prepare(
         `SELECT from_seq, to_seq FROM gaps WHERE device_id = ? AND stream_id = ? AND to_seq > ?`,
       ),
@@ -200,14 +203,19 @@ export class HubStore {
 
   #storeOne({ deviceId, streamId, frame, bytes, receivedAtMs: nowMs }: StoreItem): StoreResult {
     if (frame.type === 'gap') {
-      // A Gap is not a record: it has no seq of its own, and is keyed by its range.
+      // A Gap is not a record: it has no seq of its own, and is keyed by its range. A record
+      // dropped while in flight may have arrived before the gap did; what is stored is the
+      // number of records of the range the hub really lacks.
       const g = frame.gap;
+      const from = g.fromSeq ?? 0;
+      const to = g.toSeq ?? 0;
+      const held = (this.#stmt.framesIn.get(deviceId, streamId, from, to) as { n: number }).n;
       const inserted = this.#stmt.insertGap.run(
         deviceId,
         streamId,
-        g.fromSeq ?? 0,
-        g.toSeq ?? 0,
-        g.records ?? 0,
+        from,
+        to,
+        Math.max(0, (g.records ?? 0) - held),
         g.reason ?? 0,
         nowMs,
       );

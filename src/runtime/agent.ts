@@ -523,6 +523,10 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     if (this.#sendTimer !== undefined) this.#clock.clearTimeout(this.#sendTimer);
     if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    // Alarms the spool refused and that wait for a retry get one last try (then the flush).
+    const held = this.#retry;
+    this.#retry = [];
+    for (const r of held) this.#append(r.input, r.onAccepted);
     this.#rotator?.stop();
     this.#unsubscribe?.();
     this.#coalescer.flush();

@@ -50,6 +50,11 @@ export interface FileSpoolOptions {
   persistDelayMs?: number;
   /** A sealed segment is rewritten without its dead records once they are this share of it. Default 0.5. */
   compactDeadRatio?: number;
+  /**
+   * Disk kept in a `reserve` file so that a full disk cannot wedge the spool (its state must
+   * be written before acked segments can be deleted). Default 16 KiB; 0: none.
+   */
+  reserveBytes?: number;
   /** Wait before background work (state write, deletion, compaction, loading) is retried after an I/O error. Default 1 s. */
   retryDelayMs?: number;
   /**
@@ -70,6 +75,7 @@ export const FILE_SPOOL_DEFAULTS = {
   persistDelayMs: 10,
   compactDeadRatio: 0.5,
   retryDelayMs: 1000,
+  reserveBytes: 16 * 1024,
 } as const;
 
 /** Alarms may take the spool up to this multiple of `maxBytes` when nothing else is left to evict. */

@@ -25,6 +25,7 @@ import type { SeqRanges } from './seq-ranges.js';
 import { SpoolIndex, metadataOnly, type Entry, type Segment } from './spool-index.js';
 import { nodeSpoolFs, type SpoolFs } from './spool-fs.js';
 import type { RecoveredSegment } from './spool-recovery.js';
+import { createReserve, releaseReserve } from './reserve.js';
 import { encodeState, writeStateFile } from './state-file.js';
 
 /** Upper bound of a record frame's size beyond its body (frame header, MessagePack keys and values). */
@@ -67,6 +68,9 @@ export class FileSpool implements OutboundQueue {
   #maintaining: Promise<void> | undefined;
   #maintainAgain = false;
   #loadRequested = false;
+  /** The reserve file is in place; `#reserveDue`: try to (re)create it on the next pass. */
+  #reserved = false;
+  #reserveDue = true;
 
   #evicted = 0;
   #bodiesRead = 0;
@@ -88,7 +92,7 @@ export class FileSpool implements OutboundQueue {
     const found = await recoverDirectory(fs, options.dir, memoryBytes);
     const spool = new FileSpool(options, found);
     try {
-      await spool.#writeState(); // the stream id and any new corrupt gaps are durable before use
+      await spool.#saveState(); // the stream id and any new corrupt gaps are durable before use
     } catch (err) {
       throw new SpoolError(
         'SPOOL_OPEN_FAILED',
@@ -96,6 +100,7 @@ export class FileSpool implements OutboundQueue {
         { cause: err },
       );
     }
+    await spool.#keepReserve(); // best effort: a full disk at open just means no reserve yet
     void spool.#kick();
     return spool;
   }
@@ -116,6 +121,7 @@ export class FileSpool implements OutboundQueue {
       persistDelayMs: options.persistDelayMs ?? d.persistDelayMs,
       compactDeadRatio: options.compactDeadRatio ?? d.compactDeadRatio,
       retryDelayMs: options.retryDelayMs ?? d.retryDelayMs,
+      reserveBytes: options.reserveBytes ?? d.reserveBytes,
     };
     const { state } = found;
     this.streamId = found.streamId ?? options.streamId ?? randomBytes(8).toString('hex');
@@ -351,6 +357,32 @@ export class FileSpool implements OutboundQueue {
     if (epoch > this.#persistedEpoch) this.#persistedEpoch = epoch;
   }
 
+  /**
+   * Writes the state file; on a full disk, gives up the reserve and tries once more — the
+   * write that lets acked segments be deleted must not itself need the space they hold.
+   */
+  async #saveState(): Promise<void> {
+    try {
+      await this.#writeState();
+    } catch (err) {
+      if (toSpoolError(err, '').code !== 'SPOOL_DISK_FULL') throw err;
+      // Only a write that lets space be freed may spend the reserve.
+      const reclaimable = [...this.#segments.values()].some(
+        (seg) => seg.state === 'sealed' && seg.entries.size === 0,
+      );
+      if (!reclaimable || !(await releaseReserve(this.#fs, this.#dir))) throw err;
+      this.#reserved = false;
+      await this.#writeState();
+    }
+  }
+
+  /** Takes the reserve (back) when it is missing: at open, and after segments were deleted. */
+  async #keepReserve(): Promise<void> {
+    if (this.#reserved || !this.#reserveDue || this.#o.reserveBytes <= 0) return;
+    this.#reserveDue = false;
+    this.#reserved = await createReserve(this.#fs, this.#dir, this.#o.reserveBytes);
+  }
+
   /** Runs (or re-runs) the background pass; resolves when a pass that started after this call ends. */
   #kick(): Promise<void> {
     if (this.#phase === 'closed') return Promise.resolve();
@@ -372,11 +404,12 @@ export class FileSpool implements OutboundQueue {
       try {
         if (this.#stateDue && this.#epoch > this.#persistedEpoch) {
           this.#stateDue = false;
-          await this.#writeState();
+          await this.#saveState();
           // Gaps waiting for this state file may now be handed out.
           if (this.#gaps.pending > 0) this.#readable();
         }
         await this.#deleteDeadSegments();
+        await this.#keepReserve();
         if (await this.#rewriteOne()) this.#maintainAgain = true;
         if (await this.#loadBodies()) this.#maintainAgain = true;
       } catch (err) {
@@ -414,7 +447,10 @@ export class FileSpool implements OutboundQueue {
       this.#segments.delete(seg.id);
       deleted = true;
     }
-    if (deleted) await this.#fs.syncDir(this.#dir);
+    if (deleted) {
+      await this.#fs.syncDir(this.#dir);
+      if (!this.#reserved) this.#reserveDue = true; // space came back: take the reserve again
+    }
   }
 
   /** Rewrites one sealed segment whose dead bytes reach `compactDeadRatio` of it. */
@@ -526,7 +562,7 @@ export class FileSpool implements OutboundQueue {
     this.#stateTimer = this.#retryTimer = undefined;
     while (this.#maintaining) await this.#maintaining;
     if (this.#epoch > this.#persistedEpoch) {
-      await this.#writeState().catch((err: unknown) => {
+      await this.#saveState().catch((err: unknown) => {
         failure ??= err;
       });
     }
