@@ -4,6 +4,9 @@
  * bounded in count and time. Figures vary between runs on a shared machine: compare the ratios
  * a single run measured side by side, not absolute figures across runs.
  */
+import { agentFootprintBench } from './agent-footprint.js';
+import { benchOptions, splitBenchArgs } from './agent-kit.js';
+import { alarmLatencyBacklogBench } from './alarm-latency-backlog.js';
 import { codecBench } from './codec.js';
 import { e2eBench } from './e2e.js';
 import { handshakeRateBench } from './handshake-rate.js';
@@ -35,14 +38,19 @@ const BENCHES: readonly Bench[] = [
   modbusAlarmBench,
   spoolAppendBench,
   transportVsMqttBench,
+  agentFootprintBench,
+  alarmLatencyBacklogBench,
 ];
 
-async function main(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: npm run bench [-- <name>...]\n');
+async function main(args: readonly string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log('usage: npm run bench [-- <name>...] [--duration <n>s|m|h] [--soak]\n');
     for (const b of BENCHES) console.log(`  ${b.name.padEnd(18)} ${b.description}`);
     return 0;
   }
+  // --duration and --soak apply to agent-footprint and alarm-latency-backlog (bench/agent-kit.ts).
+  const { names: argv, options } = splitBenchArgs(args);
+  Object.assign(benchOptions, options);
   const unknown = argv.filter((a) => !BENCHES.some((b) => b.name === a));
   if (unknown.length > 0) {
     console.error(

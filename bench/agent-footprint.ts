@@ -1,0 +1,361 @@
+/**
+ * agent-footprint: the agent's RSS and CPU at the default 60 s poll and at 10 polls per second,
+ * and its RSS (and V8 heap) growth over the run.
+ *
+ * The real agent (`createAgent`, Modbus TCP adapter against the firmware simulator, the hub
+ * over TLS 1.3 with a throwaway PKI and a SQLite file, `FileSpool` in a temp dir) runs in a
+ * child process of its own, bundled by esbuild and started with plain `node` (bench/agent-child.ts).
+ * Four children run side by side for the whole run, so their figures share the machine's load:
+ *
+ * - `bare`: an empty Node process (IPC channel only): the floor;
+ * - `loaded`: the agent's bundle loaded (every package imported), nothing started;
+ * - `loaded-no-proxy-pkgs`: the same bundle with the two proxy packages (imported eagerly by
+ *   src/tunnel/proxy.ts) replaced by empty stand-ins, to show what they cost;
+ * - `poll-60s`: the agent with its defaults (full poll 60 s, error poll 1 s, telemetry sent every
+ *   15 min, heartbeat, spool);
+ * - `poll-10hz`: the same with `pollIntervalMs: 100` (the error poll is then folded into it).
+ *
+ * The parent (simulator, hub, this harness) reads /proc/<pid>/stat (utime + stime) and
+ * /proc/<pid>/status (VmRSS) of each child every second, and asks the agents for
+ * `process.memoryUsage()` over IPC every 10 s. CPU is the utime+stime difference over the
+ * steady window divided by its wall time. Growth is the least-squares slope of RSS (and of
+ * heapUsed) over the fit window, in MiB per hour.
+ *
+ * Default: 180 s (`--duration <n>s|m|h` changes it); `--soak` runs 1 hour, fits the last 50
+ * minutes and writes agent-footprint-soak.json instead.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nacl from 'tweetnacl';
+import { startSimulator, type Simulator } from '../firmware-sim/index.js';
+import { createTestPki, startHub, type Hub } from '../hub/index.js';
+import {
+  AgentProcess,
+  benchOptions,
+  buildAgentBundle,
+  KIB_PER_MIB,
+  loadAvg,
+  MIB,
+  optionFlags,
+  ProcSampler,
+  sleep,
+  slope,
+  type ProcSample,
+} from './agent-kit.js';
+import { median, nowNs, round, table, type Bench } from './lib.js';
+
+const DEFAULT_DURATION_S = 180;
+const SOAK_DURATION_S = 3600;
+const HEAP_EVERY_MS = 10_000;
+/**
+ * OUTPOST_BENCH_FORCE_GC=1 (a diagnostic, not the footprint): the agents run with --expose-gc
+ * and a full GC precedes every heap sample, so heapUsed is the live heap and its slope a leak;
+ * RSS is then lower than in normal running. Writes agent-footprint-gc.json.
+ */
+const FORCE_GC = process.env.OUTPOST_BENCH_FORCE_GC === '1';
+const TARGET_RSS_MIB = 64;
+const TARGET_CPU_PCT = 0.5;
+
+interface AgentSpec {
+  name: 'poll-60s' | 'poll-10hz';
+  deviceId: string;
+  pollIntervalMs?: number;
+}
+
+const AGENTS: readonly AgentSpec[] = [
+  { name: 'poll-60s', deviceId: 'XR200-FOOTPRINT-60S' },
+  { name: 'poll-10hz', deviceId: 'XR200-FOOTPRINT-10HZ', pollIntervalMs: 100 },
+];
+
+interface HeapSample {
+  tMs: number;
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+interface ProcessResult {
+  process: string;
+  samples: number;
+  rssMiB: { first: number; steadyMedian: number; steadyMax: number; last: number };
+  /** RssAnon (private memory; VmRSS also counts the node binary's file pages, ~36 MiB). */
+  rssAnonMiB: { steadyMedian: number; steadyMax: number };
+  rssAnonSlopeMiBPerHour: number;
+  /** utime+stime over the steady window / its wall time. */
+  cpuPctOfOneCore: number;
+  cpuSecondsInWindow: number;
+  windowS: number;
+  rssSlopeMiBPerHour: number;
+  heapUsedSlopeMiBPerHour?: number;
+  /** Slope of the per-minute minima of heapUsed (what survives GC). */
+  heapUsedMinimaSlopeMiBPerHour?: number;
+  heapMiB?: { heapUsedMedian: number; heapTotalMedian: number; externalMedian: number };
+  agentStats?: unknown;
+  /** RSS (MiB) every minute, for the record. */
+  rssPerMinuteMiB: number[];
+}
+
+function analyse(
+  name: string,
+  samples: ProcSample[],
+  steadyFromMs: number,
+  fitFromMs: number,
+  heap: HeapSample[] | undefined,
+): ProcessResult {
+  const steady = samples.filter((s) => s.tMs >= steadyFromMs);
+  const fit = samples.filter((s) => s.tMs >= fitFromMs);
+  const a = steady[0];
+  const b = steady[steady.length - 1];
+  const windowS = a && b ? (b.tMs - a.tMs) / 1000 : Number.NaN;
+  const cpuS = a && b ? b.cpuS - a.cpuS : Number.NaN;
+  const mib = (kib: number): number => round(kib / KIB_PER_MIB, 1);
+  const perHour = (ms: readonly number[], v: readonly number[]): number =>
+    round(slope(ms, v) * 3_600_000, 2);
+  const result: ProcessResult = {
+    process: name,
+    samples: samples.length,
+    rssMiB: {
+      first: mib(samples[0]?.rssKiB ?? Number.NaN),
+      steadyMedian: mib(median(steady.map((s) => s.rssKiB))),
+      steadyMax: mib(Math.max(...steady.map((s) => s.rssKiB))),
+      last: mib(samples[samples.length - 1]?.rssKiB ?? Number.NaN),
+    },
+    rssAnonMiB: {
+      steadyMedian: mib(median(steady.map((s) => s.rssAnonKiB))),
+      steadyMax: mib(Math.max(...steady.map((s) => s.rssAnonKiB))),
+    },
+    rssAnonSlopeMiBPerHour: perHour(
+      fit.map((s) => s.tMs),
+      fit.map((s) => s.rssAnonKiB / KIB_PER_MIB),
+    ),
+    cpuPctOfOneCore: round((cpuS / windowS) * 100, 3),
+    cpuSecondsInWindow: round(cpuS, 2),
+    windowS: round(windowS, 1),
+    rssSlopeMiBPerHour: perHour(
+      fit.map((s) => s.tMs),
+      fit.map((s) => s.rssKiB / KIB_PER_MIB),
+    ),
+    rssPerMinuteMiB: samples.filter((_, i) => i % 60 === 0).map((s) => mib(s.rssKiB)),
+  };
+  if (heap && heap.length > 0) {
+    const hf = heap.filter((h) => h.tMs >= fitFromMs);
+    const hs = heap.filter((h) => h.tMs >= steadyFromMs);
+    result.heapUsedSlopeMiBPerHour = perHour(
+      hf.map((h) => h.tMs),
+      hf.map((h) => h.heapUsed / MIB),
+    );
+    const minima = new Map<number, HeapSample>();
+    for (const h of hf) {
+      const minute = Math.floor(h.tMs / 60_000);
+      const m = minima.get(minute);
+      if (!m || h.heapUsed < m.heapUsed) minima.set(minute, h);
+    }
+    const mins = [...minima.values()];
+    if (mins.length >= 3)
+      result.heapUsedMinimaSlopeMiBPerHour = perHour(
+        mins.map((h) => h.tMs),
+        mins.map((h) => h.heapUsed / MIB),
+      );
+    result.heapMiB = {
+      heapUsedMedian: round(median(hs.map((h) => h.heapUsed)) / MIB, 1),
+      heapTotalMedian: round(median(hs.map((h) => h.heapTotal)) / MIB, 1),
+      externalMedian: round(median(hs.map((h) => h.external)) / MIB, 1),
+    };
+  }
+  return result;
+}
+
+export const agentFootprintBench: Bench = {
+  name: 'agent-footprint',
+  description: 'agent RSS and CPU at the 60 s poll and at 10 polls/s, RSS growth (--soak: 1 h)',
+  async run(log) {
+    const t0 = nowNs();
+    const loadAtStart = loadAvg();
+    const soak = benchOptions.soak;
+    const durationS = benchOptions.durationS ?? (soak ? SOAK_DURATION_S : DEFAULT_DURATION_S);
+    // The first sixth (at most 10 min) is warm-up: start-up, first connect, first polls, JIT.
+    const steadyFromMs = Math.min(600, durationS / 6) * 1000;
+    // Growth is fitted over the last 50 minutes of an hour (or the last 5/6 of a shorter run).
+    const fitFromMs = steadyFromMs;
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-footprint-'));
+    const children: AgentProcess[] = [];
+    let sim: Simulator | undefined;
+    let hub: Hub | undefined;
+    let sampler: ProcSampler | undefined;
+    let heapTimer: NodeJS.Timeout | undefined;
+    const heap = new Map<string, HeapSample[]>(AGENTS.map((a) => [a.name, []]));
+    const results: ProcessResult[] = [];
+    const finalStats = new Map<string, unknown>();
+    try {
+      const bundle = await buildAgentBundle(dir);
+      const pki = await createTestPki({
+        deviceIds: AGENTS.map((a) => a.deviceId),
+        hubName: 'footprint-bench-hub',
+      });
+      sim = await startSimulator({ seed: 42, controlPort: false });
+      hub = await startHub({
+        tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+        dbPath: join(dir, 'hub.sqlite'),
+        hubId: 'footprint-bench-hub',
+      });
+      const bare = await AgentProcess.spawn(bundle.bare, [], true);
+      children.push(bare);
+      const loaded = await AgentProcess.spawn(bundle.agent, ['--loaded']);
+      children.push(loaded);
+      const loadedNoProxy = await AgentProcess.spawn(bundle.agentNoProxy, ['--loaded']);
+      children.push(loadedNoProxy);
+      const agents: AgentProcess[] = [];
+      for (const spec of AGENTS) {
+        const keys = nacl.sign.keyPair();
+        hub.registerDevice(spec.deviceId, keys.publicKey);
+        const device = pki.devices[spec.deviceId]!;
+        const child = await AgentProcess.spawn(
+          bundle.agent,
+          [],
+          false,
+          FORCE_GC ? ['--expose-gc'] : [],
+        );
+        children.push(child);
+        agents.push(child);
+        await child.start({
+          hubUrl: hub.url,
+          caPem: pki.ca.certPem,
+          certPem: device.certPem,
+          keyPem: device.keyPem,
+          secretKey: [...keys.secretKey],
+          hubIdentityKey: [...hub.identityPublicKey],
+          simPort: sim.modbusPort,
+          spoolDir: join(dir, `spool-${spec.name}`),
+          ...(spec.pollIntervalMs === undefined ? {} : { pollIntervalMs: spec.pollIntervalMs }),
+        });
+      }
+      const started = Date.now();
+      sampler = new ProcSampler({
+        bare: bare.pid,
+        loaded: loaded.pid,
+        'loaded-no-proxy-pkgs': loadedNoProxy.pid,
+        ...Object.fromEntries(AGENTS.map((a, i) => [a.name, agents[i]!.pid])),
+      });
+      heapTimer = setInterval(() => {
+        for (const [i, a] of AGENTS.entries()) {
+          agents[i]!.stats(10_000, FORCE_GC)
+            .then((s) => {
+              heap.get(a.name)!.push({ tMs: Date.now() - started, ...s.memory });
+            })
+            .catch(() => undefined);
+        }
+      }, HEAP_EVERY_MS);
+      log(
+        `running ${durationS} s: bare node, agent code loaded (with and without the proxy packages), agent at 60 s poll, agent at 10 polls/s (pids ${children.map((c) => c.pid).join(', ')})`,
+      );
+      const progressEveryMs = soak || durationS > 900 ? 300_000 : 60_000;
+      for (let at = progressEveryMs; at < durationS * 1000; at += progressEveryMs) {
+        await sleep(Math.max(0, started + at - Date.now()));
+        const last = (k: string): string => {
+          const s = sampler!.samples.get(k)!;
+          return String(round((s[s.length - 1]?.rssKiB ?? 0) / KIB_PER_MIB, 1));
+        };
+        log(
+          `  [${Math.round(at / 1000)} s] RSS MiB bare ${last('bare')} loaded ${last('loaded')} 60s ${last('poll-60s')} 10hz ${last('poll-10hz')}, load ${loadAvg().join(' ')}`,
+        );
+      }
+      await sleep(Math.max(0, started + durationS * 1000 - Date.now()));
+      clearInterval(heapTimer);
+      sampler.stop();
+      for (const [i, a] of AGENTS.entries())
+        finalStats.set(a.name, (await agents[i]!.stats()).stats);
+      for (const name of ['bare', 'loaded', 'loaded-no-proxy-pkgs', ...AGENTS.map((a) => a.name)]) {
+        const r = analyse(
+          name,
+          sampler.samples.get(name)!,
+          steadyFromMs,
+          fitFromMs,
+          heap.get(name),
+        );
+        if (finalStats.has(name)) r.agentStats = finalStats.get(name);
+        results.push(r);
+      }
+    } finally {
+      clearInterval(heapTimer);
+      sampler?.stop();
+      await Promise.all(children.map((c) => c.kill()));
+      await hub?.close();
+      await sim?.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    const loadAtEnd = loadAvg();
+
+    log(
+      table(
+        [
+          'process',
+          'RSS MiB steady median / max',
+          'RssAnon MiB',
+          'heapUsed MiB',
+          'CPU % of 1 core',
+          'CPU s / window s',
+          'RSS slope MiB/h',
+          'heapUsed slope MiB/h (all / minima)',
+        ],
+        results.map((r) => [
+          r.process,
+          `${r.rssMiB.steadyMedian} / ${r.rssMiB.steadyMax}`,
+          r.rssAnonMiB.steadyMedian,
+          r.heapMiB?.heapUsedMedian ?? '',
+          r.cpuPctOfOneCore,
+          `${r.cpuSecondsInWindow} / ${r.windowS}`,
+          r.rssSlopeMiBPerHour,
+          r.heapUsedSlopeMiBPerHour === undefined
+            ? ''
+            : `${r.heapUsedSlopeMiBPerHour} / ${r.heapUsedMinimaSlopeMiBPerHour ?? ''}`,
+        ]),
+      ),
+    );
+    const p60 = results.find((r) => r.process === 'poll-60s');
+    const p10 = results.find((r) => r.process === 'poll-10hz');
+    if (p60 && p10) {
+      log(
+        `targets: RSS <= ${TARGET_RSS_MIB} MiB: 60 s ${p60.rssMiB.steadyMax}, 10/s ${p10.rssMiB.steadyMax} -> ${Math.max(p60.rssMiB.steadyMax, p10.rssMiB.steadyMax) <= TARGET_RSS_MIB ? 'met' : 'not met'}; CPU < ${TARGET_CPU_PCT} % at 60 s poll: ${p60.cpuPctOfOneCore} % -> ${p60.cpuPctOfOneCore < TARGET_CPU_PCT ? 'met' : 'not met'}`,
+      );
+    }
+    log(`load average at start ${loadAtStart.join(' ')}, at end ${loadAtEnd.join(' ')}`);
+    return {
+      bench: `agent-footprint${soak ? '-soak' : ''}${FORCE_GC ? '-gc' : ''}`,
+      command: `${FORCE_GC ? 'OUTPOST_BENCH_FORCE_GC=1 ' : ''}npm run bench -- agent-footprint${optionFlags(benchOptions)}`,
+      wallTimeS: round((nowNs() - t0) / 1e9, 1),
+      settings: {
+        durationS,
+        forceGcBeforeHeapSamples: FORCE_GC,
+        steadyWindowFromS: steadyFromMs / 1000,
+        growthFitFromS: fitFromMs / 1000,
+        loadAvgAtStart: loadAtStart,
+        loadAvgAtEnd: loadAtEnd,
+        processes: {
+          bare: 'node bare.mjs (an IPC listener and nothing else), plain node, no flags',
+          loaded:
+            'node agent-child.mjs --loaded: the esbuild bundle of bench/agent-child.ts (src/ + the JSON register map and catalogue, npm packages external from node_modules) imported, no agent created',
+          'loaded-no-proxy-pkgs':
+            'the same bundle with pac-proxy-agent and https-proxy-agent aliased to empty stand-ins (what a lazy import in src/tunnel/proxy.ts would save); loaded, no agent',
+          'poll-60s':
+            'createAgent defaults: pollIntervalMs 60000, errorPollIntervalMs 1000, telemetry.sendIntervalMs 15 min, heartbeat, credential rotation on; modbusTcpAdapter to firmware-sim (seed 42, default workload, 127.0.0.1); FileSpool (defaults) in a temp dir; hub wss TLS 1.3 with client certificates',
+          'poll-10hz': 'the same with pollIntervalMs 100 (error poll folded into the full poll)',
+        },
+        sampling:
+          '/proc/<pid>/stat utime+stime (CLK_TCK ticks) and /proc/<pid>/status VmRSS and RssAnon every 1 s from the parent; process.memoryUsage() over IPC every 10 s (agents only)',
+        parent:
+          'the simulator (100 ms tick), the hub (SQLite file in the temp dir) and the sampler share the parent process; its CPU is not counted',
+        targets: {
+          rssMiB: TARGET_RSS_MIB,
+          cpuPctAt60sPoll: TARGET_CPU_PCT,
+          growth: 'none',
+          reference: 'issue #5: bare Node about 39 MB, the six core packages loaded about 56 MB',
+        },
+        units: 'MiB = 2^20 bytes; the issue writes MB',
+      },
+      results,
+    };
+  },
+};
