@@ -559,3 +559,29 @@ describe('FileSpool: bodies beyond memoryBytes', () => {
     expect(spool.takeGaps()).toEqual([{ fromSeq: 3, toSeq: 3, records: 1, reason: 'corrupt' }]);
   });
 });
+
+describe('FileSpool alarm fast path', () => {
+  it('commits an alarm without waiting for the group timer, with what was appended alongside', async () => {
+    const fs = new MemorySpoolFs();
+    const clock = new ManualClock();
+    const spool = await openSpool(fs, clock, { groupCommitRecords: 64, groupCommitMs: 1000 });
+    const base = fs.count('sync');
+    const telemetry = spool.append({ lane: 'telemetry', type: 'telemetry', body: makeBody(1, 40) });
+    const alarm = spool.append({ lane: 'alarm', type: 'alarm', body: makeBody(2, 40) });
+    // The clock never moves: only the alarm can have started the group.
+    await expect(alarm).resolves.toMatchObject({ seq: 2, lane: 'alarm' });
+    await expect(telemetry).resolves.toMatchObject({ seq: 1 });
+    expect(fs.count('sync') - base).toBe(1);
+    // Telemetry alone still waits for the timer.
+    let done = false;
+    void spool
+      .append({ lane: 'telemetry', type: 'telemetry', body: makeBody(3, 40) })
+      .then(() => (done = true));
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    expect(done).toBe(false);
+    clock.advance(1000);
+    await spool.flush();
+    expect(done).toBe(true);
+    await spool.close();
+  });
+});

@@ -126,6 +126,7 @@ export class SegmentWriter {
   #inFlight = 0;
   #pendingBytes = 0;
   #timer: TimerHandle | undefined;
+  #urgent = false;
   #active: { seg: Segment; file: SpoolFile } | undefined;
   #failed: { seg: Segment; durableSize: number } | undefined;
 
@@ -151,6 +152,16 @@ export class SegmentWriter {
     if (this.#committing) return; // the running loop takes it next
     if (this.#buffer.length >= this.#o.groupRecords || this.#o.groupMs === 0) {
       this.#start();
+    } else if (p.record.lane === 'alarm') {
+      // An alarm does not wait for the group timer: its group starts as soon as the current
+      // task ends, with every append made in the same task.
+      if (!this.#urgent) {
+        this.#urgent = true;
+        queueMicrotask(() => {
+          this.#urgent = false;
+          this.#start();
+        });
+      }
     } else {
       this.#timer ??= this.#o.clock.setTimeout(() => {
         this.#timer = undefined;
