@@ -31,7 +31,16 @@ import { startTcpRelay } from './relay.js';
 
 type Pki = Awaited<ReturnType<typeof createTestPki>>;
 
-const IDS = ['TC-REVOKE', 'TC-REDIR', 'TC-LATER', 'TC-BADURL', 'TC-CMD', 'TC-HEART', 'TC-PROCESS'];
+const IDS = [
+  'TC-REVOKE',
+  'TC-REDIR',
+  'TC-LATER',
+  'TC-BADURL',
+  'TC-CMD',
+  'TC-HEART',
+  'TC-HSDEAD',
+  'TC-PROCESS',
+];
 
 let pki: Pki;
 let sim: Simulator;
@@ -411,6 +420,38 @@ describe('heartbeat', () => {
     );
     expect(await waitFor(() => hub.store.counts(id).samples > samples, 3000)).toBe(true);
     expect(onHub.connected.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('handshake deadline', () => {
+  it('gives up a handshake over a path gone dead at its deadline, not after ws waits 30 s for a close', async () => {
+    const id = 'TC-HSDEAD';
+    const hub = await hubWith({});
+    const keys = enrolIdentity(hub, id);
+    const relay = await startTcpRelay({ targetPort: hub.port });
+    cleanups.push(() => relay.close());
+    const agent = agentFor(
+      id,
+      keys.identity,
+      { url: `wss://127.0.0.1:${relay.port}/v1/tunnel`, identityKey: keys.identityKey },
+      { tunnel: { handshakeTimeoutMs: 1000, backoff: { baseMs: 50, capMs: 200 } } },
+    );
+    const events = agentLog(agent);
+    // The path dies the moment the WebSocket is up: the inner handshake can never finish.
+    let cut = false;
+    agent.on('tunnel-state', (state) => {
+      if (state === 'handshaking' && !cut) {
+        cut = true;
+        relay.blackhole(true);
+      }
+    });
+    const t0 = performance.now();
+    await agent.start();
+    expect(await waitFor(() => events.downs.length > 0, 8000, 10)).toBe(true);
+    expect(events.downs[0]!.error.code).toBe('TUNNEL_HANDSHAKE_TIMEOUT');
+    expect(events.downs[0]!.at - t0).toBeLessThan(5000);
+    relay.blackhole(false);
+    expect(await waitFor(() => agent.stats().tunnel === 'open', 8000)).toBe(true);
   });
 });
 

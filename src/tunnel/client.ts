@@ -306,7 +306,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       } catch (err) {
         failure =
           err instanceof TunnelError ? err : new TunnelError('TUNNEL_PROTOCOL_ERROR', String(err));
-        ws.close(CLOSE.AUTH_FAILED, failure.code);
+        closeSoon(ws, CLOSE.AUTH_FAILED, failure.code);
         return;
       }
       this.#handshakeTimer = this.#o.clock.setTimeout(() => {
@@ -314,7 +314,9 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
           'TUNNEL_HANDSHAKE_TIMEOUT',
           `hub did not complete the handshake within ${this.#o.handshakeTimeoutMs} ms`,
         );
-        ws.close(CLOSE.HANDSHAKE_TIMEOUT, 'handshake timeout');
+        // The hub is not answering: it may not answer a close either (a black-holed path),
+        // so do not wait for ws's 30 s closing handshake.
+        ws.terminate();
       }, this.#o.handshakeTimeoutMs);
     });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -324,12 +326,12 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       if (problem) {
         failure = problem;
         if (problem.code === 'TUNNEL_REDIRECTED') {
-          ws.close(CLOSE.NORMAL, 'redirected');
+          closeSoon(ws, CLOSE.NORMAL, 'redirected');
         } else if (problem.code === 'TUNNEL_HUB_AUTH_FAILED') {
-          ws.close(CLOSE.AUTH_FAILED, problem.code);
+          closeSoon(ws, CLOSE.AUTH_FAILED, problem.code);
         } else {
           this.#sendError(ws, 'OUTPOST_MALFORMED_FRAME', problem.message);
-          ws.close(CLOSE.MALFORMED_FRAME, problem.code);
+          closeSoon(ws, CLOSE.MALFORMED_FRAME, problem.code);
         }
       }
     });
@@ -412,7 +414,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
           return new TunnelError('TUNNEL_PROTOCOL_ERROR', 'unexpected Hello after the handshake');
         const versions = frame.hello.versions ?? [];
         if (!versions.includes(PROTOCOL_VERSION)) {
-          ws.close(CLOSE.UNSUPPORTED_VERSION, 'no common protocol version');
+          closeSoon(ws, CLOSE.UNSUPPORTED_VERSION, 'no common protocol version');
           return new TunnelError(
             'TUNNEL_VERSION_MISMATCH',
             `hub speaks protocol versions [${versions.join(', ')}], agent speaks ${PROTOCOL_VERSION}`,
@@ -708,6 +710,20 @@ export function checkTunnelConfig(hubUrl: string, tls: Pick<TunnelTlsOptions, 's
     );
   }
   if (tls.spkiPins) pinnedServerIdentity(tls.spkiPins); // fails fast on < 2 pins
+}
+
+/**
+ * Starts a WebSocket close and makes sure it ends: ws waits up to 30 s for the peer's close
+ * frame, and a peer behind a black-holed path never sends one. The reconnect waits on 'close'.
+ */
+const CLOSE_GRACE_MS = 1000;
+function closeSoon(ws: WebSocket, code: number, reason: string): void {
+  ws.close(code, reason);
+  const t = setTimeout(() => {
+    if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
+  }, CLOSE_GRACE_MS);
+  t.unref();
+  ws.once('close', () => clearTimeout(t));
 }
 
 function classifySocketError(err: Error & { code?: string }): TunnelError {
