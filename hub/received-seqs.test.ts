@@ -35,6 +35,17 @@ describe('ReceivedSeqs', () => {
     );
   });
 
+  it('moves past a range that is partly or wholly at or below the ack (regression)', () => {
+    // fast-check counterexample: a range below the ack hid the one that continues it.
+    const r = new ReceivedSeqs();
+    r.add(5, 5);
+    r.add(1, 1);
+    expect(r.advance(4)).toBe(5);
+    const g = new ReceivedSeqs();
+    g.add(3, 9); // a gap resent after seqs 3..6 were acked
+    expect(g.advance(6)).toBe(9);
+  });
+
   it('holds a huge gap as one range, and a clone is independent', () => {
     const r = new ReceivedSeqs();
     r.add(10, 1_000_000);

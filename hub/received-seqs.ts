@@ -55,6 +55,8 @@ export class ReceivedSeqs {
    */
   advance(acked: number): number {
     const r = this.#ranges;
+    // Ranges at or below the ack say nothing new (a gap resent after part of it was acked).
+    while (r.length > 0 && r[0]![1] <= acked) r.shift();
     const head = r[0];
     const next = head && head[0] <= acked + 1 ? Math.max(acked, head[1]) : acked;
     while (r.length > 0 && r[0]![1] <= next) r.shift();
