@@ -14,6 +14,7 @@ export {
   issueDeviceCertificate,
   createTestPki,
   deviceIdFromCertificate,
+  deviceIdFromX509,
   PkiError,
   type CertificateAuthority,
   type KeyPairPem,
