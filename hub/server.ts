@@ -135,6 +135,7 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #routes: HttpRoute[] = [];
   readonly #sockets = new Set<Socket>();
   #closed = false;
+  #closing: Promise<void> | undefined;
   readonly #o: Required<Omit<HubOptions, 'dbPath' | 'tls' | 'identityKeyPem'>> &
     Pick<HubOptions, 'tls'>;
   #stats: HubStats = {
@@ -353,9 +354,12 @@ export class Hub extends EventEmitter<HubEvents> {
    * `graceMs` (default 1 s) is cut. `comeBackLater: false` cuts every tunnel at once, as a crash
    * would, and agents fall back on their own backoff.
    */
-  async close(options: { comeBackLater?: boolean; graceMs?: number } = {}): Promise<void> {
-    const { comeBackLater = true, graceMs = 1000 } = options;
-    if (this.#closed) return;
+  close(options: { comeBackLater?: boolean; graceMs?: number } = {}): Promise<void> {
+    this.#closing ??= this.#close(options.comeBackLater ?? true, options.graceMs ?? 1000);
+    return this.#closing;
+  }
+
+  async #close(comeBackLater: boolean, graceMs: number): Promise<void> {
     this.#closed = true;
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     if (this.#shedTimer) clearTimeout(this.#shedTimer);
