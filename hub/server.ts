@@ -375,9 +375,10 @@ export class Hub extends EventEmitter<HubEvents> {
       while (this.#sessions.size > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
     }
-    // Sockets still in the TLS handshake are not reached by closeAllConnections().
+    // Every connection, tunnels and sockets still in the TLS handshake alike (the latter are not
+    // reached by closeAllConnections()). No close frame can follow on a destroyed socket, so
+    // none is built: that was about a third of close()'s CPU with 2 000 tunnels.
     for (const socket of this.#sockets) socket.destroy();
-    for (const s of this.#all) s.close(CLOSE.GOING_AWAY, 'hub shutting down');
     for (const ws of this.#wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#server.closeAllConnections();
