@@ -12,6 +12,7 @@ import type WebSocket from 'ws';
 import { WebSocketServer } from 'ws';
 import { Hub } from '../hub/server.js';
 import { HUB_TLS_POLICY } from '../hub/tls-policy.js';
+import { decodeFrame } from '../src/codec/index.js';
 import { backoffDelay, DEFAULT_BACKOFF } from '../src/tunnel/backoff.js';
 import type { DeviceIdentity } from '../src/tunnel/identity.js';
 import { nowNs } from './lib.js';
@@ -53,6 +54,8 @@ interface FleetClient {
   retired: boolean;
   /** The agent's retry counter: reset when HubAuth verifies. */
   attempt: number;
+  /** Set by a come-back-later (Redirect) frame: the delay before the next attempt. */
+  redirectMs: number | undefined;
   downAtMs: number;
   triesSinceDown: number;
   timer: NodeJS.Timeout | undefined;
@@ -64,6 +67,8 @@ let fleetCrypto: ClientCrypto = 'fast';
 let fleetReconnect = false;
 const storm = {
   dropped: 0,
+  /** Tunnels the hub closed with a come-back-later frame. */
+  redirected: 0,
   recovered: 0,
   reconnectMs: [] as number[],
   attempts: [] as number[],
@@ -90,6 +95,20 @@ async function openTunnel(c: FleetClient): Promise<void> {
   c.ws = ws;
   c.attempt = 0;
   ws.on('close', () => onDrop(c, ws));
+  // Like TunnelClient: a Redirect with no URL means "come back after retryAfterMs"; the agent
+  // closes the tunnel itself and waits that long instead of its backoff delay.
+  ws.on('message', (data: Buffer) => {
+    let frame;
+    try {
+      frame = decodeFrame(data);
+    } catch {
+      return;
+    }
+    if (frame.type !== 'redirect' || (frame.redirect.url ?? '') !== '') return;
+    c.redirectMs = frame.redirect.retryAfterMs ?? 0;
+    storm.redirected++;
+    ws.close(1000, 'redirected');
+  });
 }
 
 function onDrop(c: FleetClient, ws: WebSocket): void {
@@ -102,9 +121,14 @@ function onDrop(c: FleetClient, ws: WebSocket): void {
   scheduleReconnect(c);
 }
 
-/** TunnelClient#scheduleReconnect: backoffDelay(attempt++), base 1 s, cap 60 s, full jitter. */
+/**
+ * TunnelClient#scheduleReconnect: the come-back-later delay if the hub gave one, otherwise
+ * backoffDelay(attempt++), base 1 s, cap 60 s, full jitter.
+ */
 function scheduleReconnect(c: FleetClient): void {
-  const delay = backoffDelay(c.attempt++, DEFAULT_BACKOFF);
+  const redirect = c.redirectMs;
+  c.redirectMs = undefined;
+  const delay = redirect ?? backoffDelay(c.attempt++, DEFAULT_BACKOFF);
   c.timer = setTimeout(() => {
     c.timer = undefined;
     if (c.retired) return;
@@ -234,12 +258,16 @@ let server:
 async function startServer(
   r: ChildOps['server-start']['req'],
 ): Promise<ChildOps['server-start']['res']> {
-  if (r.kind === 'hub') {
-    const hub = await Hub.start({ tls: r.tls, dbPath: r.dbPath });
+  if (r.kind === 'hub' || r.kind === 'hub-lb') {
+    const hub = await Hub.start(
+      r.kind === 'hub'
+        ? { tls: r.tls, dbPath: r.dbPath }
+        : { tlsTerminatedUpstream: true, dbPath: r.dbPath },
+    );
     server = { kind: 'hub', hub };
     return { port: hub.port, hubKey: hub.identityPublicKey };
   }
-  const kind: Exclude<ServerKind, 'hub'> = r.kind;
+  const kind: Exclude<ServerKind, 'hub' | 'hub-lb'> = r.kind;
   // The reference: a WebSocket server with the hub's transport settings and nothing else.
   const http =
     kind === 'wss'
@@ -312,6 +340,7 @@ async function handle(op: ChildOp, req: unknown): Promise<unknown> {
           ws: undefined,
           retired: false,
           attempt: 0,
+          redirectMs: undefined,
           downAtMs: 0,
           triesSinceDown: 0,
           timer: undefined,
@@ -325,6 +354,7 @@ async function handle(op: ChildOp, req: unknown): Promise<unknown> {
       return {
         up: fleet.filter((c) => c.ws !== undefined).length,
         dropped: storm.dropped,
+        redirected: storm.redirected,
         recovered: storm.recovered,
         reconnectMs: storm.reconnectMs,
         attempts: storm.attempts,

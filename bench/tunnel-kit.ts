@@ -37,6 +37,7 @@ import {
   HUB_AUTH_SIGNATURE_FIELD,
   hubSigningInput,
   rawField,
+  TERMINATED_UPSTREAM_MARKER,
   tlsExporter,
   withoutField,
 } from '../src/codec/index.js';
@@ -276,6 +277,8 @@ export function dial(o: DialOptions): Promise<{ ws: WebSocket; phases: Phases }>
   let tSent = 0;
   let signNs = 0;
   const options = agentWsOptions(o.target, o.device, o.secureContext);
+  // ws:// = a hub behind a TLS-terminating balancer: the handshake binds to the marker.
+  const upstream = o.target.url.startsWith('ws:');
   if (o.target.url.startsWith('wss:')) {
     // ws's own tlsConnect, plus two timestamps.
     const connect = (opts: tls.ConnectionOptions & { path?: string }): TLSSocket => {
@@ -355,7 +358,7 @@ export function dial(o: DialOptions): Promise<{ ws: WebSocket; phases: Phases }>
           identity: o.identity,
           hubIdentityKey: o.target.hubKey,
           socket,
-          terminatedUpstream: false,
+          terminatedUpstream: upstream,
           now: Date.now,
         });
       } catch (err) {
@@ -406,7 +409,7 @@ export function dial(o: DialOptions): Promise<{ ws: WebSocket; phases: Phases }>
             body !== undefined &&
             helloBytes !== undefined &&
             deviceAuthBytes !== undefined &&
-            socket !== undefined &&
+            (upstream || socket !== undefined) &&
             signature.length === 64 &&
             nodeVerify(
               null,
@@ -414,7 +417,7 @@ export function dial(o: DialOptions): Promise<{ ws: WebSocket; phases: Phases }>
                 helloBytes,
                 deviceAuthBytes,
                 withoutField(body, HUB_AUTH_SIGNATURE_FIELD),
-                tlsExporter(socket),
+                upstream ? TERMINATED_UPSTREAM_MARKER : tlsExporter(socket!),
               ),
               hubKeyCache.key,
               signature,
@@ -621,6 +624,8 @@ export interface ChildOps {
     res: {
       up: number;
       dropped: number;
+      /** Tunnels closed after a come-back-later frame from the hub. */
+      redirected: number;
       recovered: number;
       /** Per recovered client: ms from its tunnel dropping to HubAuth verified again. */
       reconnectMs: number[];
@@ -669,7 +674,8 @@ export interface ChildOps {
   'server-stop': { req: Record<string, never>; res: { stopped: boolean } };
 }
 
-export type ServerKind = 'hub' | 'wss' | 'ws';
+/** `hub-lb`: the hub with `tlsTerminatedUpstream` (plain ws; TLS would end at a balancer). */
+export type ServerKind = 'hub' | 'hub-lb' | 'wss' | 'ws';
 export type ChildOp = keyof ChildOps;
 export interface ChildRequest {
   id: number;

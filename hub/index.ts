@@ -20,6 +20,7 @@ export {
   issueDeviceCertificate,
   createTestPki,
   deviceIdFromCertificate,
+  deviceIdFromX509,
   PkiError,
   type CertificateAuthority,
   type KeyPairPem,

@@ -9,6 +9,7 @@ import {
   createCertificateAuthority,
   createTestPki,
   deviceIdFromCertificate,
+  deviceIdFromX509,
   issueDeviceCertificate,
   issueServerCertificate,
 } from './pki.js';
@@ -473,5 +474,35 @@ describe('deviceIdFromCertificate', () => {
     expect(deviceIdFromCertificate({ subject: { CN: ['a', 'b'] } })).toBeUndefined();
     expect(deviceIdFromCertificate({ subject: { CN: '../etc/passwd' } })).toBeUndefined();
     expect(deviceIdFromCertificate({ subject: { CN: 'device-1\n' } })).toBeUndefined();
+  });
+});
+
+describe('deviceIdFromX509', () => {
+  async function withSubject(name: string): Promise<X509Certificate> {
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const keys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      name,
+      keys,
+      signingAlgorithm: alg,
+      notBefore: new Date(Date.now() - DAY_MS),
+      notAfter: new Date(Date.now() + DAY_MS),
+    });
+    return new X509Certificate(cert.toString('pem'));
+  }
+
+  it('agrees with deviceIdFromCertificate on the issued certificates', () => {
+    const cert = new X509Certificate(pki.devices['scanner.ct_02']!.certPem);
+    expect(deviceIdFromX509(cert)).toBe('scanner.ct_02');
+  });
+
+  it('returns the CN only when it is a single valid device id', async () => {
+    expect(deviceIdFromX509(undefined)).toBeUndefined();
+    expect(deviceIdFromX509(await withSubject('O=Outpost, CN=device-1'))).toBe('device-1');
+    expect(deviceIdFromX509(await withSubject('O=Outpost'))).toBeUndefined();
+    expect(deviceIdFromX509(await withSubject('CN=a, CN=b'))).toBeUndefined();
+    expect(deviceIdFromX509(await withSubject('CN=a+O=b'))).toBeUndefined();
+    expect(deviceIdFromX509(await withSubject('CN=../etc/passwd'))).toBeUndefined();
+    expect(deviceIdFromX509(await withSubject('CN=device\\, 1'))).toBeUndefined();
   });
 });

@@ -387,6 +387,23 @@ export function deviceIdFromCertificate(
 }
 
 /**
+ * The same, from a `node:crypto` X509Certificate (`TLSSocket#getPeerX509Certificate()`), which
+ * is much cheaper per connection than the object `getPeerCertificate()` builds. Its `subject` is
+ * one `TYPE=value` line per attribute (RFC 2253 escaping); a multi-valued RDN joins with " + ",
+ * which the device id pattern refuses, and two CN attributes are ambiguous: both give undefined.
+ */
+export function deviceIdFromX509(cert: { subject: string } | undefined): string | undefined {
+  if (!cert) return undefined;
+  let cn: string | undefined;
+  for (const line of cert.subject.split('\n')) {
+    if (!line.startsWith('CN=')) continue;
+    if (cn !== undefined) return undefined;
+    cn = line.slice(3);
+  }
+  return cn !== undefined && DEVICE_ID_PATTERN.test(cn) ? cn : undefined;
+}
+
+/**
  * Issues a device client certificate for a public key the device generated itself (enrolment
  * and rotation: the private key never leaves the device). `spkiDer` is the SubjectPublicKeyInfo
  * of an ECDSA P-256 key.

@@ -37,6 +37,7 @@ export const CLOSE = {
   INTERNAL: 4500,
 } as const;
 
+const EMPTY = new Uint8Array(0);
 const STREAM_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const DATA_TYPES = new Set<Frame['type']>(['telemetry', 'alarm', 'gap', 'commandResult']);
 
@@ -66,7 +67,7 @@ export interface SessionOptions {
 export interface SessionEvents {
   stored(deviceId: string, frame: Frame, storedAtMs: number, samples: number): void;
   duplicate(deviceId: string, seq: number): void;
-  protocolError(deviceId: string, code: string, message: string): void;
+  protocolError(session: DeviceSession, code: string, message: string): void;
   /** The device asked for a new client certificate (rotation). */
   renew(
     session: DeviceSession,
@@ -84,7 +85,8 @@ export interface SessionEvents {
  */
 export class DeviceSession implements CommitOwner {
   readonly #o: SessionOptions;
-  readonly #helloFrame: Uint8Array;
+  /** The Hello as sent, byte for byte (both signatures cover it); released once open. */
+  #helloFrame: Uint8Array;
   #deviceId: string;
   #phase: 'hello-sent' | 'open' | 'closed' = 'hello-sent';
   #streamId = '';
@@ -92,9 +94,9 @@ export class DeviceSession implements CommitOwner {
   /** Seqs handed to the commit queue and not yet committed (a resend of one is a duplicate). */
   readonly #committing = new Set<number>();
   #ackScheduled = false;
-  #handshakeTimer: NodeJS.Timeout;
-  #heartbeat: NodeJS.Timeout | undefined;
+  #handshakeTimer: NodeJS.Timeout | undefined;
   #lastSeen: number;
+  #lastPing = 0;
   #seqOut = 0;
 
   constructor(options: SessionOptions) {
@@ -109,7 +111,7 @@ export class DeviceSession implements CommitOwner {
     // invalid UTF-8) here, then closes; record them like our own.
     ws.on('error', (err: Error & { code?: string }) => {
       if (this.#phase === 'closed') return;
-      this.#o.events.protocolError(this.#deviceId, err.code ?? 'OUTPOST_WS_ERROR', err.message);
+      this.#o.events.protocolError(this, err.code ?? 'OUTPOST_WS_ERROR', err.message);
     });
     this.#handshakeTimer = setTimeout(
       () =>
@@ -140,20 +142,52 @@ export class DeviceSession implements CommitOwner {
     return this.#phase === 'open';
   }
 
+  /** The peer address, `host:port`. */
+  get remote(): string {
+    return this.#o.remote;
+  }
+
   /** Ends the session from the hub side (replaced by a newer connection, shutdown, revocation). */
   close(code: number, reason: string): void {
     if (this.#phase === 'closed') return;
     this.#o.ws.close(code, reason);
   }
 
-  /** Tells the agent to reconnect elsewhere (`url`) or later (`retryAfterMs`); it closes itself. */
-  redirect(url: string, retryAfterMs: number, reason: string): boolean {
+  /**
+   * Tells the agent to reconnect elsewhere (`url`) or later (`retryAfterMs`); it closes itself.
+   * Unless `closeLater` is false (the caller closes), the hub closes the tunnel after 2 s if the
+   * agent has not.
+   */
+  redirect(url: string, retryAfterMs: number, reason: string, closeLater = true): boolean {
     if (this.#phase !== 'open') return false;
     if (url !== '' && !url.startsWith('wss://')) return false; // agents ignore anything else
     this.#sendSequenced({ type: 'redirect', redirect: { url, retryAfterMs, reason } });
     // The agent closes on receipt; close from here too if it does not.
-    setTimeout(() => this.close(CLOSE.GOING_AWAY, 'redirected'), 2000).unref();
+    if (closeLater) setTimeout(() => this.close(CLOSE.GOING_AWAY, 'redirected'), 2000).unref();
     return true;
+  }
+
+  /**
+   * Called by the hub's shared heartbeat sweep: cuts a peer silent for two intervals, and pings
+   * one that has not been pinged for an interval.
+   */
+  heartbeat(now: number): void {
+    if (this.#phase !== 'open') return;
+    const interval = this.#o.heartbeatMs;
+    if (now - this.#lastSeen > 2 * interval) {
+      this.#o.events.protocolError(
+        this,
+        'OUTPOST_DEAD_PEER',
+        'no traffic or pong for two heartbeat intervals',
+      );
+      this.#phase = 'closed';
+      this.#o.ws.terminate();
+      return;
+    }
+    if (now - this.#lastPing >= interval) {
+      this.#lastPing = now;
+      this.#o.ws.ping();
+    }
   }
 
   /** Sends a command bound to this device, with an expiry; false if the tunnel is not open. */
@@ -320,6 +354,7 @@ export class DeviceSession implements CommitOwner {
       return;
     }
     clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
     this.#streamId = streamId;
     try {
       this.#pos = this.#o.store.openStream(
@@ -348,6 +383,7 @@ export class DeviceSession implements CommitOwner {
     const signature = this.#o.identity.sign(
       hubSigningInput(this.#helloFrame, raw, unsigned, this.#o.binding),
     );
+    this.#helloFrame = EMPTY; // the transcript is complete: nothing signs over it again
     this.#o.ws.send(
       encodeFrameWithBody(
         { deviceId: claimed, seq: 0, sentAtMs: this.#o.now() },
@@ -355,7 +391,7 @@ export class DeviceSession implements CommitOwner {
         appendBytesField(unsigned, HUB_AUTH_SIGNATURE_FIELD, signature),
       ),
     );
-    this.#startHeartbeat();
+    this.#lastPing = this.#o.now();
     this.#o.events.opened(this);
   }
 
@@ -444,24 +480,6 @@ export class DeviceSession implements CommitOwner {
     });
   }
 
-  #startHeartbeat(): void {
-    const beat = (): void => {
-      if (this.#phase !== 'open') return;
-      if (this.#o.now() - this.#lastSeen > 2 * this.#o.heartbeatMs) {
-        this.#o.events.protocolError(
-          this.#deviceId,
-          'OUTPOST_DEAD_PEER',
-          'no traffic or pong for two heartbeat intervals',
-        );
-        this.#o.ws.terminate();
-        return;
-      }
-      this.#o.ws.ping();
-      this.#heartbeat = setTimeout(beat, this.#o.heartbeatMs);
-    };
-    this.#heartbeat = setTimeout(beat, this.#o.heartbeatMs);
-  }
-
   #send(body: Body, seq = 0): void {
     const ws = this.#o.ws;
     if (ws.readyState !== ws.OPEN) return;
@@ -475,18 +493,19 @@ export class DeviceSession implements CommitOwner {
 
   #fail(status: number, code: string, message: string): void {
     if (this.#phase === 'closed') return;
-    this.#o.events.protocolError(this.#deviceId, code, message);
+    this.#o.events.protocolError(this, code, message);
     this.#send({ type: 'error', error: { code, message } });
     // Close reasons are limited to 123 bytes.
     this.#o.ws.close(status, code.slice(0, 120));
     this.#phase = 'closed';
     clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
   }
 
   #onClose(code: number): void {
     this.#phase = 'closed';
     clearTimeout(this.#handshakeTimer);
-    if (this.#heartbeat) clearTimeout(this.#heartbeat);
+    this.#handshakeTimer = undefined;
     this.#o.events.closed(this, code);
   }
 }

@@ -422,11 +422,16 @@ export class HubStore {
     })();
   }
 
+  #acceptUntil: Database.Statement | undefined;
+
   /** When a superseded certificate stops being accepted (undefined: current or unknown). */
   certificateAcceptUntil(fingerprint: string): number | undefined {
-    const row = this.#db
-      .prepare(`SELECT accept_until_ms FROM device_certs WHERE fingerprint = ?`)
-      .get(fingerprint) as { accept_until_ms: number | null } | undefined;
+    // Read on every tunnel upgrade: prepared once, not per call.
+    this.#acceptUntil ??= this.#db.prepare(
+      `SELECT accept_until_ms FROM device_certs WHERE fingerprint = ?`,
+    );
+    const row = this.#acceptUntil.get(fingerprint) as
+      { accept_until_ms: number | null } | undefined;
     return row?.accept_until_ms ?? undefined;
   }
 
