@@ -6,7 +6,7 @@
  * two sides share an event loop, and a child forked with `WS_NO_BUFFER_UTIL=1` runs `ws`
  * without its native `bufferutil`.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,6 +22,7 @@ import { FileSpool } from '../src/spool/file-spool.js';
 import { MemoryQueue } from '../src/spool/memory-queue.js';
 import type { OutboundQueue, RecordInput } from '../src/spool/queue.js';
 import { TunnelClient } from '../src/tunnel/client.js';
+import { RpcChild, serveRpc } from './child-rpc.js';
 import { nowNs } from './lib.js';
 import { nodeIdentity, sleep, waitUntil } from './tunnel-kit.js';
 
@@ -247,12 +248,6 @@ export interface KitOps {
   };
 }
 type KitOp = keyof KitOps;
-interface KitRequest {
-  id: number;
-  op: KitOp;
-  req: unknown;
-}
-type KitReply = { id: number; ok: true; res: unknown } | { id: number; ok: false; error: string };
 
 /** Whether `ws` in this process masks and unmasks with the native `bufferutil`. */
 function wsUsesBufferutil(): boolean {
@@ -453,33 +448,7 @@ async function handle(op: KitOp, req: unknown): Promise<unknown> {
 const SELF = fileURLToPath(import.meta.url);
 const CHILD_FLAG = '--outpost-transport-kit-child';
 
-export class KitChild {
-  readonly #proc: ChildProcess;
-  readonly #pending = new Map<
-    number,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void }
-  >();
-  #nextId = 1;
-  readonly exited: Promise<void>;
-
-  private constructor(proc: ChildProcess) {
-    this.#proc = proc;
-    proc.on('message', (m: KitReply) => {
-      const p = this.#pending.get(m.id);
-      if (!p) return;
-      this.#pending.delete(m.id);
-      if (m.ok) p.resolve(m.res);
-      else p.reject(new Error(m.error));
-    });
-    this.exited = new Promise((resolve) =>
-      proc.once('exit', (code) => {
-        for (const p of this.#pending.values()) p.reject(new Error(`child exited (${code})`));
-        this.#pending.clear();
-        resolve();
-      }),
-    );
-  }
-
+export class KitChild extends RpcChild<KitOps> {
   /** Forks this file as a child; `bufferutil: false` sets `WS_NO_BUFFER_UTIL=1` for its ws. */
   static spawn(o: { bufferutil: boolean }): KitChild {
     const env = { ...process.env };
@@ -494,61 +463,12 @@ export class KitChild {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    return new KitChild(proc);
-  }
-
-  get pid(): number | undefined {
-    return this.#proc.pid;
-  }
-
-  request<K extends KitOp>(
-    op: K,
-    req: KitOps[K]['req'],
-    timeoutMs = 60_000,
-  ): Promise<KitOps[K]['res']> {
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`child request ${op} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(t);
-          resolve(v as KitOps[K]['res']);
-        },
-        reject: (e) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      });
-      const message: KitRequest = { id, op, req };
-      this.#proc.send(message);
-    });
-  }
-
-  /** Disconnects; kills the child by its pid if it has not exited after `graceMs`. */
-  async stop(graceMs = 5000): Promise<void> {
-    if (this.#proc.exitCode !== null || this.#proc.signalCode !== null) return;
-    if (this.#proc.connected) this.#proc.disconnect();
-    const t = setTimeout(() => this.#proc.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(t);
+    return new KitChild(proc, 60_000);
   }
 }
 
 if (process.argv.includes(CHILD_FLAG)) {
-  process.on('message', (m: KitRequest) => {
-    handle(m.op, m.req).then(
-      (res) => process.send?.({ id: m.id, ok: true, res } satisfies KitReply),
-      (err: unknown) =>
-        process.send?.({
-          id: m.id,
-          ok: false,
-          error: err instanceof Error ? (err.stack ?? err.message) : String(err),
-        } satisfies KitReply),
-    );
-  });
+  serveRpc((op, req) => handle(op as KitOp, req));
   process.on('disconnect', () => {
     void (async () => {
       await hub?.close().catch(() => undefined);

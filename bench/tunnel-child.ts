@@ -15,6 +15,7 @@ import { HUB_TLS_POLICY } from '../hub/tls-policy.js';
 import { decodeFrame } from '../src/codec/index.js';
 import { backoffDelay, DEFAULT_BACKOFF } from '../src/tunnel/backoff.js';
 import type { DeviceIdentity } from '../src/tunnel/identity.js';
+import { serveRpc } from './child-rpc.js';
 import { nowNs } from './lib.js';
 import {
   agentIdentity,
@@ -28,8 +29,6 @@ import {
   sleep,
   type ChildOp,
   type ChildOps,
-  type ChildReply,
-  type ChildRequest,
   type ClientCrypto,
   type FleetDevice,
   type ServerKind,
@@ -405,22 +404,7 @@ async function handle(op: ChildOp, req: unknown): Promise<unknown> {
   }
 }
 
-process.on('message', (m: ChildRequest) => {
-  handle(m.op, m.req).then(
-    (res) => {
-      const reply: ChildReply = { id: m.id, ok: true, res };
-      process.send?.(reply);
-    },
-    (err: unknown) => {
-      const reply: ChildReply = {
-        id: m.id,
-        ok: false,
-        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
-      };
-      process.send?.(reply);
-    },
-  );
-});
+serveRpc((op, req) => handle(op as ChildOp, req));
 
 process.on('disconnect', () => {
   loops.running = false;

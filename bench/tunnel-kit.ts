@@ -14,7 +14,7 @@
  *   verified with node:crypto over the transcript built by the same codec functions the agent
  *   uses. The hub cannot tell the two apart; only the client's CPU differs.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import {
   createPrivateKey,
   createPublicKey,
@@ -31,6 +31,7 @@ import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { issueDeviceCertificateForKey, type CertificateAuthority } from '../hub/pki.js';
 import { HubStore } from '../hub/store.js';
+import { RpcChild } from './child-rpc.js';
 import {
   BODY_FIELD,
   decodeFrame,
@@ -677,92 +678,17 @@ export interface ChildOps {
 /** `hub-lb`: the hub with `tlsTerminatedUpstream` (plain ws; TLS would end at a balancer). */
 export type ServerKind = 'hub' | 'hub-lb' | 'wss' | 'ws';
 export type ChildOp = keyof ChildOps;
-export interface ChildRequest {
-  id: number;
-  op: ChildOp;
-  req: unknown;
-}
-export type ChildReply =
-  { id: number; ok: true; res: unknown } | { id: number; ok: false; error: string };
 
 const CHILD_PATH = fileURLToPath(new URL('./tunnel-child.ts', import.meta.url));
 
 /** A bench helper process; runs TypeScript through the same tsx loader as the parent. */
-export class Child {
-  readonly #proc: ChildProcess;
-  readonly #pending = new Map<
-    number,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void }
-  >();
-  #nextId = 1;
-  #exited = false;
-  readonly exited: Promise<number | null>;
-
-  private constructor(proc: ChildProcess) {
-    this.#proc = proc;
-    proc.on('message', (m: ChildReply) => {
-      const p = this.#pending.get(m.id);
-      if (!p) return;
-      this.#pending.delete(m.id);
-      if (m.ok) p.resolve(m.res);
-      else p.reject(new Error(m.error));
-    });
-    this.exited = new Promise((resolve) =>
-      proc.on('exit', (code) => {
-        this.#exited = true;
-        for (const p of this.#pending.values()) p.reject(new Error(`child exited (${code})`));
-        this.#pending.clear();
-        resolve(code);
-      }),
-    );
-  }
-
+export class Child extends RpcChild<ChildOps> {
   static spawn(extraExecArgv: readonly string[] = []): Child {
     const proc = fork(CHILD_PATH, [], {
       execArgv: [...process.execArgv, ...extraExecArgv],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    return new Child(proc);
-  }
-
-  get pid(): number | undefined {
-    return this.#proc.pid;
-  }
-
-  request<K extends ChildOp>(
-    op: K,
-    req: ChildOps[K]['req'],
-    timeoutMs = 300_000,
-  ): Promise<ChildOps[K]['res']> {
-    if (this.#exited) return Promise.reject(new Error('child has exited'));
-    const id = this.#nextId++;
-    return new Promise<ChildOps[K]['res']>((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`child request ${op} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(t);
-          resolve(v as ChildOps[K]['res']);
-        },
-        reject: (e) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      });
-      const message: ChildRequest = { id, op, req };
-      this.#proc.send(message);
-    });
-  }
-
-  /** Asks the child to exit; kills it (by its own pid) if it has not after `graceMs`. */
-  async stop(graceMs = 5000): Promise<void> {
-    if (this.#exited) return;
-    this.#proc.disconnect();
-    const t = setTimeout(() => this.#proc.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(t);
+    return new Child(proc, 300_000);
   }
 }
