@@ -32,7 +32,8 @@
  * Besides raise → stored, each case reports observed → stored (the agent's `observedAtMs`, when
  * its error poll saw the code, to the hub's commit): the latency without the poll phase.
  *
- * Each case runs with the 100 ms error-register poll and with the 1 s default.
+ * Each case runs with a 50 ms and a 100 ms error-register poll and with the 1 s default. Modbus
+ * has no push channel, so the poll phase (uniform in [0, interval)) is part of every latency.
  */
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -59,7 +60,7 @@ const MIN_DRAIN_ALARMS = 50;
 const MAX_DRAIN_ROUNDS = 12;
 const MAX_CASE_S = 20;
 const STORE_TIMEOUT_MS = 5000;
-const ERROR_POLLS = [100, 1000] as const;
+const ERROR_POLLS = [50, 100, 1000] as const;
 
 interface Backlog {
   name: 'batched-15' | 'one-per-record';
@@ -464,9 +465,11 @@ export const alarmLatencyBacklogBench: Bench = {
           .filter((c) => (c.backlog !== 'none') === backlog && c.errorPollIntervalMs === poll)
           .map((c) => (c.latencyDuringDrainMs ?? c.latencyMs).p99),
       );
-    log(
-      `targets (100 ms error poll): idle p99 < 100 ms: ${worst(false, 100)} ms -> ${worst(false, 100) < 100 ? 'met' : 'not met'}; during a 7-day drain p99 < 2000 ms: ${worst(true, 100)} ms -> ${worst(true, 100) < 2000 ? 'met' : 'not met'}`,
-    );
+    for (const poll of ERROR_POLLS.filter((p) => p < 1000)) {
+      log(
+        `targets (${poll} ms error poll): idle p99 < 100 ms: ${worst(false, poll)} ms -> ${worst(false, poll) < 100 ? 'met' : 'not met'}; during a 7-day drain p99 < 2000 ms: ${worst(true, poll)} ms -> ${worst(true, poll) < 2000 ? 'met' : 'not met'}`,
+      );
+    }
     log(`load average at start ${loadAtStart.join(' ')}, at end ${loadAtEnd.join(' ')}`);
     return {
       bench: 'alarm-latency-backlog',
@@ -479,7 +482,7 @@ export const alarmLatencyBacklogBench: Bench = {
         build: `two builder agents (child processes) poll firmware-sim (seed 42, tick ${BUILD_POLL_MS} ms, timeScale ${60_000 / BUILD_POLL_MS}: 60 s of model time per poll) every ${BUILD_POLL_MS} ms (poll timeout 2 s) with the hub's port closed, calling agent.flush() after every 15th or every snapshot (records of exactly 15 or 1 samples; the 15-min send timer never fires), until ${SEVEN_DAYS_SAMPLES} samples are accepted (cap ${BUILD_MAX_S} s); FileSpool defaults except groupCommitMs 1 (a poll waits for its appends to be durable, so the default 20 ms wait paces the build)`,
         backlogs,
         drainAgent:
-          'agent child (plain node, esbuild bundle of bench/agent-child.ts) on a copy of the backlog spool: pollIntervalMs 60000, telemetry.sendIntervalMs 15 min (defaults), errorPollIntervalMs 100 or 1000, alarmCoalesceMs 0, tunnel window 64 (default); the hub (TLS 1.3, SQLite file restored to its pre-backlog copy) is started on the same port before the agent',
+          'agent child (plain node, esbuild bundle of bench/agent-child.ts) on a copy of the backlog spool: pollIntervalMs 60000, telemetry.sendIntervalMs 15 min (defaults), errorPollIntervalMs 50, 100 or 1000, alarmCoalesceMs 0, tunnel window 64 (default); the hub (TLS 1.3, SQLite file restored to its pre-backlog copy) is started on the same port before the agent',
         injection: `firmware-sim (real time, workload off): an alarm-class code that is not active, round robin over the 11 immediate codes, every 150-250 ms from tunnel open until the hub stored the last backlog record (idle: ${IDLE_RAISES} raises); holdMs = error poll + 500 ms (100 ms poll) or + 100 ms (1 s poll)`,
         latency:
           "hub 'stored' event storedAtMs − simulator raise wallTimeMs (same clock); a stored alarm is matched to the latest unmatched raise of its code at or before the alarm's observedAtMs",
