@@ -19,6 +19,8 @@ export interface DeliverySizes {
   clockJumps: number;
   /** Days of telemetry at a 60 s poll in the backlog. */
   backlogDays: number;
+  /** Rounds of agent kill -9 under an active network fault (every fourth kills the hub too). */
+  combinedRounds: number;
 }
 
 export const CI_SIZES: DeliverySizes = {
@@ -28,6 +30,7 @@ export const CI_SIZES: DeliverySizes = {
   eioEpisodes: 3,
   clockJumps: 6,
   backlogDays: 7,
+  combinedRounds: 8,
 };
 
 export const SOAK_SIZES: DeliverySizes = {
@@ -37,6 +40,7 @@ export const SOAK_SIZES: DeliverySizes = {
   eioEpisodes: 20,
   clockJumps: 30,
   backlogDays: 7,
+  combinedRounds: 100,
 };
 
 export interface Check {

@@ -5,6 +5,7 @@
  */
 import { agentKills } from './agent-kills.js';
 import { backlogDrain } from './backlog.js';
+import { combinedFaults } from './combined.js';
 import type { Scenario } from './common.js';
 import { diskEnospc, diskQuota } from './disk-full.js';
 import { hubRestarts } from './hub-restarts.js';
@@ -23,6 +24,7 @@ export const SCENARIOS: Scenario[] = [
   agentKills,
   networkFaults,
   hubRestarts,
+  combinedFaults,
   diskQuota,
   diskEnospc,
   fsyncEio,
