@@ -11,8 +11,8 @@ export {
 
 /**
  * When telemetry is sent, as a technician writes it: an interval (`"every 15m"`, `"15 minutes"`,
- * `"1h"`, or ms), or daily transmit windows (`"02:00-04:00"`, `"22:00–02:00"`; several allowed,
- * overlapping ones merge). Inside a window pending telemetry is flushed at the window's start and
+ * `"1h"`, or ms), or daily transmit windows (`"02:00-04:00"`, `"22:00–02:00"`; several allowed;
+ * they may overlap, and telemetry may go while any of them is open). Inside a window pending telemetry is flushed at the window's start and
  * then every `sendEvery` (default 60 s) until it ends; outside, it stays in the spool. Alarm-class
  * codes are sent at once whatever the schedule: that is the agent's business, not this module's.
  */
