@@ -6,10 +6,18 @@
  * healed only half of the time. The checker then judges the whole history at once.
  */
 import { sleep } from '../processes.js';
-import { check, commonChecks, rnd, summaries, withRig, type Scenario } from './common.js';
+import {
+  applyNetFault,
+  check,
+  commonChecks,
+  rnd,
+  summaries,
+  withRig,
+  type NetKind,
+  type Scenario,
+} from './common.js';
 
-type NetFault = 'latency' | 'slicing' | 'drop' | 'reset' | 'half-open' | 'timeout' | 'bandwidth';
-const FAULTS: NetFault[] = [
+const FAULTS: readonly NetKind[] = [
   'drop',
   'half-open',
   'reset',
@@ -37,32 +45,7 @@ export const combinedFaults: Scenario = {
       await rig.startAgent({}, true);
       for (let i = 0; i < sizes.combinedRounds; i++) {
         const fault = FAULTS[i % FAULTS.length]!;
-        switch (fault) {
-          case 'latency':
-            p.set({ both: { latencyMs: rnd(50, 250), jitterMs: rnd(20, 200) } });
-            break;
-          case 'bandwidth':
-            p.set({ up: { bytesPerSecond: rnd(4000, 16_000) }, down: { bytesPerSecond: 4000 } });
-            break;
-          case 'slicing':
-            p.set({ both: { slice: { min: 1, max: 7 } } });
-            break;
-          case 'drop':
-            p.set({ dropPerChunk: 0.1 });
-            break;
-          case 'reset':
-            p.set({ resetPerChunk: 0.05 });
-            break;
-          case 'half-open': {
-            const which = (['up', 'down', 'both'] as const)[i % 3]!;
-            p.set(which === 'both' ? { both: { halted: true } } : { [which]: { halted: true } });
-            break;
-          }
-          case 'timeout':
-            p.set({ accept: 'stall' });
-            p.reset();
-            break;
-        }
+        applyNetFault(p, fault, i, { resetPerChunk: 0.05, resetNow: false });
         byFault[fault] = (byFault[fault] ?? 0) + 1;
         await sleep(rnd(200, 900));
         await rig.killAgent();

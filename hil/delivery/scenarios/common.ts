@@ -2,6 +2,7 @@
  * What every delivery scenario shares: sizes (CI and soak), results, and the checks every run
  * ends with (drained, 0 lost, 0 duplicates, 0 unexpected, one stream, no crash).
  */
+import type { FaultProxy } from '../../fault-proxy.js';
 import { formatTotalQueue, type TotalQueueResult } from '../../total-queue.js';
 import type { History } from '../history.js';
 import { Rig, type AgentOverrides } from '../rig.js';
@@ -71,6 +72,58 @@ export interface Scenario {
 
 export const rnd = (lo: number, hi: number): number =>
   lo + Math.floor(Math.random() * (hi - lo + 1));
+
+/** The fault proxy's kinds of network damage, in the order the scenarios apply them. */
+export type NetKind =
+  'latency' | 'bandwidth' | 'slicing' | 'drop' | 'reset' | 'half-open' | 'timeout';
+export const NET_KINDS: readonly NetKind[] = [
+  'latency',
+  'bandwidth',
+  'slicing',
+  'drop',
+  'reset',
+  'half-open',
+  'timeout',
+];
+
+/**
+ * Sets one network fault on the proxy. `i` picks the variant where a kind has several
+ * (half-open: up, down, both in turn); `resetPerChunk` is the chance of an RST per chunk.
+ */
+export function applyNetFault(
+  p: FaultProxy,
+  kind: NetKind,
+  i: number,
+  o: { resetPerChunk: number; resetNow: boolean },
+): void {
+  switch (kind) {
+    case 'latency':
+      p.set({ both: { latencyMs: rnd(50, 250), jitterMs: rnd(20, 200) } });
+      break;
+    case 'bandwidth':
+      p.set({ up: { bytesPerSecond: rnd(4000, 16_000) }, down: { bytesPerSecond: 4000 } });
+      break;
+    case 'slicing':
+      p.set({ both: { slice: { min: 1, max: 7 } } });
+      break;
+    case 'drop':
+      p.set({ dropPerChunk: 0.1 });
+      break;
+    case 'reset':
+      if (o.resetNow) p.reset();
+      p.set({ resetPerChunk: o.resetPerChunk });
+      break;
+    case 'half-open': {
+      const which = (['up', 'down', 'both'] as const)[i % 3]!;
+      p.set(which === 'both' ? { both: { halted: true } } : { [which]: { halted: true } });
+      break;
+    }
+    case 'timeout':
+      p.set({ accept: 'stall' });
+      p.reset();
+      break;
+  }
+}
 
 export function check(name: string, pass: boolean, measured: string | number): Check {
   return { name, pass, measured: String(measured) };

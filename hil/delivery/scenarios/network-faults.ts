@@ -1,18 +1,16 @@
 /** Every fault kind of the proxy in turn, while the agent sends. */
 import { percentile } from '../history.js';
 import { sleep } from '../processes.js';
-import { check, commonChecks, rnd, summaries, withRig, type Scenario } from './common.js';
-
-type NetKind = 'latency' | 'bandwidth' | 'slicing' | 'drop' | 'reset' | 'half-open' | 'timeout';
-const NET_KINDS: NetKind[] = [
-  'latency',
-  'bandwidth',
-  'slicing',
-  'drop',
-  'reset',
-  'half-open',
-  'timeout',
-];
+import {
+  applyNetFault,
+  check,
+  commonChecks,
+  NET_KINDS,
+  rnd,
+  summaries,
+  withRig,
+  type Scenario,
+} from './common.js';
 
 /** Records left in the spool that count as "delivery caught up" after a fault. */
 const RESUMED_RECORDS = 40;
@@ -36,33 +34,7 @@ export const networkFaults: Scenario = {
         for (let i = 0; i < sizes.faultsPerKind; i++) {
           const opensBefore = agent.tunnelOpens;
           const breaks = ['drop', 'reset', 'half-open', 'timeout'].includes(kind);
-          switch (kind) {
-            case 'latency':
-              p.set({ both: { latencyMs: rnd(50, 250), jitterMs: rnd(20, 200) } });
-              break;
-            case 'bandwidth':
-              p.set({ up: { bytesPerSecond: rnd(4000, 16_000) }, down: { bytesPerSecond: 4000 } });
-              break;
-            case 'slicing':
-              p.set({ both: { slice: { min: 1, max: 7 } } });
-              break;
-            case 'drop':
-              p.set({ dropPerChunk: 0.1 });
-              break;
-            case 'reset':
-              p.reset();
-              p.set({ resetPerChunk: 0.02 });
-              break;
-            case 'half-open': {
-              const which = (['up', 'down', 'both'] as const)[i % 3]!;
-              p.set(which === 'both' ? { both: { halted: true } } : { [which]: { halted: true } });
-              break;
-            }
-            case 'timeout':
-              p.set({ accept: 'stall' });
-              p.reset();
-              break;
-          }
+          applyNetFault(p, kind, i, { resetPerChunk: 0.02, resetNow: true });
           applied[kind] = (applied[kind] ?? 0) + 1;
           await sleep(kind === 'timeout' ? 1800 : breaks ? rnd(500, 900) : rnd(400, 700));
           // A drop that never hit (no chunk drew it) still has to end as a loss.
