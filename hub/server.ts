@@ -9,7 +9,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import {
   MAX_FRAME_BYTES,
   TERMINATED_UPSTREAM_MARKER,
@@ -59,6 +59,12 @@ export interface HubOptions {
   tlsHandshakeTimeoutMs?: number;
   /** Largest frame accepted from a device. Default 256 KiB. */
   maxFrameBytes?: number;
+  /**
+   * After the hub closes a tunnel (replaced, revoked, protocol error, redirect), how long the
+   * agent may take to answer the close before the hub cuts the connection. Without it a dead
+   * path keeps its session for ws's default of 30 s. Default 2000.
+   */
+  closeTimeoutMs?: number;
   /**
    * Admission control: while this many connections are not yet authenticated tunnels (TLS or
    * inner handshake in progress, or a plain HTTP request), a new connection is reset at once,
@@ -175,6 +181,7 @@ export class Hub extends EventEmitter<HubEvents> {
       handshakeTimeoutMs: 10_000,
       tlsHandshakeTimeoutMs: 10_000,
       maxFrameBytes: MAX_FRAME_BYTES,
+      closeTimeoutMs: 2000,
       maxPendingHandshakes: 256,
       restartSpreadPerSecond: 250,
       restartSpreadMaxMs: 120_000,
@@ -240,11 +247,15 @@ export class Hub extends EventEmitter<HubEvents> {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
-    this.#wss = new WebSocketServer({
+    // `closeTimeout` (ws 8.23) is not in @types/ws yet: ws destroys the socket of a tunnel
+    // it closed once this long has passed without the peer's close frame.
+    const wsOptions: ServerOptions & { closeTimeout: number } = {
       noServer: true,
       maxPayload: this.#o.maxFrameBytes,
       perMessageDeflate: false,
-    });
+      closeTimeout: this.#o.closeTimeoutMs,
+    };
+    this.#wss = new WebSocketServer(wsOptions);
     this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
       this.#onUpgrade(req, socket, head),
     );
