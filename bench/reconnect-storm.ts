@@ -116,8 +116,15 @@ async function storm(
   const cpus0 = os.cpus();
   const before: Report[] = await Promise.all(children.map((c) => c.request('fleet-report', {})));
   const storm0 = performance.now();
-  await closing.close(mode === 'restart' ? {} : { comeBackLater: false });
-  const closeMs = performance.now() - storm0;
+  // close() stops listening before it first yields, so the replacement binds the port at once
+  // while the old node drains its tunnels, as when a supervisor starts the new process as soon
+  // as the old one stops listening (and as after a crash, which frees the port at once). Both
+  // share this process, so the old node's draining competes with the new one for the CPU.
+  let closeMs = Number.NaN;
+  const closed = closing
+    .close(mode === 'restart' ? {} : { comeBackLater: false })
+    .then(() => (closeMs = performance.now() - storm0));
+  await new Promise((r) => setImmediate(r));
   const hub = await restart();
   const restartMs = performance.now() - storm0;
   eld.enable();
@@ -140,6 +147,7 @@ async function storm(
   );
   const stormS = (performance.now() - storm0) / 1000;
   eld.disable();
+  await closed;
   const cpu1 = process.cpuUsage();
   const cpus1 = os.cpus();
   const after: Report[] = await Promise.all(children.map((c) => c.request('fleet-report', {})));
@@ -358,7 +366,7 @@ export const reconnectStormBench: Bench = {
           stormMaxS: STORM_MAX_S,
           targetS: TARGET_S,
           modes: MODE_TEXT,
-          hub: 'Hub in the bench process on 127.0.0.1, fixed port, SQLite file in a temp dir, default options (maxPendingHandshakes 256, restartSpreadPerSecond 250); restart = await hub.close(...) then Hub.start on the same port and db',
+          hub: 'Hub in the bench process on 127.0.0.1, fixed port, SQLite file in a temp dir, default options (maxPendingHandshakes 256, restartSpreadPerSecond 250); restart = hub.close(...) and, as soon as the old node has stopped listening (before its tunnels have drained), Hub.start on the same port and db in the same process',
           certificates:
             'one client certificate per device (CN = device id) from hub/pki.ts issueDeviceCertificateForKey, issued before anything is timed; all devices of a child share one P-256 TLS key pair',
           registration:

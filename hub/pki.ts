@@ -387,8 +387,10 @@ export function deviceIdFromCertificate(
 }
 
 /**
- * The same, from a `node:crypto` X509Certificate (`TLSSocket#getPeerX509Certificate()`), which
- * is much cheaper per connection than the object `getPeerCertificate()` builds. Its `subject` is
+ * The same, from a `node:crypto` X509Certificate (`TLSSocket#getPeerX509Certificate()`). The hub
+ * does not use it per connection: on a fresh socket that call copies the certificate and, with
+ * OpenSSL 3.0, decodes its public key again (about 0.27 ms against 0.12 ms for the object
+ * `getPeerCertificate()` builds; docs/benchmarks.md). Its `subject` is
  * one `TYPE=value` line per attribute (RFC 2253 escaping); a multi-valued RDN joins with " + ",
  * which the device id pattern refuses, and two CN attributes are ambiguous: both give undefined.
  */

@@ -35,6 +35,8 @@ export async function waitFor(
 
 export interface RawClient {
   ws: WebSocket;
+  /** The TLS socket under the WebSocket (pause it to play a peer that stops reading). */
+  socket: TLSSocket | undefined;
   frames: Frame[];
   closed: Promise<{ code: number; reason: string }>;
   send(seq: number, body: Body): void;
@@ -79,6 +81,7 @@ export async function rawClient(
   });
   const client: RawClient = {
     ws,
+    socket,
     frames,
     closed,
     send: (seq, body) => ws.send(encodeFrame({ deviceId, seq, sentAtMs: Date.now() }, body)),

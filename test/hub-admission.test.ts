@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../firmware-sim/index.js';
 import { createTestPki, startHub, type Hub, type HubOptions } from '../hub/index.js';
 import { createAgent, modbusTcpAdapter, type Agent, type TunnelError } from '../src/index.js';
-import { catalogue, enrolIdentity, registerMap, waitFor } from './helpers.js';
+import { catalogue, enrolIdentity, rawClient, registerMap, waitFor } from './helpers.js';
 
 type Pki = Awaited<ReturnType<typeof createTestPki>>;
 
@@ -188,6 +188,28 @@ describe('restart', () => {
     await hub.close({ comeBackLater: false });
     expect(await waitFor(() => downs.length > 0, 2000)).toBe(true);
     expect(downs[0]!.code).not.toBe('TUNNEL_REDIRECTED');
+  });
+});
+
+describe('closing a tunnel', () => {
+  it('cuts a tunnel whose agent does not answer the close within closeTimeoutMs', async () => {
+    const hub = await hubWith({ closeTimeoutMs: 300 });
+    const keys = enrolIdentity(hub, 'ADM-A');
+    const client = await rawClient(hub, pki.ca.certPem, pki.devices['ADM-A'], 'ADM-A', {
+      identity: keys.identity.secretKey,
+    });
+    expect(hub.isConnected('ADM-A')).toBe(true);
+    const gone: Array<{ deviceId: string; code: number }> = [];
+    hub.on('disconnected', (e) => gone.push(e));
+    // A dead path: the agent reads nothing more, so it never answers the hub's close frame.
+    client.socket!.pause();
+    const t0 = Date.now();
+    hub.revokeDevice('ADM-A');
+    // ws alone would keep the session for 30 s.
+    expect(await waitFor(() => gone.length > 0, 3000)).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(gone[0]!.deviceId).toBe('ADM-A');
+    client.ws.terminate();
   });
 });
 
