@@ -1,9 +1,11 @@
 /**
  * idle-memory: hub memory per idle authenticated tunnel. The server under test runs alone in a
  * child process started with --expose-gc; two other children hold M idle tunnels to it. Memory
- * (process.memoryUsage() after three global.gc() calls) is taken with no tunnels (after a short
- * warm-up of 50 tunnels opened and closed), with M idle tunnels, and after closing them again;
- * per tunnel = (with M - without) / M.
+ * (process.memoryUsage() after three global.gc() calls) is taken with no tunnels (after a
+ * warm-up of 500 tunnels opened and closed), at M/4, M/2, 3M/4 and M idle tunnels, and after
+ * closing them again. Per tunnel: (with M - without) / M; marginal: (M - M/2) / (M/2); and the
+ * least-squares slope over the five points (0 to M), which a one-off step of the V8 heap or of
+ * the allocator moves least.
  *
  * Measured side by side against two references with the same transport settings and nothing
  * else: a plain WebSocket server over TLS 1.3 asking for client certificates (wss), and a plain
@@ -36,6 +38,22 @@ const CLIENT_CHILDREN = 2;
 const WARMUP_TUNNELS_PER_CHILD = 250;
 const CONNECT_CONCURRENCY = 32;
 const SETTLE_MS = 2000;
+/** Measurements between 0 and M tunnels (even, so that M/2 is one of them). */
+const STEPS = 4;
+
+/** Least-squares slope of y over x. */
+function slope(xy: ReadonlyArray<readonly [number, number]>): number {
+  const n = xy.length;
+  const mx = xy.reduce((a, [x]) => a + x, 0) / n;
+  const my = xy.reduce((a, [, y]) => a + y, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const [x, y] of xy) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) ** 2;
+  }
+  return sxx === 0 ? 0 : sxy / sxx;
+}
 const TARGET_KIB = 40;
 const KINDS: readonly ServerKind[] = ['ws', 'wss', 'hub', 'hub-lb'];
 const FIELDS = ['rss', 'heapUsed', 'heapTotal', 'external', 'arrayBuffers'] as const;
@@ -47,6 +65,10 @@ interface KindResult {
   tunnels: number;
   /** Tunnels open at the half-way measurement. */
   halfTunnels: number;
+  /** Every measurement from 0 to M: tunnels open and memory. */
+  points: Array<{ tunnels: number; memory: Memory }>;
+  /** Least-squares slope of memory over tunnels across `points`, KiB per tunnel. */
+  slopeKiB: Memory;
   connectS: number;
   baseline: Memory;
   half: Memory;
@@ -138,21 +160,25 @@ export const idleMemoryBench: Bench = {
           await sleep(500);
           const baseline = pick((await server.request('server-memory', {})).memory);
           const c0 = nowNs();
-          const mid = (i: number): number => Math.floor(size(i) / 2);
-          await Promise.all(clients.map((_, i) => connect(i, 0, mid(i))));
-          await waitUntil(
-            async () => (await open()) >= clients.reduce((n, _, i) => n + mid(i), 0),
-            10_000,
-          );
-          const halfTunnels = await open();
-          await sleep(SETTLE_MS);
-          const half = pick((await server.request('server-memory', {})).memory);
-          await Promise.all(clients.map((_, i) => connect(i, mid(i), size(i))));
-          await waitUntil(async () => (await open()) >= M, 10_000);
+          const points: Array<{ tunnels: number; memory: Memory }> = [
+            { tunnels: 0, memory: baseline },
+          ];
+          // Open the tunnels in STEPS equal steps, measuring after each.
+          const upTo = (i: number, step: number): number => Math.floor((size(i) * step) / STEPS);
+          for (let step = 1; step <= STEPS; step++) {
+            await Promise.all(clients.map((_, i) => connect(i, upTo(i, step - 1), upTo(i, step))));
+            const want = clients.reduce((n, _, i) => n + upTo(i, step), 0);
+            await waitUntil(async () => (await open()) >= want, 10_000);
+            const n = await open();
+            await sleep(SETTLE_MS);
+            points.push({
+              tunnels: n,
+              memory: pick((await server.request('server-memory', {})).memory),
+            });
+          }
           const connectS = (nowNs() - c0) / 1e9;
-          const tunnels = await open();
-          await sleep(SETTLE_MS);
-          const loaded = pick((await server.request('server-memory', {})).memory);
+          const { tunnels, memory: loaded } = points.at(-1)!;
+          const { tunnels: halfTunnels, memory: half } = points[STEPS / 2]!;
           await Promise.all(
             clients.map((c, i) => c.request('fleet-close', { from: 0, to: size(i) })),
           );
@@ -162,14 +188,21 @@ export const idleMemoryBench: Bench = {
           await server.request('server-stop', {});
           const perTunnelKiB = {} as Memory;
           const marginalKiB = {} as Memory;
+          const slopeKiB = {} as Memory;
           for (const f of FIELDS) {
             perTunnelKiB[f] = round((loaded[f] - baseline[f]) / tunnels / 1024, 1);
             marginalKiB[f] = round((loaded[f] - half[f]) / (tunnels - halfTunnels) / 1024, 1);
+            slopeKiB[f] = round(
+              slope(points.map((p) => [p.tunnels, p.memory[f]] as const)) / 1024,
+              1,
+            );
           }
           results.push({
             kind,
             tunnels,
             halfTunnels,
+            points,
+            slopeKiB,
             connectS: round(connectS, 1),
             baseline,
             half,
@@ -202,6 +235,7 @@ export const idleMemoryBench: Bench = {
           'heapUsed MiB 0 / M',
           'RSS KiB/tunnel (0 to M)',
           'RSS KiB/tunnel (M/2 to M)',
+          'RSS KiB/tunnel (slope, 5 points)',
           'heapUsed KiB/tunnel',
           'heapTotal KiB/tunnel',
           'external KiB/tunnel',
@@ -213,6 +247,7 @@ export const idleMemoryBench: Bench = {
           `${round(r.baseline.heapUsed / MIB, 1)} / ${round(r.loaded.heapUsed / MIB, 1)}`,
           r.perTunnelKiB.rss,
           r.marginalKiB.rss,
+          r.slopeKiB.rss,
           r.perTunnelKiB.heapUsed,
           r.perTunnelKiB.heapTotal,
           r.perTunnelKiB.external,
@@ -225,7 +260,7 @@ export const idleMemoryBench: Bench = {
     const verdict = (kib: number): string => (kib <= budgetKiB ? 'met' : 'not met');
     if (hub)
       log(
-        `target <= ${TARGET_KIB} KB per idle tunnel (hub, TLS on the node): RSS 0 to M ${hub.perTunnelKiB.rss} KiB -> ${verdict(hub.perTunnelKiB.rss)}; M/2 to M ${hub.marginalKiB.rss} KiB -> ${verdict(hub.marginalKiB.rss)}`,
+        `target <= ${TARGET_KIB} KB per idle tunnel (hub, TLS on the node): RSS 0 to M ${hub.perTunnelKiB.rss} KiB -> ${verdict(hub.perTunnelKiB.rss)}; M/2 to M ${hub.marginalKiB.rss} KiB -> ${verdict(hub.marginalKiB.rss)}; slope over 0, M/4 … M ${hub.slopeKiB.rss} KiB -> ${verdict(hub.slopeKiB.rss)}`,
       );
     return {
       bench: 'idle-memory',
@@ -239,7 +274,7 @@ export const idleMemoryBench: Bench = {
         settleMs: SETTLE_MS,
         targetKiB: TARGET_KIB,
         memory:
-          'process.memoryUsage() in the server child (node --expose-gc) after 3 x global.gc(), taken after the warm-up with no tunnels, with M/2 and with M idle tunnels; per tunnel (0 to M) = (M - none) / M; marginal (M/2 to M) = (M - M/2) / (M/2); KiB = 1024 bytes, the 40 KB target = 39.06 KiB',
+          'process.memoryUsage() in the server child (node --expose-gc) after 3 x global.gc(), taken after the warm-up with no tunnels, then at M/4, M/2, 3M/4 and M idle tunnels; per tunnel (0 to M) = (M - none) / M; marginal (M/2 to M) = (M - M/2) / (M/2); slope = least-squares fit of memory against open tunnels over the five points; KiB = 1024 bytes, the 40 KB target = 39.06 KiB',
         hub: 'Hub (hub/server.ts) defaults, TLS 1.3, SQLite file in a temp dir with the M identity keys pre-registered; heartbeat 30 s (no ping fell in the measurement)',
         hubLb:
           'hub-lb: the same hub with tlsTerminatedUpstream (plain ws; the handshake binds to the terminated-upstream marker); the TLS memory then sits in the balancer',
