@@ -501,6 +501,24 @@ describe('FileSpool: quota and gaps', () => {
     const alarms = again.next(100).filter((r) => r.lane === 'alarm');
     expect(alarms.map((r) => [r.seq, bodyId(r.body)])).toEqual([[2, 2]]);
   });
+
+  it('does not rewrite the segment holding the ack point: acks, not compaction, empty it', async () => {
+    const fs = new MemorySpoolFs();
+    const spool = await openSpool(fs, new ManualClock(), {
+      segmentBytes: 2000,
+      groupCommitRecords: 1,
+    });
+    await fillOneByOne(spool, Array<Lane>(24).fill('telemetry'), 150); // ~10 per segment
+    const [first] = segments(fs);
+    const before = fs.contents(`${DIR}/${first}`)!.length;
+    spool.ack(8); // most of the first (sealed) segment: dead bytes far above compactDeadRatio
+    await spool.settle();
+    await spool.settle(); // the removal is durable now: a rewrite would have been done
+    expect(fs.contents(`${DIR}/${first}`)!.length).toBe(before);
+    spool.ack(24);
+    await spool.settle();
+    expect(fs.contents(`${DIR}/${first}`)).toBeUndefined(); // deleted once all acked
+  });
 });
 
 describe('FileSpool: bodies beyond memoryBytes', () => {
