@@ -35,3 +35,59 @@ describe('HubStore gaps', () => {
     store.close();
   });
 });
+
+describe('HubStore batches', () => {
+  const alarm = (code: number): Body => ({
+    type: 'alarm',
+    alarm: { code, state: 1, severity: 2, subsystem: 'gen', text: `t${code}`, observedAtMs: code },
+  });
+
+  it('stores a large batch of alarms once each, in order, with every field', () => {
+    const store = new HubStore();
+    store.openStream('D1', 'S1', 'test', 1);
+    const items = Array.from({ length: 77 }, (_, i) => item(i + 1, alarm(1000 + i)));
+    const results = store.storeBatch(items, [{ deviceId: 'D1', streamId: 'S1', acked: 77 }]);
+    expect(results.every((r) => r.outcome === 'stored')).toBe(true);
+    const stored = store.alarms('D1');
+    expect(stored.map((a) => a.seq)).toEqual(items.map((_, i) => i + 1));
+    expect(stored[40]).toMatchObject({
+      code: 1040,
+      state: 'raised',
+      severity: 2,
+      subsystem: 'gen',
+      text: 't1040',
+      observedAtMs: 1040,
+      storedAtMs: 2,
+    });
+    expect(store.counts('D1')).toMatchObject({ frames: 77, alarms: 77 });
+    store.close();
+  });
+
+  it('reports each already stored seq in a batch as a duplicate and stores the rest once', () => {
+    const store = new HubStore();
+    store.openStream('D1', 'S1', 'test', 1);
+    store.storeBatch([item(5, alarm(5)), item(20, alarm(20))], []);
+    // 40 frames (one multi-row chunk and more) holding seq 5 and 20 again, and seq 30 twice.
+    const seqs = Array.from({ length: 40 }, (_, i) => i + 1);
+    seqs.push(30);
+    const telemetry: Body = {
+      type: 'telemetry',
+      telemetry: {
+        baseTimeMs: 1000,
+        counters: [{ name: 'kv', scale: 1 }],
+        samples: [{ offsetMs: 0, raw: [7] }],
+      },
+    };
+    const results = store.storeBatch(
+      seqs.map((s) => item(s, s % 3 === 0 ? telemetry : alarm(s))),
+      [{ deviceId: 'D1', streamId: 'S1', acked: 40 }],
+    );
+    const dup = results.flatMap((r, i) => (r.outcome === 'duplicate' ? [seqs[i]] : []));
+    expect(dup).toEqual([5, 20, 30]);
+    expect(results[2]).toEqual({ outcome: 'stored', samples: 1 });
+    const alarms = store.alarms('D1').map((a) => a.seq);
+    expect(alarms).toHaveLength(new Set(alarms).size);
+    expect(store.counts('D1')).toMatchObject({ frames: 40, alarms: 27, samples: 13 });
+    store.close();
+  });
+});

@@ -61,6 +61,40 @@ export interface SecurityEvent {
 
 export type StoreResult = { outcome: 'stored'; samples: number } | { outcome: 'duplicate' };
 
+const DUPLICATE: StoreResult = Object.freeze({ outcome: 'duplicate' });
+const STORED_NO_SAMPLES: StoreResult = Object.freeze({ outcome: 'stored', samples: 0 });
+
+const FRAME_COLUMNS = [
+  'device_id',
+  'stream_id',
+  'seq',
+  'type',
+  'bytes',
+  'sent_at_ms',
+  'received_at_ms',
+] as const;
+const ALARM_COLUMNS = [
+  'device_id',
+  'stream_id',
+  'seq',
+  'code',
+  'state',
+  'severity',
+  'subsystem',
+  'text',
+  'observed_at_ms',
+  'stored_at_ms',
+  'missed_raises',
+] as const;
+
+/** Rows per multi-row INSERT: the largest of these that fits what is left (few statements). */
+const CHUNK_SIZES = [32, 8, 1] as const;
+
+function chunkRows(left: number): number {
+  for (const n of CHUNK_SIZES) if (left >= n) return n;
+  return 1;
+}
+
 /**
  * The hub's durable state in SQLite (better-sqlite3, WAL, synchronous=FULL): a frame is acked
  * only after the transaction that stores it has committed. Every data frame is recorded in
@@ -195,32 +229,149 @@ export class HubStore {
     streams: ReadonlyArray<{ deviceId: string; streamId: string; acked: number }>,
   ): StoreResult[] {
     return this.#db.transaction((): StoreResult[] => {
-      const results = items.map((i) => this.#storeOne(i));
+      const results = new Array<StoreResult>(items.length);
+      // Data frames go in runs: one multi-row INSERT per chunk of a run (a Gap ends a run, as
+      // it must see the frames stored before it).
+      let runStart = 0;
+      for (let i = 0; i < items.length; i++) {
+        if (items[i]!.frame.type !== 'gap') continue;
+        this.#storeRun(items, runStart, i, results);
+        results[i] = this.#storeGap(items[i]!);
+        runStart = i + 1;
+      }
+      this.#storeRun(items, runStart, items.length, results);
       for (const s of streams) this.#stmt.setAcked.run(s.acked, s.deviceId, s.streamId, s.acked);
       return results;
     })();
   }
 
-  #storeOne({ deviceId, streamId, frame, bytes, receivedAtMs: nowMs }: StoreItem): StoreResult {
-    if (frame.type === 'gap') {
-      // A Gap is not a record: it has no seq of its own, and is keyed by its range. A record
-      // dropped while in flight may have arrived before the gap did; what is stored is the
-      // number of records of the range the hub really lacks.
-      const g = frame.gap;
-      const from = g.fromSeq ?? 0;
-      const to = g.toSeq ?? 0;
-      const held = (this.#stmt.framesIn.get(deviceId, streamId, from, to) as { n: number }).n;
-      const inserted = this.#stmt.insertGap.run(
-        deviceId,
-        streamId,
-        from,
-        to,
-        Math.max(0, (g.records ?? 0) - held),
-        g.reason ?? 0,
-        nowMs,
+  /** Multi-row statements, prepared once per (table, rows). */
+  readonly #multi = new Map<string, Database.Statement>();
+
+  #multiRow(kind: 'frames' | 'alarms', rows: number): Database.Statement {
+    const key = `${kind}:${rows}`;
+    let stmt = this.#multi.get(key);
+    if (!stmt) {
+      const cols = kind === 'frames' ? FRAME_COLUMNS : ALARM_COLUMNS;
+      const tuple = `(${cols.map(() => '?').join(', ')})`;
+      // Plain INSERT (conflict = ABORT): a chunk holding an already stored key fails as a
+      // whole, statement-level, and is then stored row by row with INSERT OR IGNORE.
+      stmt = this.#db.prepare(
+        `INSERT INTO ${kind} (${cols.join(', ')}) VALUES ${Array<string>(rows).fill(tuple).join(', ')}`,
       );
-      return inserted.changes === 0 ? { outcome: 'duplicate' } : { outcome: 'stored', samples: 0 };
+      this.#multi.set(key, stmt);
     }
+    return stmt;
+  }
+
+  /**
+   * Stores `items[from..to)` (no Gap among them): their `frames` rows in multi-row INSERTs of
+   * up to 32 (`CHUNK_SIZES`), then the derived rows of those that were new (alarms likewise
+   * multi-row; samples, events, command results one by one).
+   */
+  #storeRun(items: readonly StoreItem[], from: number, to: number, out: StoreResult[]): void {
+    for (let start = from; start < to;) {
+      const n = chunkRows(to - start);
+      if (n === 1 || !this.#insertFrames(items, start, n)) {
+        for (let i = start; i < start + n; i++) out[i] = this.#storeOneFrame(items[i]!);
+      } else {
+        let alarms = 0;
+        for (let i = start; i < start + n; i++) {
+          const item = items[i]!;
+          if (item.frame.type === 'alarm') alarms++;
+          else out[i] = { outcome: 'stored', samples: this.#storeDerived(item) };
+        }
+        if (alarms > 0) this.#insertAlarms(items, start, alarms, out);
+      }
+      start += n;
+    }
+  }
+
+  /** One multi-row INSERT of `n` frames rows; false (nothing stored) if a key was already there. */
+  #insertFrames(items: readonly StoreItem[], start: number, n: number): boolean {
+    const args: Array<string | number> = new Array(n * FRAME_COLUMNS.length);
+    let k = 0;
+    for (let i = start; i < start + n; i++) {
+      const { deviceId, streamId, frame, bytes, receivedAtMs } = items[i]!;
+      args[k++] = deviceId;
+      args[k++] = streamId;
+      args[k++] = frame.seq;
+      args[k++] = frame.type;
+      args[k++] = bytes;
+      args[k++] = frame.sentAtMs;
+      args[k++] = receivedAtMs;
+    }
+    try {
+      this.#multiRow('frames', n).run(args);
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return false;
+      throw err;
+    }
+  }
+
+  /** The alarms rows of the first `count` alarm frames from `items[start]` on, all new. */
+  #insertAlarms(
+    items: readonly StoreItem[],
+    start: number,
+    count: number,
+    out: StoreResult[],
+  ): void {
+    let done = 0;
+    let i = start;
+    while (done < count) {
+      const rows = chunkRows(count - done);
+      const args: Array<string | number> = new Array(rows * ALARM_COLUMNS.length);
+      let k = 0;
+      for (let r = 0; r < rows; i++) {
+        const item = items[i]!;
+        const frame = item.frame;
+        if (frame.type !== 'alarm') continue;
+        const a = frame.alarm;
+        args[k++] = item.deviceId;
+        args[k++] = item.streamId;
+        args[k++] = frame.seq;
+        args[k++] = a.code ?? 0;
+        args[k++] = a.state === 2 ? 'cleared' : 'raised';
+        args[k++] = a.severity ?? 0;
+        args[k++] = a.subsystem ?? '';
+        args[k++] = a.text ?? '';
+        args[k++] = a.observedAtMs ?? 0;
+        args[k++] = item.receivedAtMs;
+        args[k++] = a.missedRaises ?? 0;
+        out[i] = STORED_NO_SAMPLES;
+        r++;
+      }
+      if (rows === 1) this.#stmt.insertAlarm.run(args);
+      else this.#multiRow('alarms', rows).run(args);
+      done += rows;
+    }
+  }
+
+  #storeGap({ deviceId, streamId, frame, receivedAtMs: nowMs }: StoreItem): StoreResult {
+    // A Gap is not a record: it has no seq of its own, and is keyed by its range. A record
+    // dropped while in flight may have arrived before the gap did; what is stored is the
+    // number of records of the range the hub really lacks.
+    if (frame.type !== 'gap') throw new TypeError('not a gap');
+    const g = frame.gap;
+    const from = g.fromSeq ?? 0;
+    const to = g.toSeq ?? 0;
+    const held = (this.#stmt.framesIn.get(deviceId, streamId, from, to) as { n: number }).n;
+    const inserted = this.#stmt.insertGap.run(
+      deviceId,
+      streamId,
+      from,
+      to,
+      Math.max(0, (g.records ?? 0) - held),
+      g.reason ?? 0,
+      nowMs,
+    );
+    return inserted.changes === 0 ? DUPLICATE : { outcome: 'stored', samples: 0 };
+  }
+
+  /** One data frame on its own: its frames row (if new) and its derived rows. */
+  #storeOneFrame(item: StoreItem): StoreResult {
+    const { deviceId, streamId, frame, bytes, receivedAtMs } = item;
     const inserted = this.#stmt.insertFrame.run(
       deviceId,
       streamId,
@@ -228,14 +379,17 @@ export class HubStore {
       frame.type,
       bytes,
       frame.sentAtMs,
-      nowMs,
+      receivedAtMs,
     );
-    if (inserted.changes === 0) return { outcome: 'duplicate' };
-    let samples = 0;
+    if (inserted.changes === 0) return DUPLICATE;
+    return { outcome: 'stored', samples: this.#storeDerived(item) };
+  }
+
+  /** The rows derived from a newly stored data frame; returns the samples stored. */
+  #storeDerived({ deviceId, streamId, frame, receivedAtMs: nowMs }: StoreItem): number {
     switch (frame.type) {
       case 'telemetry':
-        samples = this.#storeTelemetry(deviceId, frame.telemetry);
-        break;
+        return this.#storeTelemetry(deviceId, frame.telemetry);
       case 'alarm': {
         const a = frame.alarm;
         this.#stmt.insertAlarm.run(
@@ -251,7 +405,7 @@ export class HubStore {
           nowMs,
           a.missedRaises ?? 0,
         );
-        break;
+        return 0;
       }
       case 'commandResult': {
         const r = frame.commandResult;
@@ -264,12 +418,11 @@ export class HubStore {
           r.errorMessage ?? '',
           nowMs,
         );
-        break;
+        return 0;
       }
       default:
-        break;
+        return 0;
     }
-    return { outcome: 'stored', samples };
   }
 
   #storeTelemetry(deviceId: string, t: Extract<Frame, { type: 'telemetry' }>['telemetry']): number {
