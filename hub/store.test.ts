@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, decodeFrame, type Body } from '../src/codec/index.js';
-import { HubStore } from './store.js';
+import { HubStore, PAGE_SIZE } from './store.js';
 
 function item(seq: number, body: Body) {
   const bytes = encodeFrame({ deviceId: 'D1', seq, sentAtMs: 1 }, body);
@@ -89,5 +89,25 @@ describe('HubStore batches', () => {
     expect(alarms).toHaveLength(new Set(alarms).size);
     expect(store.counts('D1')).toMatchObject({ frames: 40, alarms: 27, samples: 13 });
     store.close();
+  });
+});
+
+describe('HubStore file', () => {
+  it('creates a new database with 16 KiB pages, so 2 KB alarm rows share a page', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { default: Database } = await import('better-sqlite3');
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-hub-store-'));
+    try {
+      const path = join(dir, 'hub.db');
+      new HubStore(path).close();
+      const db = new Database(path, { readonly: true });
+      expect(db.pragma('page_size', { simple: true })).toBe(PAGE_SIZE);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
