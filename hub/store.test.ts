@@ -106,6 +106,17 @@ describe('HubStore file', () => {
       expect(db.pragma('page_size', { simple: true })).toBe(PAGE_SIZE);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       db.close();
+      // A data batch committed without its fsync is there, and syncData() makes it durable.
+      const store = new HubStore(path);
+      expect(store.defersSync).toBe(true);
+      store.openStream('D1', 'S1', 'test', 1);
+      store.storeBatch([item(1, { type: 'alarm', alarm: { code: 7 } })], [], { deferSync: true });
+      await store.syncData();
+      store.close();
+      const again = new HubStore(path);
+      expect(again.alarms('D1').map((a) => a.code)).toEqual([7]);
+      again.close();
+      expect(new HubStore().defersSync).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,3 +1,4 @@
+import { closeSync, fsync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Frame } from '../src/codec/index.js';
 import { ReceivedSeqs } from './received-seqs.js';
@@ -61,6 +62,17 @@ export interface SecurityEvent {
 
 export type StoreResult = { outcome: 'stored'; samples: number } | { outcome: 'duplicate' };
 
+/** A store failure with a stable code. */
+export class HubStoreError extends Error {
+  override readonly name = 'HubStoreError';
+  readonly code: 'OUTPOST_HUB_SYNC_FAILED';
+
+  constructor(code: HubStoreError['code'], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
 /** SQLite page size of a new hub database. */
 export const PAGE_SIZE = 16_384;
 
@@ -107,6 +119,11 @@ export class HubStore {
   readonly #db: Database.Database;
   readonly #stmt;
 
+  /** The WAL file, opened read-only for {@link syncData}; undefined for an in-memory store. */
+  #walFd: number | undefined;
+  /** A WAL fsync failed: nothing stored since can be promised, so every later batch fails. */
+  #syncError: Error | undefined;
+
   constructor(path = ':memory:') {
     this.#db = new Database(path);
     // Before anything creates the file (no effect on an existing database): a 2 KB alarm row
@@ -117,6 +134,7 @@ export class HubStore {
     this.#db.pragma('synchronous = FULL');
     this.#db.pragma('foreign_keys = ON');
     this.#db.exec(SCHEMA);
+    if (!this.#db.memory) this.#walFd = openSync(`${this.#db.name}-wal`, 'r');
     const db = this.#db;
     this.#stmt = {
       upsertDevice: db.prepare(
@@ -232,6 +250,57 @@ export class HubStore {
    * then changes nothing for it. Throws if the transaction fails; then nothing is stored.
    */
   storeBatch(
+    items: readonly StoreItem[],
+    streams: ReadonlyArray<{ deviceId: string; streamId: string; acked: number }>,
+    options: { deferSync?: boolean } = {},
+  ): StoreResult[] {
+    if (this.#syncError) throw this.#syncError;
+    const defer = options.deferSync === true && this.#walFd !== undefined;
+    if (!defer) return this.#storeBatch(items, streams);
+    // Committed without the fsync (synchronous=NORMAL for this one transaction): the caller
+    // makes it durable with syncData() before anything depends on it.
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return this.#storeBatch(items, streams);
+    } finally {
+      this.#db.pragma('synchronous = FULL');
+    }
+  }
+
+  /**
+   * Whether data batches stored with `deferSync` need {@link syncData} to be durable (a file
+   * database); false for an in-memory store, whose commit is all there is.
+   */
+  get defersSync(): boolean {
+    return this.#walFd !== undefined;
+  }
+
+  /**
+   * Makes every transaction committed so far durable: an fsync of the WAL file, on libuv's
+   * thread pool, so the event loop goes on decoding while the disk syncs. It is the fsync a
+   * synchronous=FULL commit does in WAL mode; the WAL is only ever checkpointed into the
+   * database after it was synced, and never truncated or deleted while the store is open. A
+   * failed fsync poisons the store: the pages it was to write may be gone from the page cache,
+   * so no later batch could be promised either (every later storeBatch throws it).
+   */
+  syncData(): Promise<void> {
+    const fd = this.#walFd;
+    if (this.#syncError) return Promise.reject(this.#syncError);
+    if (fd === undefined) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      fsync(fd, (err) => {
+        if (!err) return resolve();
+        this.#syncError = new HubStoreError(
+          'OUTPOST_HUB_SYNC_FAILED',
+          `fsync of the hub's WAL failed (${err.message}); the hub must restart`,
+          { cause: err },
+        );
+        reject(this.#syncError);
+      }),
+    );
+  }
+
+  #storeBatch(
     items: readonly StoreItem[],
     streams: ReadonlyArray<{ deviceId: string; streamId: string; acked: number }>,
   ): StoreResult[] {
@@ -733,6 +802,8 @@ export class HubStore {
   close(): void {
     this.flushLastSeen();
     this.flushSecurityEvents();
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
+    this.#walFd = undefined;
     this.#db.close();
   }
 }
