@@ -278,6 +278,24 @@ describe('FileSpool: durability and recovery', () => {
     expect(again.stats()).toMatchObject({ records: 0, ackedSeq: 10 });
   });
 
+  it('by default writes the state for a stream of acks at most every 100 ms', async () => {
+    const fs = new MemorySpoolFs();
+    const clock = new ManualClock();
+    const spool = await openSpool(fs, clock, { persistDelayMs: undefined });
+    await fill(spool, Array<Lane>(10).fill('telemetry'));
+    await spool.settle();
+    const renames = fs.count('rename');
+    for (let s = 1; s <= 9; s++) {
+      spool.ack(s);
+      clock.advance(10); // an ack every 10 ms, as from a hub under load
+      await spool.flush();
+    }
+    expect(fs.count('rename')).toBe(renames); // 90 ms: not yet
+    clock.advance(10);
+    await spool.settle();
+    expect(fs.count('rename')).toBe(renames + 1);
+  });
+
   it('a crash before the ack is persisted re-delivers; the hub de-duplicates by seq', async () => {
     const fs = new MemorySpoolFs();
     const spool = await openSpool(fs, new ManualClock(), { persistDelayMs: 1000 });
