@@ -133,6 +133,10 @@ export class HubStore {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = FULL');
     this.#db.pragma('foreign_keys = ON');
+    // 64 MiB of page cache (the default is 2 MiB: 125 pages of 16 KiB, fewer than one busy
+    // batch dirties, so pages went out and came back from the WAL). storeBatch on a file,
+    // batches of 300 alarms: 42-54 -> 32-39 us wall per frame, user CPU 12-13 -> 11.
+    this.#db.pragma('cache_size = -65536');
     this.#db.exec(SCHEMA);
     if (!this.#db.memory) this.#walFd = openSync(`${this.#db.name}-wal`, 'r');
     const db = this.#db;
