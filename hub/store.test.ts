@@ -121,4 +121,31 @@ describe('HubStore file', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a device reconnecting while a batch awaits its fsync is told only what is durable', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-hub-reopen-'));
+    try {
+      const store = new HubStore(join(dir, 'hub.db'));
+      store.openStream('D1', 'S1', 'test', 1);
+      const syncs = store.walSyncs;
+      // Committed, its thread-pool fsync not started yet: the ack it carries is not durable.
+      store.storeBatch(
+        [item(1, { type: 'alarm', alarm: { code: 7 } })],
+        [{ deviceId: 'D1', streamId: 'S1', acked: 1 }],
+        { deferSync: true },
+      );
+      expect(store.walSyncs).toBe(syncs);
+      // The reconnecting session reads acked = 1, which it will tell the device: fsync first.
+      expect(store.openStream('D1', 'S1', 'test', 2).acked).toBe(1);
+      expect(store.walSyncs).toBe(syncs + 1);
+      store.openStream('D1', 'S1', 'test', 3);
+      expect(store.walSyncs).toBe(syncs + 1); // nothing new to make durable
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

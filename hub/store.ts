@@ -1,4 +1,4 @@
-import { closeSync, fsync, openSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Frame } from '../src/codec/index.js';
 import { ReceivedSeqs } from './received-seqs.js';
@@ -123,6 +123,10 @@ export class HubStore {
   #walFd: number | undefined;
   /** A WAL fsync failed: nothing stored since can be promised, so every later batch fails. */
   #syncError: Error | undefined;
+  /** Batches committed with a deferred fsync, and how many of them a finished fsync covers. */
+  #deferredCommits = 0;
+  #syncedCommits = 0;
+  #walSyncs = 0;
 
   constructor(path = ':memory:') {
     this.#db = new Database(path);
@@ -194,6 +198,9 @@ export class HubStore {
     agentVersion: string,
     nowMs: number,
   ): StreamPosition {
+    // What this reads (the stream's acked seq, the frames above it) becomes what the device is
+    // told is stored: it must be durable first, including batches whose fsync is still running.
+    this.#syncDeferredNow();
     // A reconnect of a known device on a known stream writes nothing here (no commit, no fsync
     // per handshake); its last-seen time is batched. New devices and streams are committed.
     const known = this.#stmt.deviceVersion.get(deviceId) as { agent_version: string } | undefined;
@@ -265,7 +272,9 @@ export class HubStore {
     // makes it durable with syncData() before anything depends on it.
     this.#db.pragma('synchronous = NORMAL');
     try {
-      return this.#storeBatch(items, streams);
+      const results = this.#storeBatch(items, streams);
+      this.#deferredCommits++;
+      return results;
     } finally {
       this.#db.pragma('synchronous = FULL');
     }
@@ -291,17 +300,45 @@ export class HubStore {
     const fd = this.#walFd;
     if (this.#syncError) return Promise.reject(this.#syncError);
     if (fd === undefined) return Promise.resolve();
+    const covers = this.#deferredCommits;
+    this.#walSyncs++;
     return new Promise((resolve, reject) =>
       fsync(fd, (err) => {
-        if (!err) return resolve();
-        this.#syncError = new HubStoreError(
-          'OUTPOST_HUB_SYNC_FAILED',
-          `fsync of the hub's WAL failed (${err.message}); the hub must restart`,
-          { cause: err },
-        );
-        reject(this.#syncError);
+        if (!err) {
+          this.#syncedCommits = Math.max(this.#syncedCommits, covers);
+          return resolve();
+        }
+        reject(this.#poison(err));
       }),
     );
+  }
+
+  /** WAL fsyncs started so far (thread pool and synchronous ones). */
+  get walSyncs(): number {
+    return this.#walSyncs;
+  }
+
+  /** A synchronous WAL fsync if a batch committed with a deferred fsync is not yet covered. */
+  #syncDeferredNow(): void {
+    if (this.#syncError) throw this.#syncError;
+    if (this.#walFd === undefined || this.#syncedCommits >= this.#deferredCommits) return;
+    const covers = this.#deferredCommits;
+    this.#walSyncs++;
+    try {
+      fsyncSync(this.#walFd);
+    } catch (err) {
+      throw this.#poison(err as Error);
+    }
+    this.#syncedCommits = covers;
+  }
+
+  #poison(err: Error): HubStoreError {
+    this.#syncError = new HubStoreError(
+      'OUTPOST_HUB_SYNC_FAILED',
+      `fsync of the hub's WAL failed (${err.message}); the hub must restart`,
+      { cause: err },
+    );
+    return this.#syncError as HubStoreError;
   }
 
   #storeBatch(
