@@ -229,7 +229,10 @@ export interface KitOps {
     req: { dbPath: string; tls: TlsPem; deviceId: string; publicKey: Uint8Array };
     res: { port: number; url: string; hubKey: Uint8Array };
   };
-  'hub-stats': { req: Record<string, never>; res: { framesStored: number; cpuSeconds: number } };
+  'hub-stats': {
+    req: Record<string, never>;
+    res: { framesStored: number; commits: number; committedItems: number; cpuSeconds: number };
+  };
   'hub-stop': { req: Record<string, never>; res: { stopped: boolean } };
   'agent-run': {
     req: Drive & {
@@ -427,8 +430,15 @@ async function handle(op: KitOp, req: unknown): Promise<unknown> {
       hub.registerDevice(r.deviceId, r.publicKey);
       return { port: hub.port, url: hub.url, hubKey: hub.identityPublicKey };
     }
-    case 'hub-stats':
-      return { framesStored: hub?.stats().framesStored ?? 0, cpuSeconds: cpuNow() };
+    case 'hub-stats': {
+      const st = hub?.stats();
+      return {
+        framesStored: st?.framesStored ?? 0,
+        commits: st?.commits ?? 0,
+        committedItems: st?.committedItems ?? 0,
+        cpuSeconds: cpuNow(),
+      };
+    }
     case 'hub-stop':
       await hub?.close();
       hub = undefined;

@@ -5,12 +5,15 @@
  *   certificates, `set_tcp_nodelay true`, no persistence); a message counts when its PUBACK
  *   arrives. Up to `window` publishes await their PUBACK at any time.
  * - Outpost, transport only: the agent's `TunnelClient` fed by a `MemoryQueue`, against the hub
- *   with an in-memory SQLite store; a message counts when the hub's cumulative ack covers it.
- *   With and without `ws`'s native `bufferutil` (masking/unmasking), each side's process forked
- *   accordingly.
+ *   in its in-memory mode (`dbPath` unset: SQLite `:memory:`, the hub's default): the hub still
+ *   decodes, de-duplicates and stores every frame (a `frames` row and an `alarms` row, in RAM)
+ *   and acks after that in-memory commit; nothing survives a restart. A message counts when the
+ *   hub's cumulative ack covers it. With and without `ws`'s native `bufferutil`
+ *   (masking/unmasking), each side's process forked accordingly.
  * - Outpost, durable: the same with a `FileSpool` (default group commit; a record is sent only
- *   once its append is durable) on the agent side and a SQLite file (WAL, synchronous=FULL) on
- *   the hub: a message counts once both durable commits are behind it.
+ *   once its append is durable) on the agent side and a SQLite file on the hub (WAL; the ack
+ *   follows the fsync of the WAL that holds the frame, as with synchronous=FULL): a message
+ *   counts once both durable commits are behind it.
  *
  * Every side runs in its own process (bench/transport-kit.ts). Rounds interleave the cases;
  * each figure is the median of its rounds, and the ratios are medians of per-round ratios.
@@ -53,6 +56,8 @@ interface Trial extends RunResult {
   /** Server-side CPU seconds per 1 000 acked messages (hub or mosquitto, whole trial). */
   serverCpuMsPerMessage: number;
   clientCpuMsPerMessage: number;
+  /** Outpost: frames per hub transaction (group commit) over the trial. */
+  itemsPerCommit?: number;
 }
 
 export const transportVsMqttBench: Bench = {
@@ -124,7 +129,12 @@ export const transportVsMqttBench: Bench = {
           queue,
         });
         const s1 = await hubChild.request('hub-stats', {});
-        return withCpu(r, s1.cpuSeconds - s0.cpuSeconds);
+        const commits = s1.commits - s0.commits;
+        return {
+          ...withCpu(r, s1.cpuSeconds - s0.cpuSeconds),
+          itemsPerCommit:
+            commits > 0 ? round((s1.committedItems - s0.committedItems) / commits, 1) : 0,
+        };
       };
       let spoolN = 0;
       const cases: Record<CaseName, () => Promise<Trial>> = {
@@ -178,6 +188,13 @@ export const transportVsMqttBench: Bench = {
       vsMqtt: round(ratio(c, mqtt), 2),
       clientCpuUsPerMessage: round(med(c, (t) => t.clientCpuMsPerMessage) * 1000, 1),
       serverCpuUsPerMessage: round(med(c, (t) => t.serverCpuMsPerMessage) * 1000, 1),
+      itemsPerCommit:
+        c === mqtt
+          ? null
+          : round(
+              med(c, (t) => t.itemsPerCommit ?? 0),
+              1,
+            ),
     }));
     const get = (c: CaseName): (typeof summary)[number] | undefined =>
       summary.find((s) => s.case === c);
@@ -187,7 +204,15 @@ export const transportVsMqttBench: Bench = {
       get('Outpost durable (FileSpool + SQLite file), bufferutil')?.perSecond ?? Number.NaN;
     log(
       table(
-        ['case', 'acked msg/s', 'per round', 'vs MQTT', 'client CPU µs/msg', 'server CPU µs/msg'],
+        [
+          'case',
+          'acked msg/s',
+          'per round',
+          'vs MQTT',
+          'client CPU µs/msg',
+          'server CPU µs/msg',
+          'frames/commit',
+        ],
         summary.map((s) => [
           s.case,
           s.perSecond,
@@ -195,6 +220,7 @@ export const transportVsMqttBench: Bench = {
           `${s.vsMqtt}×`,
           s.clientCpuUsPerMessage,
           s.serverCpuUsPerMessage,
+          s.itemsPerCommit ?? '',
         ]),
       ),
     );
@@ -214,9 +240,9 @@ export const transportVsMqttBench: Bench = {
           'an Alarm frame (envelope + body) of 2 048 bytes; MQTT publishes the same encoded frame bytes (QoS 1, topic outpost/<device>/alarm)',
         mqtt: `mosquitto ${broker?.version ?? '?'} on 127.0.0.1: TLS 1.3, require_certificate, set_tcp_nodelay true, persistence false, max_inflight_messages 0, max_queued_messages 0; mqtt.js (MQTT 3.1.1, clean session) with up to \`window\` publishes awaiting PUBACK`,
         outpostTransportOnly:
-          "TunnelClient (window = `window`) fed by a MemoryQueue kept 2 x window deep; hub with dbPath ':memory:'",
+          "TunnelClient (window = `window`) fed by a MemoryQueue kept 2 x window deep; the hub in its in-memory mode (dbPath ':memory:'): every frame decoded, de-duplicated and stored (frames + alarms rows, in RAM), acked after that in-memory commit",
         outpostDurable:
-          'FileSpool (default policy, fresh directory per trial, appends kept 2 x window ahead of the ack) and the hub on a SQLite file (WAL, synchronous=FULL)',
+          'FileSpool (default policy, fresh directory per trial, appends kept 2 x window ahead of the ack) and the hub on a SQLite file (WAL, 16 KiB pages; each batch acked only after the fsync of the WAL holding it, run on the thread pool: the durability of synchronous=FULL)',
         processes,
         serverCpu:
           'hub process or mosquitto, user + system, over the whole trial, per acked message',

@@ -14,9 +14,14 @@ export interface CommitOwner {
    * batch) are stored. Written in the same transaction, so the ack the hub sends is durable.
    */
   project(items: readonly CommitItem[]): { deviceId: string; streamId: string; acked: number };
-  /** After the commit: the outcome of each of `items`, in order. */
+  /**
+   * The transaction holding `items` committed, maybe not durable yet (its WAL fsync may be under
+   * way): later projections count them; nothing is acknowledged before `committed`.
+   */
+  stored(items: readonly CommitItem[]): void;
+  /** After the durable commit: the outcome of each of `items`, in order. */
   committed(items: readonly CommitItem[], results: readonly StoreResult[]): void;
-  /** The transaction failed: nothing of `items` is stored. */
+  /** The transaction (or the fsync that makes it durable) failed: nothing of `items` is promised. */
   failed(items: readonly CommitItem[], error: unknown): void;
 }
 
@@ -30,11 +35,21 @@ export interface CommitQueueOptions {
   onCommitted?: (deviceId: string, ackedUpTo: number) => void;
 }
 
+/** A committed batch waiting for the fsync that makes it durable. */
+interface Pending {
+  byOwner: Map<CommitOwner, CommitItem[]>;
+  results: Map<CommitItem, StoreResult>;
+  streams: Array<{ deviceId: string; streamId: string; acked: number }>;
+}
+
 /**
  * Group commit for the hub: data frames from every session that arrive in the same turn of the
- * event loop are stored in one SQLite transaction (one fsync with synchronous=FULL), and only
- * then acknowledged. The ack therefore always follows a durable commit, and a burst of frames
- * costs one fsync, not one per frame.
+ * event loop are stored in one SQLite transaction, and only acknowledged once it is durable. On
+ * a file database the transaction commits without its fsync, and the WAL is then fsynced on
+ * libuv's thread pool ({@link HubStore.syncData}), one fsync at a time: while one runs, the event
+ * loop decodes and commits the next batches, and the next fsync covers all of them. The ack
+ * therefore always follows a durable commit, and a burst of frames costs one fsync, not one per
+ * frame.
  */
 export class CommitQueue {
   readonly #store: HubStore;
@@ -44,6 +59,10 @@ export class CommitQueue {
   #scheduled = false;
   #commits = 0;
   #committedItems = 0;
+  #syncs = 0;
+  /** Committed, not yet covered by an fsync that has started. */
+  #unsynced: Pending[] = [];
+  #syncing: Promise<void> | undefined;
 
   constructor(store: HubStore, options: CommitQueueOptions = {}) {
     this.#store = store;
@@ -51,9 +70,9 @@ export class CommitQueue {
     this.#onCommitted = options.onCommitted;
   }
 
-  /** Transactions committed and items stored by them so far. */
-  get stats(): { commits: number; items: number } {
-    return { commits: this.#commits, items: this.#committedItems };
+  /** Transactions committed, items stored by them and WAL fsyncs that made them durable, so far. */
+  get stats(): { commits: number; items: number; syncs: number } {
+    return { commits: this.#commits, items: this.#committedItems, syncs: this.#syncs };
   }
 
   push(item: CommitItem): void {
@@ -71,7 +90,7 @@ export class CommitQueue {
     }
   }
 
-  /** Commits everything pending now. */
+  /** Commits everything pending now (its acks follow once it is durable). */
   flush(): void {
     const items = this.#items;
     if (items.length === 0) return;
@@ -83,9 +102,10 @@ export class CommitQueue {
       else byOwner.set(item.owner, [item]);
     }
     const streams = [...byOwner].map(([owner, own]) => owner.project(own));
+    const deferred = this.#store.defersSync;
     let results: StoreResult[];
     try {
-      results = this.#store.storeBatch(items, streams);
+      results = this.#store.storeBatch(items, streams, { deferSync: deferred });
     } catch (err) {
       for (const [owner, own] of byOwner) owner.failed(own, err);
       return;
@@ -94,11 +114,50 @@ export class CommitQueue {
     this.#committedItems += items.length;
     const resultOf = new Map<CommitItem, StoreResult>();
     items.forEach((item, i) => resultOf.set(item, results[i]!));
+    const batch: Pending = { byOwner, results: resultOf, streams };
+    for (const [owner, own] of byOwner) owner.stored(own);
+    if (!deferred) {
+      this.#deliver(batch);
+      return;
+    }
+    this.#unsynced.push(batch);
+    this.#sync();
+  }
+
+  /**
+   * Resolves once everything committed so far is durable and acknowledged (or has failed).
+   * For an orderly shutdown and tests.
+   */
+  async drain(): Promise<void> {
+    while (this.#syncing) await this.#syncing;
+  }
+
+  /** Starts an fsync for the batches committed since the last one started, unless one runs. */
+  #sync(): void {
+    if (this.#syncing || this.#unsynced.length === 0) return;
+    const batches = this.#unsynced;
+    this.#unsynced = [];
+    this.#syncs++;
+    this.#syncing = this.#store.syncData().then(
+      () => {
+        for (const b of batches) this.#deliver(b);
+      },
+      (err: unknown) => {
+        for (const b of batches) for (const [owner, own] of b.byOwner) owner.failed(own, err);
+      },
+    );
+    void this.#syncing.finally(() => {
+      this.#syncing = undefined;
+      this.#sync();
+    });
+  }
+
+  #deliver({ byOwner, results, streams }: Pending): void {
     if (this.#onCommitted) for (const s of streams) this.#onCommitted(s.deviceId, s.acked);
     for (const [owner, own] of byOwner) {
       owner.committed(
         own,
-        own.map((i) => resultOf.get(i)!),
+        own.map((i) => results.get(i)!),
       );
     }
   }

@@ -414,6 +414,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#server.closeAllConnections();
     await listening;
     this.#commits.flush(); // what arrived is stored (not acked: the agents resend, it de-duplicates)
+    await this.#commits.drain(); // and durable (its WAL fsync ends) before the store closes
     this.store.close();
   }
 

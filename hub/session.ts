@@ -93,6 +93,11 @@ export class DeviceSession implements CommitOwner {
   #pos: StreamPosition = { acked: 0, above: new ReceivedSeqs() };
   /** Seqs handed to the commit queue and not yet committed (a resend of one is a duplicate). */
   readonly #committing = new Set<number>();
+  /**
+   * Where the stream stands counting batches committed but not yet durable (their fsync runs):
+   * the next batch's projected ack builds on it. It gets every batch `#pos` gets, earlier.
+   */
+  #projected: StreamPosition = { acked: 0, above: new ReceivedSeqs() };
   #ackScheduled = false;
   #handshakeTimer: NodeJS.Timeout | undefined;
   #lastSeen: number;
@@ -371,6 +376,7 @@ export class DeviceSession implements CommitOwner {
       );
       return;
     }
+    this.#projected = { acked: this.#pos.acked, above: this.#pos.above.clone() };
     this.#phase = 'open';
     const unsigned = encodeBody({
       type: 'hubAuth',
@@ -437,13 +443,20 @@ export class DeviceSession implements CommitOwner {
 
   /** {@link CommitOwner}: where the cumulative ack lands once `items` are stored. */
   project(items: readonly CommitItem[]): { deviceId: string; streamId: string; acked: number } {
-    const next = this.#pos.above.clone();
+    const next = this.#projected.above.clone();
     for (const { frame } of items) next.add(...range(frame));
     return {
       deviceId: this.#deviceId,
       streamId: this.#streamId,
-      acked: next.advance(this.#pos.acked),
+      acked: next.advance(this.#projected.acked),
     };
+  }
+
+  /** {@link CommitOwner}: `items` are committed (maybe not durable yet); nothing is acked yet. */
+  stored(items: readonly CommitItem[]): void {
+    const p = this.#projected;
+    for (const { frame } of items) p.above.add(...range(frame));
+    p.acked = p.above.advance(p.acked);
   }
 
   /** {@link CommitOwner}: the batch holding `items` is durable; account for them and ack. */

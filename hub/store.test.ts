@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, decodeFrame, type Body } from '../src/codec/index.js';
-import { HubStore } from './store.js';
+import { HubStore, PAGE_SIZE } from './store.js';
 
 function item(seq: number, body: Body) {
   const bytes = encodeFrame({ deviceId: 'D1', seq, sentAtMs: 1 }, body);
@@ -33,5 +33,119 @@ describe('HubStore gaps', () => {
     expect([4, 5, 6].map((s) => pos.above.has(s))).toEqual([true, true, true]);
     expect(pos.above.has(7)).toBe(false);
     store.close();
+  });
+});
+
+describe('HubStore batches', () => {
+  const alarm = (code: number): Body => ({
+    type: 'alarm',
+    alarm: { code, state: 1, severity: 2, subsystem: 'gen', text: `t${code}`, observedAtMs: code },
+  });
+
+  it('stores a large batch of alarms once each, in order, with every field', () => {
+    const store = new HubStore();
+    store.openStream('D1', 'S1', 'test', 1);
+    const items = Array.from({ length: 77 }, (_, i) => item(i + 1, alarm(1000 + i)));
+    const results = store.storeBatch(items, [{ deviceId: 'D1', streamId: 'S1', acked: 77 }]);
+    expect(results.every((r) => r.outcome === 'stored')).toBe(true);
+    const stored = store.alarms('D1');
+    expect(stored.map((a) => a.seq)).toEqual(items.map((_, i) => i + 1));
+    expect(stored[40]).toMatchObject({
+      code: 1040,
+      state: 'raised',
+      severity: 2,
+      subsystem: 'gen',
+      text: 't1040',
+      observedAtMs: 1040,
+      storedAtMs: 2,
+    });
+    expect(store.counts('D1')).toMatchObject({ frames: 77, alarms: 77 });
+    store.close();
+  });
+
+  it('reports each already stored seq in a batch as a duplicate and stores the rest once', () => {
+    const store = new HubStore();
+    store.openStream('D1', 'S1', 'test', 1);
+    store.storeBatch([item(5, alarm(5)), item(20, alarm(20))], []);
+    // 40 frames (one multi-row chunk and more) holding seq 5 and 20 again, and seq 30 twice.
+    const seqs = Array.from({ length: 40 }, (_, i) => i + 1);
+    seqs.push(30);
+    const telemetry: Body = {
+      type: 'telemetry',
+      telemetry: {
+        baseTimeMs: 1000,
+        counters: [{ name: 'kv', scale: 1 }],
+        samples: [{ offsetMs: 0, raw: [7] }],
+      },
+    };
+    const results = store.storeBatch(
+      seqs.map((s) => item(s, s % 3 === 0 ? telemetry : alarm(s))),
+      [{ deviceId: 'D1', streamId: 'S1', acked: 40 }],
+    );
+    const dup = results.flatMap((r, i) => (r.outcome === 'duplicate' ? [seqs[i]] : []));
+    expect(dup).toEqual([5, 20, 30]);
+    expect(results[2]).toEqual({ outcome: 'stored', samples: 1 });
+    const alarms = store.alarms('D1').map((a) => a.seq);
+    expect(alarms).toHaveLength(new Set(alarms).size);
+    expect(store.counts('D1')).toMatchObject({ frames: 40, alarms: 27, samples: 13 });
+    store.close();
+  });
+});
+
+describe('HubStore file', () => {
+  it('creates a new database with 16 KiB pages, so 2 KB alarm rows share a page', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { default: Database } = await import('better-sqlite3');
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-hub-store-'));
+    try {
+      const path = join(dir, 'hub.db');
+      new HubStore(path).close();
+      const db = new Database(path, { readonly: true });
+      expect(db.pragma('page_size', { simple: true })).toBe(PAGE_SIZE);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      db.close();
+      // A data batch committed without its fsync is there, and syncData() makes it durable.
+      const store = new HubStore(path);
+      expect(store.defersSync).toBe(true);
+      store.openStream('D1', 'S1', 'test', 1);
+      store.storeBatch([item(1, { type: 'alarm', alarm: { code: 7 } })], [], { deferSync: true });
+      await store.syncData();
+      store.close();
+      const again = new HubStore(path);
+      expect(again.alarms('D1').map((a) => a.code)).toEqual([7]);
+      again.close();
+      expect(new HubStore().defersSync).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a device reconnecting while a batch awaits its fsync is told only what is durable', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-hub-reopen-'));
+    try {
+      const store = new HubStore(join(dir, 'hub.db'));
+      store.openStream('D1', 'S1', 'test', 1);
+      const syncs = store.walSyncs;
+      // Committed, its thread-pool fsync not started yet: the ack it carries is not durable.
+      store.storeBatch(
+        [item(1, { type: 'alarm', alarm: { code: 7 } })],
+        [{ deviceId: 'D1', streamId: 'S1', acked: 1 }],
+        { deferSync: true },
+      );
+      expect(store.walSyncs).toBe(syncs);
+      // The reconnecting session reads acked = 1, which it will tell the device: fsync first.
+      expect(store.openStream('D1', 'S1', 'test', 2).acked).toBe(1);
+      expect(store.walSyncs).toBe(syncs + 1);
+      store.openStream('D1', 'S1', 'test', 3);
+      expect(store.walSyncs).toBe(syncs + 1); // nothing new to make durable
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -43,6 +43,18 @@ describe('crc32c', () => {
     );
   });
 
+  it('matches it on views at any offset of a larger buffer (the word-at-a-time path)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 64, maxLength: 600 }), fc.nat(7), (data, pad) => {
+        const big = new Uint8Array(data.length + 8);
+        big.set(data, pad);
+        const view = big.subarray(pad, pad + data.length);
+        expect(crc32c(view)).toBe(reference(data));
+        expect(crc32c(view, 3, view.length - 1)).toBe(reference(data.subarray(3, -1)));
+      }),
+    );
+  });
+
   it('continues a running checksum across pieces', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 }), (a, b) => {

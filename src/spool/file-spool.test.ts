@@ -278,6 +278,24 @@ describe('FileSpool: durability and recovery', () => {
     expect(again.stats()).toMatchObject({ records: 0, ackedSeq: 10 });
   });
 
+  it('by default writes the state for a stream of acks at most every 100 ms', async () => {
+    const fs = new MemorySpoolFs();
+    const clock = new ManualClock();
+    const spool = await openSpool(fs, clock, { persistDelayMs: undefined });
+    await fill(spool, Array<Lane>(10).fill('telemetry'));
+    await spool.settle();
+    const renames = fs.count('rename');
+    for (let s = 1; s <= 9; s++) {
+      spool.ack(s);
+      clock.advance(10); // an ack every 10 ms, as from a hub under load
+      await spool.flush();
+    }
+    expect(fs.count('rename')).toBe(renames); // 90 ms: not yet
+    clock.advance(10);
+    await spool.settle();
+    expect(fs.count('rename')).toBe(renames + 1);
+  });
+
   it('a crash before the ack is persisted re-delivers; the hub de-duplicates by seq', async () => {
     const fs = new MemorySpoolFs();
     const spool = await openSpool(fs, new ManualClock(), { persistDelayMs: 1000 });
@@ -500,6 +518,24 @@ describe('FileSpool: quota and gaps', () => {
     const again = await openSpool(fs.crash(), new ManualClock(), { maxBytes: 2400 });
     const alarms = again.next(100).filter((r) => r.lane === 'alarm');
     expect(alarms.map((r) => [r.seq, bodyId(r.body)])).toEqual([[2, 2]]);
+  });
+
+  it('does not rewrite the segment holding the ack point: acks, not compaction, empty it', async () => {
+    const fs = new MemorySpoolFs();
+    const spool = await openSpool(fs, new ManualClock(), {
+      segmentBytes: 2000,
+      groupCommitRecords: 1,
+    });
+    await fillOneByOne(spool, Array<Lane>(24).fill('telemetry'), 150); // ~10 per segment
+    const [first] = segments(fs);
+    const before = fs.contents(`${DIR}/${first}`)!.length;
+    spool.ack(8); // most of the first (sealed) segment: dead bytes far above compactDeadRatio
+    await spool.settle();
+    await spool.settle(); // the removal is durable now: a rewrite would have been done
+    expect(fs.contents(`${DIR}/${first}`)!.length).toBe(before);
+    spool.ack(24);
+    await spool.settle();
+    expect(fs.contents(`${DIR}/${first}`)).toBeUndefined(); // deleted once all acked
   });
 });
 

@@ -181,6 +181,7 @@ export class FileSpool implements OutboundQueue {
       lastSeq: r.lastSeq,
       entries: new Set(),
       deadBytes: r.deadBytes,
+      ackedBytes: 0,
       removalEpoch: 0,
       state: r.foreign ? 'foreign' : 'sealed',
     };
@@ -453,11 +454,17 @@ export class FileSpool implements OutboundQueue {
     }
   }
 
-  /** Rewrites one sealed segment whose dead bytes reach `compactDeadRatio` of it. */
+  /**
+   * Rewrites one sealed segment whose dead bytes reach `compactDeadRatio` of it, not counting
+   * acked ones: the acked part of the segment that holds the ack point goes away with the ack's
+   * next moves, and rewriting it under a steady stream would copy most of every segment again.
+   */
   async #rewriteOne(): Promise<boolean> {
     const seg = [...this.#segments.values()].find(
       (s) =>
-        this.#settled(s) && s.entries.size > 0 && s.deadBytes >= this.#o.compactDeadRatio * s.size,
+        this.#settled(s) &&
+        s.entries.size > 0 &&
+        s.deadBytes - s.ackedBytes >= this.#o.compactDeadRatio * s.size,
     );
     if (!seg) return false;
     const { bad } = await rewriteSegment(this.#fs, this.#dir, seg, this.streamId);

@@ -95,6 +95,7 @@ export async function rewriteSegment(
   for (const [e, at] of moves) e.offset = at;
   seg.size = out.length;
   seg.deadBytes = 0;
+  seg.ackedBytes = 0;
   for (const [e] of moves) if (!seg.entries.has(e)) seg.deadBytes += e.size; // acked meanwhile
   return { bad: [] };
 }

@@ -54,6 +54,8 @@ export type ScanItem =
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false });
 
+const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
 /** Frames `payload` (magic, length, CRC-32C). */
 export function encodeFrame(
   payload: Uint8Array,
@@ -80,6 +82,11 @@ function frameCrc(bytes: Uint8Array, at: number, length: number): number {
 
 /** Encodes one record frame. */
 export function encodeRecord(r: QueuedRecord): Uint8Array {
+  return encodeRecordDirect(r) ?? encodeRecordPacked(r);
+}
+
+/** {@link encodeRecord} through msgpackr (the reference, and the fallback for unusual values). */
+export function encodeRecordPacked(r: QueuedRecord): Uint8Array {
   return encodeFrame(
     packr.pack({
       seq: r.seq,
@@ -90,6 +97,120 @@ export function encodeRecord(r: QueuedRecord): Uint8Array {
       acceptedAtMs: r.acceptedAtMs,
     }),
   );
+}
+
+/** The record map's keys, MessagePack fixstr-encoded, in the order written. */
+const KEY = Object.fromEntries(
+  ['seq', 'lane', 'type', 'body', 'samples', 'acceptedAtMs'].map((k) => [
+    k,
+    Uint8Array.from([0xa0 | k.length, ...Array.from(k, (ch) => ch.charCodeAt(0))]),
+  ]),
+) as Record<'seq' | 'lane' | 'type' | 'body' | 'samples' | 'acceptedAtMs', Uint8Array>;
+
+const KEY_BYTES = Object.values(KEY).reduce((n, k) => n + k.length, 0);
+
+/** Bytes a non-negative safe integer takes: fixint, uint8/16/32, or float64 above 32 bits. */
+function uintBytes(n: number): number {
+  return n < 0x80 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : n <= 0xffffffff ? 5 : 9;
+}
+
+function writeUint(view: DataView, out: Uint8Array, at: number, n: number): number {
+  if (n < 0x80) {
+    out[at] = n;
+    return at + 1;
+  }
+  if (n <= 0xff) {
+    out[at] = 0xcc;
+    out[at + 1] = n;
+    return at + 2;
+  }
+  if (n <= 0xffff) {
+    out[at] = 0xcd;
+    view.setUint16(at + 1, n);
+    return at + 3;
+  }
+  if (n <= 0xffffffff) {
+    out[at] = 0xce;
+    view.setUint32(at + 1, n);
+    return at + 5;
+  }
+  out[at] = 0xcb; // float64: exact for every safe integer, and read back as a number
+  view.setFloat64(at + 1, n);
+  return at + 9;
+}
+
+/** A short ASCII string as a fixstr, or undefined. */
+function fixstrBytes(s: string): number | undefined {
+  if (s.length > 31) return undefined;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return undefined;
+  return 1 + s.length;
+}
+
+function writeFixstr(out: Uint8Array, at: number, s: string): number {
+  out[at++] = 0xa0 | s.length;
+  for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i);
+  return at;
+}
+
+function writeKey(out: Uint8Array, at: number, key: Uint8Array): number {
+  out.set(key, at);
+  return at + key.length;
+}
+
+/**
+ * The same frame {@link encodeRecordPacked} writes, byte for byte, with the MessagePack written
+ * straight into the frame: one allocation and one copy of the body. Undefined (use the reference) for values
+ * outside what the spool writes: a seq, sample count or time that is not a non-negative safe
+ * integer, a lane or type name that is not short ASCII.
+ */
+function encodeRecordDirect(r: QueuedRecord): Uint8Array | undefined {
+  const { seq, samples, acceptedAtMs, body } = r;
+  if (!isSeq(seq) || !isSeq(samples) || !isSeq(acceptedAtMs)) return undefined;
+  const lane = fixstrBytes(r.lane);
+  const type = fixstrBytes(r.type);
+  if (lane === undefined || type === undefined) return undefined;
+  const n = body.length;
+  const binHead = n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
+  const payload =
+    3 +
+    KEY_BYTES +
+    uintBytes(seq) +
+    lane +
+    type +
+    binHead +
+    n +
+    uintBytes(samples) +
+    uintBytes(acceptedAtMs);
+  if (payload > FRAME.maxPayloadBytes) return undefined;
+  const out = new Uint8Array(FRAME.headerBytes + payload);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out.set(FRAME.recordMagic, 0);
+  view.setUint32(4, payload, true);
+  let at: number = FRAME.headerBytes;
+  out[at++] = 0xde; // map16 of 6 entries, as msgpackr writes a map
+  out[at++] = 0;
+  out[at++] = 6;
+  at = writeUint(view, out, writeKey(out, at, KEY.seq), seq);
+  at = writeFixstr(out, writeKey(out, at, KEY.lane), r.lane);
+  at = writeFixstr(out, writeKey(out, at, KEY.type), r.type);
+  at = writeKey(out, at, KEY.body);
+  if (n <= 0xff) {
+    out[at] = 0xc4;
+    out[at + 1] = n;
+  } else if (n <= 0xffff) {
+    out[at] = 0xc5;
+    view.setUint16(at + 1, n);
+  } else {
+    out[at] = 0xc6;
+    view.setUint32(at + 1, n);
+  }
+  at += binHead;
+  out.set(body, at);
+  at += n;
+  at = writeUint(view, out, writeKey(out, at, KEY.samples), samples);
+  writeUint(view, out, writeKey(out, at, KEY.acceptedAtMs), acceptedAtMs);
+  view.setUint32(8, frameCrc(out, 0, payload), true);
+  return out;
 }
 
 export function encodeSegmentHeader(h: SegmentHeader): Uint8Array {
@@ -139,8 +260,6 @@ type Decoded =
   | { kind: 'record'; record: QueuedRecord }
   | { kind: 'header'; header: SegmentHeader }
   | { kind: 'seal'; seal: SegmentSeal };
-
-const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** Validates a decoded payload's shape; undefined when it is not one this version writes. */
 function classify(value: unknown): Decoded | undefined {

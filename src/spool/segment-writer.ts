@@ -397,6 +397,7 @@ export class SegmentWriter {
       lastSeq: last,
       entries: new Set(),
       deadBytes: 0,
+      ackedBytes: 0,
       removalEpoch: 0,
       state: 'active',
     };

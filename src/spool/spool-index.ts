@@ -15,6 +15,12 @@ export interface Segment {
   readonly entries: Set<Entry>;
   /** Bytes of frames in the file that are no longer live. */
   deadBytes: number;
+  /**
+   * The part of `deadBytes` that left by a cumulative ack. Only the segment holding the ack
+   * point can have any with live records left, and those go as the ack moves on: compaction
+   * does not count them.
+   */
+  ackedBytes: number;
   /** Epoch of the latest removal from this segment; it may be deleted or rewritten once persisted. */
   removalEpoch: number;
   /** `active`: being appended to. `failed`: a write failed, to be cut back. `foreign`: another stream's. */
@@ -155,7 +161,7 @@ export class SpoolIndex {
       const idx = this.#lanes[lane];
       while (idx.length > 0 && idx.at(0)!.seq <= upTo) {
         const e = idx.shift()!;
-        this.#forget(e, epoch);
+        this.#forget(e, epoch, true);
         removed.push(e.rec ?? metadataOnly(e));
       }
     }
@@ -278,7 +284,7 @@ export class SpoolIndex {
   }
 
   /** Accounting for an entry that has just left its lane. */
-  #forget(e: Entry, epoch: number): void {
+  #forget(e: Entry, epoch: number, acked = false): void {
     if (e.rec) {
       this.#loaded[e.lane]--;
       this.#laneMem[e.lane] -= e.bodyLength;
@@ -289,6 +295,7 @@ export class SpoolIndex {
     this.#bodyBytes -= e.bodyLength;
     e.seg.entries.delete(e);
     e.seg.deadBytes += e.size;
+    if (acked) e.seg.ackedBytes += e.size;
     e.seg.removalEpoch = epoch;
   }
 }
