@@ -278,6 +278,29 @@ describe('FileSpool: durability and recovery', () => {
     expect(again.stats()).toMatchObject({ records: 0, ackedSeq: 10 });
   });
 
+  it('never forgets a state write asked for while a background pass is ending', async () => {
+    // The state timer fires (and asks for a pass) d microtasks after a pass started, for every d
+    // up to well past the pass's length: whenever it lands, the ack must reach the disk without
+    // any further trigger.
+    for (let d = 0; d < 60; d++) {
+      const fs = new MemorySpoolFs();
+      const clock = new ManualClock();
+      const spool = await openSpool(fs, clock, { persistDelayMs: 10 });
+      await fill(spool, Array<Lane>(4).fill('telemetry'));
+      await spool.settle();
+      spool.ack(1);
+      clock.advance(10);
+      const pass = spool.settle();
+      for (let i = 0; i < d; i++) await Promise.resolve();
+      spool.ack(2); // arms the state timer ...
+      clock.advance(10); // ... which fires now
+      await pass;
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      const again = await openSpool(fs.crash(), new ManualClock());
+      expect(again.stats().ackedSeq, `timer fired ${d} microtasks into the pass`).toBe(2);
+    }
+  });
+
   it('by default writes the state for a stream of acks at most every 100 ms', async () => {
     const fs = new MemorySpoolFs();
     const clock = new ManualClock();

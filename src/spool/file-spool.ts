@@ -384,41 +384,47 @@ export class FileSpool implements OutboundQueue {
     this.#reserved = await createReserve(this.#fs, this.#dir, this.#o.reserveBytes);
   }
 
-  /** Runs (or re-runs) the background pass; resolves when a pass that started after this call ends. */
+  /**
+   * Runs (or re-runs) the background pass; resolves when a pass that started after this call
+   * ends. A call while a pass runs makes that pass go round once more: the pass decides to stop
+   * and clears `#maintaining` in one synchronous step, so no call can land in between and be
+   * forgotten.
+   */
   #kick(): Promise<void> {
     if (this.#phase === 'closed') return Promise.resolve();
-    if (this.#maintaining) {
-      this.#maintainAgain = true;
-      return this.#maintaining;
-    }
-    this.#maintaining = this.#maintain().finally(() => {
-      this.#maintaining = undefined;
-    });
+    this.#maintainAgain = true;
+    this.#maintaining ??= this.#maintain();
     return this.#maintaining;
   }
 
   /** The state file when due, then segment deletion, rewriting and body loading. Never rejects. */
   async #maintain(): Promise<void> {
-    do {
-      this.#maintainAgain = false;
-      if (this.#phase === 'closed') return;
-      try {
-        if (this.#stateDue && this.#epoch > this.#persistedEpoch) {
-          this.#stateDue = false;
-          await this.#saveState();
-          // Gaps waiting for this state file may now be handed out.
-          if (this.#gaps.pending > 0) this.#readable();
+    // Start on a later microtask: `#kick` must have stored this promise before it can end.
+    await Promise.resolve();
+    try {
+      while (this.#maintainAgain) {
+        this.#maintainAgain = false;
+        if (this.#phase === 'closed') return;
+        try {
+          if (this.#stateDue && this.#epoch > this.#persistedEpoch) {
+            this.#stateDue = false;
+            await this.#saveState();
+            // Gaps waiting for this state file may now be handed out.
+            if (this.#gaps.pending > 0) this.#readable();
+          }
+          await this.#deleteDeadSegments();
+          await this.#keepReserve();
+          if (await this.#rewriteOne()) this.#maintainAgain = true;
+          if (await this.#loadBodies()) this.#maintainAgain = true;
+        } catch (err) {
+          this.#noteError(err);
+          this.#scheduleRetry();
+          return;
         }
-        await this.#deleteDeadSegments();
-        await this.#keepReserve();
-        if (await this.#rewriteOne()) this.#maintainAgain = true;
-        if (await this.#loadBodies()) this.#maintainAgain = true;
-      } catch (err) {
-        this.#noteError(err);
-        this.#scheduleRetry();
-        return;
       }
-    } while (this.#maintainAgain);
+    } finally {
+      this.#maintaining = undefined;
+    }
   }
 
   #scheduleRetry(): void {
