@@ -4,7 +4,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../firmware-sim/index.js';
 import { createTestPki, startHub, type Hub } from '../hub/index.js';
 import { createAgent, modbusTcpAdapter, type Agent, type TunnelError } from '../src/index.js';
-import { catalogue, enrolIdentity, oneSample, rawClient, registerMap, waitFor } from './helpers.js';
+import {
+  catalogue,
+  enrolIdentity,
+  hubOptions,
+  oneSample,
+  rawClient,
+  registerMap,
+  waitFor,
+} from './helpers.js';
 
 type Pki = Awaited<ReturnType<typeof createTestPki>>;
 
@@ -47,19 +55,11 @@ describe('end to end over real TLS on loopback', () => {
     deviceId: string,
     overrides: Partial<Parameters<typeof createAgent>[0]> = {},
   ): Agent {
-    const device = pki.devices[deviceId]!;
     const agent = createAgent({
       identity: identities[deviceId]!.identity,
       adapter: modbusTcpAdapter({ host: '127.0.0.1', port: sim.modbusPort, registerMap }),
       errorCatalogue: catalogue,
-      hub: {
-        url: hub.url,
-        ca: pki.ca.certPem,
-        cert: device.certPem,
-        key: device.keyPem,
-        servername: 'localhost',
-        identityKey: hub.identityPublicKey,
-      },
+      hub: hubOptions(hub, pki, deviceId),
       pollIntervalMs: 100,
       errorPollIntervalMs: 50,
       telemetry: { sendIntervalMs: 300 },

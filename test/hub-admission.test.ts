@@ -5,76 +5,29 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../firmware-sim/index.js';
-import { createTestPki, startHub, type Hub, type HubOptions } from '../hub/index.js';
-import { createAgent, modbusTcpAdapter, type Agent, type TunnelError } from '../src/index.js';
-import { catalogue, enrolIdentity, rawClient, registerMap, waitFor } from './helpers.js';
-
-type Pki = Awaited<ReturnType<typeof createTestPki>>;
+import { describe, expect, it } from 'vitest';
+import { startHub } from '../hub/index.js';
+import { type TunnelError } from '../src/index.js';
+import { enrolIdentity, rawClient, waitFor } from './helpers.js';
+import { hubBed } from './hub-bed.js';
 
 const IDS = ['ADM-A', 'ADM-B', 'ADM-C'];
 
-let pki: Pki;
-let sim: Simulator;
-const agents: Agent[] = [];
-const cleanups: Array<() => Promise<unknown> | void> = [];
-
-beforeAll(async () => {
-  [pki, sim] = await Promise.all([
-    createTestPki({ deviceIds: IDS, hubName: 'test-hub' }),
-    startSimulator({ seed: 5, controlPort: false }),
-  ]);
-});
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.stop({ drainTimeoutMs: 0 })));
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await sim?.close();
-});
-
-async function hubWith(options: Partial<HubOptions> = {}): Promise<Hub> {
-  const hub = await startHub({
-    tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
-    ...options,
-  });
-  cleanups.push(() => hub.close());
-  return hub;
-}
-
-function agentFor(
-  deviceId: string,
-  identity: { secretKey: Uint8Array },
-  hub: { url: string; identityKey: Uint8Array },
-): Agent {
-  const d = pki.devices[deviceId]!;
-  const agent = createAgent({
-    identity,
-    adapter: modbusTcpAdapter({ host: '127.0.0.1', port: sim.modbusPort, registerMap }),
-    errorCatalogue: catalogue,
-    hub: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost', ...hub },
-    pollIntervalMs: 100,
-    errorPollIntervalMs: 0,
-    telemetry: { sendIntervalMs: 200 },
-    tunnel: { backoff: { baseMs: 50, capMs: 200 } },
-  });
-  agents.push(agent);
-  return agent;
-}
+const bed = hubBed({ deviceIds: IDS, seed: 5 });
+const { hubWith, agentFor } = bed;
 
 /** A TLS client with device A's certificate; resolves with how the attempt ended. */
 function tlsAttempt(
   port: number,
   session?: Buffer,
 ): Promise<{ outcome: string; reused: boolean; socket: TLSSocket; session?: Buffer }> {
-  const d = pki.devices['ADM-A']!;
+  const d = bed.pki.devices['ADM-A']!;
   return new Promise((resolve) => {
     let ticket: Buffer | undefined;
     const s = tlsConnect({
       host: '127.0.0.1',
       port,
-      ca: pki.ca.certPem,
+      ca: bed.pki.ca.certPem,
       cert: d.certPem,
       key: d.keyPem,
       servername: 'localhost',
@@ -148,7 +101,7 @@ describe('admission control', () => {
 describe('restart', () => {
   it('tells every agent to come back later, and they return to the node that replaces it', async () => {
     const first = await startHub({
-      tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+      tls: { cert: bed.pki.server.certPem, key: bed.pki.server.keyPem, ca: bed.pki.ca.certPem },
       restartSpreadPerSecond: 4, // two agents: delays spread over 500 ms
     });
     const port = first.port;
@@ -177,7 +130,7 @@ describe('restart', () => {
 
   it('cuts every tunnel at once with comeBackLater: false', async () => {
     const hub = await startHub({
-      tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+      tls: { cert: bed.pki.server.certPem, key: bed.pki.server.keyPem, ca: bed.pki.ca.certPem },
     });
     const keys = enrolIdentity(hub, 'ADM-B');
     const agent = agentFor('ADM-B', keys.identity, { url: hub.url, identityKey: keys.identityKey });
@@ -195,7 +148,7 @@ describe('closing a tunnel', () => {
   it('cuts a tunnel whose agent does not answer the close within closeTimeoutMs', async () => {
     const hub = await hubWith({ closeTimeoutMs: 300 });
     const keys = enrolIdentity(hub, 'ADM-A');
-    const client = await rawClient(hub, pki.ca.certPem, pki.devices['ADM-A'], 'ADM-A', {
+    const client = await rawClient(hub, bed.pki.ca.certPem, bed.pki.devices['ADM-A'], 'ADM-A', {
       identity: keys.identity.secretKey,
     });
     expect(hub.isConnected('ADM-A')).toBe(true);

@@ -12,7 +12,7 @@ import { createTestPki, startHub, type Hub } from '../hub/index.js';
 import { createAgent, jsonLogger, modbusTcpAdapter, type Agent } from '../src/index.js';
 import { TLS_POLICY, type TunnelError } from '../src/tunnel/index.js';
 import { createProxyAgent, describeProxyFailure, type ProxyConfig } from '../src/tunnel/proxy.js';
-import { catalogue, enrolIdentity, registerMap, waitFor } from './helpers.js';
+import { catalogue, enrolIdentity, hubOptions, registerMap, waitFor } from './helpers.js';
 import { findTinyproxy, startTinyproxy, TINYPROXY_PACKAGE, type Tinyproxy } from './tinyproxy.js';
 
 const tinyproxyBin = findTinyproxy();
@@ -74,19 +74,11 @@ describe.skipIf(!tinyproxyBin)('the tunnel through a real tinyproxy on loopback'
   });
 
   function agentFor(deviceId: string, proxy: ProxyConfig): Agent {
-    const device = pki.devices[deviceId]!;
     const agent = createAgent({
       identity: identities[deviceId]!.identity,
       adapter: modbusTcpAdapter({ host: '127.0.0.1', port: sim.modbusPort, registerMap }),
       errorCatalogue: catalogue,
-      hub: {
-        url: hub.url,
-        ca: pki.ca.certPem,
-        cert: device.certPem,
-        key: device.keyPem,
-        servername: 'localhost',
-        identityKey: hub.identityPublicKey,
-      },
+      hub: hubOptions(hub, pki, deviceId),
       pollIntervalMs: 100,
       errorPollIntervalMs: 0,
       telemetry: { sendIntervalMs: 200 },

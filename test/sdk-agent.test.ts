@@ -14,7 +14,7 @@ import {
   type AgentConfig,
   type VendorSdkAdapter,
 } from '../src/index.js';
-import { catalogue, enrolIdentity, waitFor } from './helpers.js';
+import { catalogue, enrolIdentity, hubOptions, waitFor } from './helpers.js';
 
 const DEVICES = ['XR200-SDK-PUSH', 'XR200-SDK-FAULT', 'XR200-SDK-STOP'] as const;
 type Pki = Awaited<ReturnType<typeof createTestPki>>;
@@ -48,19 +48,11 @@ describe('vendor SDK end to end', () => {
     adapter: VendorSdkAdapter,
     overrides: Partial<AgentConfig> = {},
   ): Agent {
-    const device = pki.devices[deviceId]!;
     const agent = createAgent({
       identity: identities[deviceId]!.identity,
       adapter,
       errorCatalogue: catalogue,
-      hub: {
-        url: hub.url,
-        ca: pki.ca.certPem,
-        cert: device.certPem,
-        key: device.keyPem,
-        servername: 'localhost',
-        identityKey: hub.identityPublicKey,
-      },
+      hub: hubOptions(hub, pki, deviceId),
       telemetry: { sendIntervalMs: 60_000 },
       ...overrides,
     });

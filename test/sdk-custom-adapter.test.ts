@@ -8,7 +8,7 @@ import { DR9_COUNTERS, HttpControllerAdapter } from '../examples/custom-adapter.
 import { startHttpController, type HttpController } from '../examples/http-controller.js';
 import { createTestPki, startHub, type Hub } from '../hub/index.js';
 import { AdapterError, createAgent } from '../src/index.js';
-import { catalogue, enrolIdentity, waitFor } from './helpers.js';
+import { catalogue, enrolIdentity, hubOptions, waitFor } from './helpers.js';
 
 const DEVICE = 'DR9-0001';
 let pki: Awaited<ReturnType<typeof createTestPki>>;
@@ -34,19 +34,11 @@ describe('examples/custom-adapter.ts', () => {
       counters: DR9_COUNTERS,
       timeoutMs: 500,
     });
-    const device = pki.devices[DEVICE]!;
     const agent = createAgent({
       identity: enrolIdentity(hub, DEVICE).identity,
       adapter,
       errorCatalogue: catalogue,
-      hub: {
-        url: hub.url,
-        ca: pki.ca.certPem,
-        cert: device.certPem,
-        key: device.keyPem,
-        servername: 'localhost',
-        identityKey: hub.identityPublicKey,
-      },
+      hub: hubOptions(hub, pki, DEVICE),
       pollIntervalMs: 100,
       errorPollIntervalMs: 50,
       telemetry: { sendIntervalMs: 300 },

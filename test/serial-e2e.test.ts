@@ -13,7 +13,7 @@ import {
   type Agent,
   type SerialAdapter,
 } from '../src/index.js';
-import { catalogue, enrolIdentity, registerMap, waitFor } from './helpers.js';
+import { catalogue, enrolIdentity, hubOptions, registerMap, waitFor } from './helpers.js';
 import { describeWithTools, SOCAT, sleep } from './serial-helpers.js';
 
 describeWithTools('serial service port end to end: sim → PTY → agent → hub', [SOCAT], () => {
@@ -47,19 +47,11 @@ describeWithTools('serial service port end to end: sim → PTY → agent → hub
     adapter: SerialAdapter,
     overrides: Partial<Parameters<typeof createAgent>[0]>,
   ): Agent {
-    const device = pki.devices[deviceId]!;
     const agent = createAgent({
       identity: enrolIdentity(hub, deviceId).identity,
       adapter,
       errorCatalogue: catalogue,
-      hub: {
-        url: hub.url,
-        ca: pki.ca.certPem,
-        cert: device.certPem,
-        key: device.keyPem,
-        servername: 'localhost',
-        identityKey: hub.identityPublicKey,
-      },
+      hub: hubOptions(hub, pki, deviceId),
       ...overrides,
     });
     agents.push(agent);

@@ -16,20 +16,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../firmware-sim/index.js';
-import { createTestPki, startHub, type Hub, type HubOptions } from '../hub/index.js';
-import {
-  createAgent,
-  modbusTcpAdapter,
-  type Agent,
-  type AgentConfig,
-  type TunnelError,
-} from '../src/index.js';
+import { startHub, type Hub } from '../hub/index.js';
+import { type Agent, type TunnelError } from '../src/index.js';
 import type { AgentProcessConfig } from './fixtures/agent-process.js';
-import { catalogue, enrolIdentity, registerMap, waitFor } from './helpers.js';
+import { enrolIdentity, waitFor } from './helpers.js';
+import { hubBed } from './hub-bed.js';
 import { startTcpRelay } from './relay.js';
-
-type Pki = Awaited<ReturnType<typeof createTestPki>>;
 
 const IDS = [
   'TC-REVOKE',
@@ -42,56 +34,8 @@ const IDS = [
   'TC-PROCESS',
 ];
 
-let pki: Pki;
-let sim: Simulator;
-const agents: Agent[] = [];
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  [pki, sim] = await Promise.all([
-    createTestPki({ deviceIds: IDS, hubName: 'test-hub' }),
-    startSimulator({ seed: 21, controlPort: false }),
-  ]);
-});
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.stop({ drainTimeoutMs: 0 })));
-  // Last started, first stopped: relays go before the hubs they lead to.
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await sim?.close();
-});
-
-async function hubWith(options: Partial<HubOptions> = {}): Promise<Hub> {
-  const hub = await startHub({
-    tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
-    ...options,
-  });
-  cleanups.push(() => hub.close());
-  return hub;
-}
-
-function agentFor(
-  deviceId: string,
-  identity: { secretKey: Uint8Array },
-  hub: { url: string; identityKey: Uint8Array },
-  overrides: Partial<AgentConfig> = {},
-): Agent {
-  const d = pki.devices[deviceId]!;
-  const agent = createAgent({
-    identity,
-    adapter: modbusTcpAdapter({ host: '127.0.0.1', port: sim.modbusPort, registerMap }),
-    errorCatalogue: catalogue,
-    hub: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost', ...hub },
-    pollIntervalMs: 100,
-    errorPollIntervalMs: 0,
-    telemetry: { sendIntervalMs: 200 },
-    tunnel: { backoff: { baseMs: 50, capMs: 200 } },
-    ...overrides,
-  });
-  agents.push(agent);
-  return agent;
-}
+const bed = hubBed({ deviceIds: IDS, seed: 21 });
+const { hubWith, agentFor, cleanups } = bed;
 
 /** Timestamps (performance.now) of a hub's connect/disconnect events for one device. */
 function hubLog(hub: Hub, deviceId: string) {
@@ -185,10 +129,10 @@ describe('redirect', () => {
 
   beforeAll(async () => {
     a = await startHub({
-      tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+      tls: { cert: bed.pki.server.certPem, key: bed.pki.server.keyPem, ca: bed.pki.ca.certPem },
     });
     b = await startHub({
-      tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+      tls: { cert: bed.pki.server.certPem, key: bed.pki.server.keyPem, ca: bed.pki.ca.certPem },
       identityKeyPem: a.identity.toPem(),
     });
   });
@@ -472,15 +416,15 @@ describe.skipIf(process.platform !== 'linux')('the agent never listens', () => {
     const hub = await hubWith();
     const keys = enrolIdentity(hub, id);
     dir = mkdtempSync(join(tmpdir(), 'outpost-agent-process-'));
-    const d = pki.devices[id]!;
+    const d = bed.pki.devices[id]!;
     const config: AgentProcessConfig = {
       hubUrl: hub.url,
-      ca: pki.ca.certPem,
+      ca: bed.pki.ca.certPem,
       cert: d.certPem,
       key: d.keyPem,
       identitySecretKey: Buffer.from(keys.identity.secretKey).toString('base64'),
       hubIdentityKey: Buffer.from(keys.identityKey).toString('base64'),
-      modbusPort: sim.modbusPort,
+      modbusPort: bed.sim.modbusPort,
     };
     const configPath = join(dir, 'agent.json');
     writeFileSync(configPath, JSON.stringify(config), { mode: 0o600 });
@@ -519,7 +463,7 @@ describe.skipIf(process.platform !== 'linux')('the agent never listens', () => {
     expect(established.length).toBeGreaterThanOrEqual(1);
     const remotePorts = new Set(established.map((e) => e.remotePort));
     expect(remotePorts.has(hub.port)).toBe(true);
-    expect(remotePorts.has(sim.modbusPort)).toBe(true);
+    expect(remotePorts.has(bed.sim.modbusPort)).toBe(true);
   });
 });
 
