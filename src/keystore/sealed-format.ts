@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Packr, Unpackr } from 'msgpackr';
+// The pure-JavaScript build: the package root on Node also loads msgpackr-extract, a native
+// addon (about 6 MiB of RSS) that only speeds up decoding long strings, which these records
+// do not have.
+import { Packr } from 'msgpackr/pack';
+import { Unpackr } from 'msgpackr/unpack';
 import nacl from 'tweetnacl';
 import { validateContents, type KeystoreContents } from './contents.js';
 import { KeystoreError } from './errors.js';
