@@ -1,7 +1,7 @@
 /**
  * What loading the agent library costs in modules: the packages a device needs only in some
- * configurations (proxy support with its PAC sandbox, the native msgpack string extractor)
- * must not load with src/index.ts. Checked in a fresh Node process, as an OEM's process would
+ * configurations (proxy support with its PAC sandbox, Modbus, serial ports and their native
+ * binding, the native msgpack string extractor) must not load with src/index.ts. Checked in a fresh Node process, as an OEM's process would
  * load it (the test runner has loaded everything already).
  */
 import { spawnSync } from 'node:child_process';
@@ -23,7 +23,7 @@ console.log(JSON.stringify({
 `;
 
 describe('modules the agent library loads', () => {
-  it('loads no proxy package, PAC sandbox or native msgpack extractor up front', () => {
+  it('loads no proxy package, PAC sandbox, serial or Modbus package, or native addon up front', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', PROBE], {
       cwd: REPO,
       encoding: 'utf8',
@@ -44,6 +44,9 @@ describe('modules the agent library loads', () => {
       'ast-types',
       'quickjs',
       'basic-ftp', // pac-proxy-agent → get-uri
+      'modbus-serial', // loaded at the first Modbus connection
+      'serialport', // loaded when a serial port is opened (or by modbus-serial)
+      '@serialport/bindings-cpp',
     ]) {
       expect(loaded, pkg).not.toContain(`/node_modules/${pkg}`);
     }

@@ -2,15 +2,27 @@
  * Helpers around modbus-serial's master shared by the TCP and RTU clients: one normalised read
  * and the mapping of its error shapes onto stable adapter error codes.
  */
-import * as modbusSerial from 'modbus-serial';
+import type * as modbusSerial from 'modbus-serial';
 import { AdapterError } from '../errors.js';
 import type { ModbusTable } from './register-map.js';
 
-// modbus-serial is CommonJS (`module.exports = ModbusRTU`) but its typings declare an ES
-// `export default`; under NodeNext TypeScript therefore sees the class one `.default` deeper
-// than Node puts it. The cast states what Node actually loads.
-export const ModbusRTU = modbusSerial.default as unknown as typeof modbusSerial.default.default;
-export type ModbusMaster = InstanceType<typeof ModbusRTU>;
+type ModbusRtuClass = typeof modbusSerial.default.default;
+export type ModbusMaster = InstanceType<ModbusRtuClass>;
+
+let loading: Promise<ModbusRtuClass> | undefined;
+
+/**
+ * modbus-serial's master class, imported at the first connection: the package also loads
+ * `serialport` and its native binding, which a device on another adapter (vendor SDK, serial
+ * text protocol) never needs.
+ */
+export function loadModbusRtu(): Promise<ModbusRtuClass> {
+  // modbus-serial is CommonJS (`module.exports = ModbusRTU`) but its typings declare an ES
+  // `export default`; under NodeNext TypeScript therefore sees the class one `.default` deeper
+  // than Node puts it. The cast states what Node actually loads.
+  loading ??= import('modbus-serial').then((m) => m.default as unknown as ModbusRtuClass);
+  return loading;
+}
 
 /** Function code of a read of `table`. */
 export function functionCodeOf(table: ModbusTable): 1 | 2 | 3 | 4 {

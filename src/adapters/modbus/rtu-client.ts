@@ -4,7 +4,7 @@ import {
   describe,
   functionCodeOf,
   masterRead,
-  ModbusRTU,
+  loadModbusRtu,
   refineTimeout,
   toAdapterError,
   type ModbusMaster,
@@ -110,7 +110,7 @@ export class ModbusRtuClient implements ModbusClient {
   async open(): Promise<void> {
     await this.close();
     const { path, baudRate, parity, dataBits, stopBits, unitId, timeoutMs } = this.#options;
-    const master = new ModbusRTU();
+    const master = new (await loadModbusRtu())();
     try {
       await master.connectRTUBuffered(path, { baudRate, parity, dataBits, stopBits });
     } catch (cause) {

@@ -4,7 +4,7 @@ import type { ModbusClient } from './client.js';
 import {
   describe,
   masterRead,
-  ModbusRTU,
+  loadModbusRtu,
   refineTimeout,
   toAdapterError,
   type ModbusMaster,
@@ -130,7 +130,7 @@ export class ModbusTcpClient implements ModbusClient {
         { cause },
       );
     }
-    const master = new ModbusRTU();
+    const master = new (await loadModbusRtu())();
     await master.linkTCP(socket, { port });
     // After linkTCP, so modbus-serial does not also arm an idle timeout on the socket.
     master.setTimeout(timeoutMs);
