@@ -103,7 +103,11 @@ interface ProcessResult {
   heapUsedSlopeMiBPerHour?: number;
   /** Slope of the per-minute minima of heapUsed (what survives GC). */
   heapUsedMinimaSlopeMiBPerHour?: number;
-  /** Polls per second over the fit window, and heapUsed slope / poll rate (bytes per poll). */
+  /**
+   * Device reads (full and error-register polls) per second over the fit window, and heapUsed
+   * slope / that rate: bytes per read (meaningful for the `-live` agent, whose samples follow a
+   * full GC).
+   */
   pollsPerSecond?: number;
   heapBytesPerPoll?: number;
   /** Whether heap samples followed a forced full GC (the `-live` agent). */
@@ -112,6 +116,8 @@ interface ProcessResult {
   agentStats?: unknown;
   /** RSS (MiB) every minute, for the record. */
   rssPerMinuteMiB: number[];
+  /** Every heap sample: seconds since start, heapUsed and heapTotal (MiB). */
+  heapSeries?: Array<[number, number, number]>;
 }
 
 function analyse(
@@ -186,6 +192,11 @@ function analyse(
       );
       if (rate > 0) result.heapBytesPerPoll = round((bytesPerMs * 1000) / rate, 1);
     }
+    result.heapSeries = heap.map((h) => [
+      round(h.tMs / 1000, 0),
+      round(h.heapUsed / MIB, 3),
+      round(h.heapTotal / MIB, 2),
+    ]);
     result.heapMiB = {
       heapUsedMedian: round(median(hs.map((h) => h.heapUsed)) / MIB, 1),
       heapTotalMedian: round(median(hs.map((h) => h.heapTotal)) / MIB, 1),
@@ -267,7 +278,9 @@ export const agentFootprintBench: Bench = {
         for (const [i, a] of AGENTS.entries()) {
           agents[i]!.stats(10_000, FORCE_GC || a.gcBeforeHeapSample === true)
             .then((s) => {
-              const polls = (s.stats as { polls?: number } | null)?.polls ?? 0;
+              // Device reads: full polls and error-register polls (the 60 s agent's are 1/s).
+              const st = s.stats as { polls?: number; errorPolls?: number } | null;
+              const polls = (st?.polls ?? 0) + (st?.errorPolls ?? 0);
               heap.get(a.name)!.push({ tMs: Date.now() - started, polls, ...s.memory });
             })
             .catch(() => undefined);
@@ -326,8 +339,8 @@ export const agentFootprintBench: Bench = {
           'CPU s / window s',
           'RSS slope MiB/h',
           'heapUsed slope MiB/h (all / minima)',
-          'polls/s',
-          'heap B/poll',
+          'reads/s',
+          'heap B/read',
         ],
         results.map((r) => [
           r.process,
@@ -352,7 +365,7 @@ export const agentFootprintBench: Bench = {
     const live = results.find((r) => r.process === 'poll-10hz-live');
     if (live)
       log(
-        `live heap (full GC before each sample) at 10 polls/s: ${live.heapUsedSlopeMiBPerHour} MiB/h, ${live.heapBytesPerPoll} B per poll over ${live.windowS} s`,
+        `live heap (full GC before each sample) at 10 polls/s: ${live.heapUsedSlopeMiBPerHour} MiB/h, ${live.heapBytesPerPoll} B per poll over ${live.windowS} s (warm-up included: compare with a longer run)`,
       );
     if (p60 && p10) {
       log(
