@@ -110,6 +110,12 @@ interface ProcessResult {
    */
   pollsPerSecond?: number;
   heapBytesPerPoll?: number;
+  /**
+   * heapUsed slope over the second half of the fit window only, and bytes per read there: the
+   * first minutes still include warm-up (compiled code, type feedback) even in the live heap.
+   */
+  heapUsedSlopeLastHalfMiBPerHour?: number;
+  heapBytesPerPollLastHalf?: number;
   /** Whether heap samples followed a forced full GC (the `-live` agent). */
   heapSamplesAfterGc?: boolean;
   heapMiB?: { heapUsedMedian: number; heapTotalMedian: number; externalMedian: number };
@@ -181,16 +187,30 @@ function analyse(
         mins.map((h) => h.tMs),
         mins.map((h) => h.heapUsed / MIB),
       );
-    const first = hf[0];
-    const last = hf[hf.length - 1];
-    if (first && last && last.tMs > first.tMs) {
+    const perRead = (series: HeapSample[]): { rate: number; bytes: number } | undefined => {
+      const first = series[0];
+      const last = series[series.length - 1];
+      if (!first || !last || !(last.tMs > first.tMs)) return undefined;
       const rate = (last.polls - first.polls) / ((last.tMs - first.tMs) / 1000);
-      result.pollsPerSecond = round(rate, 2);
       const bytesPerMs = slope(
-        hf.map((h) => h.tMs),
-        hf.map((h) => h.heapUsed),
+        series.map((h) => h.tMs),
+        series.map((h) => h.heapUsed),
       );
-      if (rate > 0) result.heapBytesPerPoll = round((bytesPerMs * 1000) / rate, 1);
+      return { rate, bytes: rate > 0 ? (bytesPerMs * 1000) / rate : Number.NaN };
+    };
+    const whole = perRead(hf);
+    if (whole) {
+      result.pollsPerSecond = round(whole.rate, 2);
+      result.heapBytesPerPoll = round(whole.bytes, 1);
+    }
+    const half = hf.filter((h) => h.tMs >= (hf[0]!.tMs + hf[hf.length - 1]!.tMs) / 2);
+    const late = perRead(half);
+    if (late && half.length >= 3) {
+      result.heapUsedSlopeLastHalfMiBPerHour = perHour(
+        half.map((h) => h.tMs),
+        half.map((h) => h.heapUsed / MIB),
+      );
+      result.heapBytesPerPollLastHalf = round(late.bytes, 1);
     }
     result.heapSeries = heap.map((h) => [
       round(h.tMs / 1000, 0),
@@ -365,7 +385,7 @@ export const agentFootprintBench: Bench = {
     const live = results.find((r) => r.process === 'poll-10hz-live');
     if (live)
       log(
-        `live heap (full GC before each sample) at 10 polls/s: ${live.heapUsedSlopeMiBPerHour} MiB/h, ${live.heapBytesPerPoll} B per poll over ${live.windowS} s (warm-up included: compare with a longer run)`,
+        `live heap (full GC before each sample) at 10 polls/s: ${live.heapUsedSlopeMiBPerHour} MiB/h, ${live.heapBytesPerPoll} B per poll over ${live.windowS} s; second half of it: ${live.heapUsedSlopeLastHalfMiBPerHour ?? '?'} MiB/h, ${live.heapBytesPerPollLastHalf ?? '?'} B per poll`,
       );
     if (p60 && p10) {
       log(
