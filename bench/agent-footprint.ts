@@ -56,6 +56,12 @@ const HEAP_EVERY_MS = 10_000;
  * RSS is then lower than in normal running. Writes agent-footprint-gc.json.
  */
 const FORCE_GC = process.env.OUTPOST_BENCH_FORCE_GC === '1';
+/**
+ * OUTPOST_BENCH_HEAP_SNAPSHOTS=<dir> (a diagnostic): the `-live` agent also writes a V8 heap
+ * snapshot to <dir> at the end of warm-up and at the end of the run (`--heapsnapshot-signal`);
+ * compare them with `npx tsx bench/heap-diff.ts <first> <second>`.
+ */
+const SNAPSHOT_DIR = process.env.OUTPOST_BENCH_HEAP_SNAPSHOTS;
 const TARGET_RSS_MIB = 64;
 const TARGET_CPU_PCT = 0.5;
 
@@ -268,12 +274,12 @@ export const agentFootprintBench: Bench = {
         const keys = nacl.sign.keyPair();
         hub.registerDevice(spec.deviceId, keys.publicKey);
         const device = pki.devices[spec.deviceId]!;
-        const child = await AgentProcess.spawn(
-          bundle.agent,
-          [],
-          false,
-          FORCE_GC || spec.gcBeforeHeapSample ? ['--expose-gc'] : [],
-        );
+        const child = await AgentProcess.spawn(bundle.agent, [], false, [
+          ...(FORCE_GC || spec.gcBeforeHeapSample ? ['--expose-gc'] : []),
+          ...(SNAPSHOT_DIR && spec.gcBeforeHeapSample
+            ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`]
+            : []),
+        ]);
         children.push(child);
         agents.push(child);
         await child.start({
@@ -309,6 +315,11 @@ export const agentFootprintBench: Bench = {
       log(
         `running ${durationS} s: bare node, agent code loaded, agent at 60 s poll, agent at 10 polls/s, a second one at 10 polls/s with forced GC before heap samples (pids ${children.map((c) => c.pid).join(', ')})`,
       );
+      const liveIndex = AGENTS.findIndex((a) => a.gcBeforeHeapSample === true);
+      const snapshot = (): void => {
+        if (SNAPSHOT_DIR && liveIndex >= 0) process.kill(agents[liveIndex]!.pid, 'SIGUSR2');
+      };
+      const snapshotTimer = setTimeout(snapshot, steadyFromMs);
       const progressEveryMs = soak || durationS > 900 ? 300_000 : 60_000;
       for (let at = progressEveryMs; at < durationS * 1000; at += progressEveryMs) {
         await sleep(Math.max(0, started + at - Date.now()));
@@ -321,6 +332,11 @@ export const agentFootprintBench: Bench = {
         );
       }
       await sleep(Math.max(0, started + durationS * 1000 - Date.now()));
+      clearTimeout(snapshotTimer);
+      if (SNAPSHOT_DIR) {
+        snapshot();
+        await sleep(15_000); // writing a snapshot takes seconds and blocks that agent
+      }
       clearInterval(heapTimer);
       sampler.stop();
       for (const [i, a] of AGENTS.entries())
