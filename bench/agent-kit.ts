@@ -66,9 +66,7 @@ export function optionFlags(o: BenchOptions): string {
  * `node_modules` symlink to the repository's, as they would from `dist/`). Also writes
  * `bare.mjs`, an empty Node process that stays up while its IPC channel is open.
  */
-export async function buildAgentBundle(
-  dir: string,
-): Promise<{ agent: string; bare: string }> {
+export async function buildAgentBundle(dir: string): Promise<{ agent: string; bare: string }> {
   const esbuild = (outfile: string, extra: string[]): void => {
     const r = spawnSync(
       join(REPO, 'node_modules/.bin/esbuild'),
