@@ -2,6 +2,7 @@ import { AdapterError, ConfigError } from '../errors.js';
 import type { ModbusClient } from './client.js';
 import {
   describe,
+  forgetFinishedTransactions,
   functionCodeOf,
   masterRead,
   loadModbusRtu,
@@ -176,6 +177,7 @@ export class ModbusRtuClient implements ModbusClient {
     } finally {
       this.#rx = undefined;
       this.#abort = undefined;
+      forgetFinishedTransactions(master);
     }
   }
 

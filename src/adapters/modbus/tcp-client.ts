@@ -3,6 +3,7 @@ import { AdapterError } from '../errors.js';
 import type { ModbusClient } from './client.js';
 import {
   describe,
+  forgetFinishedTransactions,
   masterRead,
   loadModbusRtu,
   refineTimeout,
@@ -95,6 +96,7 @@ export class ModbusTcpClient implements ModbusClient {
       throw err;
     } finally {
       link.abort = undefined;
+      forgetFinishedTransactions(link.master);
     }
   }
 
