@@ -5,15 +5,17 @@
  * The real agent (`createAgent`, Modbus TCP adapter against the firmware simulator, the hub
  * over TLS 1.3 with a throwaway PKI and a SQLite file, `FileSpool` in a temp dir) runs in a
  * child process of its own, bundled by esbuild and started with plain `node` (bench/agent-child.ts).
- * Four children run side by side for the whole run, so their figures share the machine's load:
+ * Five children run side by side for the whole run, so their figures share the machine's load:
  *
  * - `bare`: an empty Node process (IPC channel only): the floor;
- * - `loaded`: the agent's bundle loaded (every package imported), nothing started;
- * - `loaded-no-proxy-pkgs`: the same bundle with the two proxy packages (imported eagerly by
- *   src/tunnel/proxy.ts) replaced by empty stand-ins, to show what they cost;
+ * - `loaded`: the agent's bundle loaded (what src/index.ts imports up front), nothing started;
  * - `poll-60s`: the agent with its defaults (full poll 60 s, error poll 1 s, telemetry sent every
  *   15 min, heartbeat, spool);
- * - `poll-10hz`: the same with `pollIntervalMs: 100` (the error poll is then folded into it).
+ * - `poll-10hz`: the same with `pollIntervalMs: 100` (the error poll is then folded into it);
+ * - `poll-10hz-live`: a second 10 polls/s agent, started with `--expose-gc`, that runs a full GC
+ *   before each heap sample: its heapUsed is the live heap, and the slope of it (divided by the
+ *   polls per second) is what each poll leaves behind. Its RSS is not a footprint figure (the
+ *   forced GCs lower it); the other two agents are never forced.
  *
  * The parent (simulator, hub, this harness) reads /proc/<pid>/stat (utime + stime) and
  * /proc/<pid>/status (VmRSS) of each child every second, and asks the agents for
@@ -21,8 +23,8 @@
  * steady window divided by its wall time. Growth is the least-squares slope of RSS (and of
  * heapUsed) over the fit window, in MiB per hour.
  *
- * Default: 180 s (`--duration <n>s|m|h` changes it); `--soak` runs 1 hour, fits the last 50
- * minutes and writes agent-footprint-soak.json instead.
+ * Default: 180 s (`--duration <n>s|m|h` changes it; `--duration 10m` is the short growth run);
+ * `--soak` runs 1 hour, fits the last 50 minutes and writes agent-footprint-soak.json instead.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -54,22 +56,37 @@ const HEAP_EVERY_MS = 10_000;
  * RSS is then lower than in normal running. Writes agent-footprint-gc.json.
  */
 const FORCE_GC = process.env.OUTPOST_BENCH_FORCE_GC === '1';
+/**
+ * OUTPOST_BENCH_HEAP_SNAPSHOTS=<dir> (a diagnostic): the `-live` agent also writes a V8 heap
+ * snapshot to <dir> at the end of warm-up and at the end of the run (`--heapsnapshot-signal`);
+ * compare them with `npx tsx bench/heap-diff.ts <first> <second>`.
+ */
+const SNAPSHOT_DIR = process.env.OUTPOST_BENCH_HEAP_SNAPSHOTS;
 const TARGET_RSS_MIB = 64;
 const TARGET_CPU_PCT = 0.5;
 
 interface AgentSpec {
-  name: 'poll-60s' | 'poll-10hz';
+  name: 'poll-60s' | 'poll-10hz' | 'poll-10hz-live';
   deviceId: string;
   pollIntervalMs?: number;
+  /** Full GC before every heap sample (`--expose-gc`): heapUsed is then the live heap. */
+  gcBeforeHeapSample?: boolean;
 }
 
 const AGENTS: readonly AgentSpec[] = [
   { name: 'poll-60s', deviceId: 'XR200-FOOTPRINT-60S' },
   { name: 'poll-10hz', deviceId: 'XR200-FOOTPRINT-10HZ', pollIntervalMs: 100 },
+  {
+    name: 'poll-10hz-live',
+    deviceId: 'XR200-FOOTPRINT-10HZ-LIVE',
+    pollIntervalMs: 100,
+    gcBeforeHeapSample: true,
+  },
 ];
 
 interface HeapSample {
   tMs: number;
+  polls: number;
   rss: number;
   heapUsed: number;
   heapTotal: number;
@@ -92,10 +109,27 @@ interface ProcessResult {
   heapUsedSlopeMiBPerHour?: number;
   /** Slope of the per-minute minima of heapUsed (what survives GC). */
   heapUsedMinimaSlopeMiBPerHour?: number;
+  /**
+   * Device reads (full and error-register polls) per second over the fit window, and heapUsed
+   * slope / that rate: bytes per read (meaningful for the `-live` agent, whose samples follow a
+   * full GC).
+   */
+  pollsPerSecond?: number;
+  heapBytesPerPoll?: number;
+  /**
+   * heapUsed slope over the second half of the fit window only, and bytes per read there: the
+   * first minutes still include warm-up (compiled code, type feedback) even in the live heap.
+   */
+  heapUsedSlopeLastHalfMiBPerHour?: number;
+  heapBytesPerPollLastHalf?: number;
+  /** Whether heap samples followed a forced full GC (the `-live` agent). */
+  heapSamplesAfterGc?: boolean;
   heapMiB?: { heapUsedMedian: number; heapTotalMedian: number; externalMedian: number };
   agentStats?: unknown;
   /** RSS (MiB) every minute, for the record. */
   rssPerMinuteMiB: number[];
+  /** Every heap sample: seconds since start, heapUsed and heapTotal (MiB). */
+  heapSeries?: Array<[number, number, number]>;
 }
 
 function analyse(
@@ -159,6 +193,36 @@ function analyse(
         mins.map((h) => h.tMs),
         mins.map((h) => h.heapUsed / MIB),
       );
+    const perRead = (series: HeapSample[]): { rate: number; bytes: number } | undefined => {
+      const first = series[0];
+      const last = series[series.length - 1];
+      if (!first || !last || !(last.tMs > first.tMs)) return undefined;
+      const rate = (last.polls - first.polls) / ((last.tMs - first.tMs) / 1000);
+      const bytesPerMs = slope(
+        series.map((h) => h.tMs),
+        series.map((h) => h.heapUsed),
+      );
+      return { rate, bytes: rate > 0 ? (bytesPerMs * 1000) / rate : Number.NaN };
+    };
+    const whole = perRead(hf);
+    if (whole) {
+      result.pollsPerSecond = round(whole.rate, 2);
+      result.heapBytesPerPoll = round(whole.bytes, 1);
+    }
+    const half = hf.filter((h) => h.tMs >= (hf[0]!.tMs + hf[hf.length - 1]!.tMs) / 2);
+    const late = perRead(half);
+    if (late && half.length >= 3) {
+      result.heapUsedSlopeLastHalfMiBPerHour = perHour(
+        half.map((h) => h.tMs),
+        half.map((h) => h.heapUsed / MIB),
+      );
+      result.heapBytesPerPollLastHalf = round(late.bytes, 1);
+    }
+    result.heapSeries = heap.map((h) => [
+      round(h.tMs / 1000, 0),
+      round(h.heapUsed / MIB, 3),
+      round(h.heapTotal / MIB, 2),
+    ]);
     result.heapMiB = {
       heapUsedMedian: round(median(hs.map((h) => h.heapUsed)) / MIB, 1),
       heapTotalMedian: round(median(hs.map((h) => h.heapTotal)) / MIB, 1),
@@ -205,19 +269,17 @@ export const agentFootprintBench: Bench = {
       children.push(bare);
       const loaded = await AgentProcess.spawn(bundle.agent, ['--loaded']);
       children.push(loaded);
-      const loadedNoProxy = await AgentProcess.spawn(bundle.agentNoProxy, ['--loaded']);
-      children.push(loadedNoProxy);
       const agents: AgentProcess[] = [];
       for (const spec of AGENTS) {
         const keys = nacl.sign.keyPair();
         hub.registerDevice(spec.deviceId, keys.publicKey);
         const device = pki.devices[spec.deviceId]!;
-        const child = await AgentProcess.spawn(
-          bundle.agent,
-          [],
-          false,
-          FORCE_GC ? ['--expose-gc'] : [],
-        );
+        const child = await AgentProcess.spawn(bundle.agent, [], false, [
+          ...(FORCE_GC || spec.gcBeforeHeapSample ? ['--expose-gc'] : []),
+          ...(SNAPSHOT_DIR && spec.gcBeforeHeapSample
+            ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`]
+            : []),
+        ]);
         children.push(child);
         agents.push(child);
         await child.start({
@@ -236,21 +298,28 @@ export const agentFootprintBench: Bench = {
       sampler = new ProcSampler({
         bare: bare.pid,
         loaded: loaded.pid,
-        'loaded-no-proxy-pkgs': loadedNoProxy.pid,
         ...Object.fromEntries(AGENTS.map((a, i) => [a.name, agents[i]!.pid])),
       });
       heapTimer = setInterval(() => {
         for (const [i, a] of AGENTS.entries()) {
-          agents[i]!.stats(10_000, FORCE_GC)
+          agents[i]!.stats(10_000, FORCE_GC || a.gcBeforeHeapSample === true)
             .then((s) => {
-              heap.get(a.name)!.push({ tMs: Date.now() - started, ...s.memory });
+              // Device reads: full polls and error-register polls (the 60 s agent's are 1/s).
+              const st = s.stats as { polls?: number; errorPolls?: number } | null;
+              const polls = (st?.polls ?? 0) + (st?.errorPolls ?? 0);
+              heap.get(a.name)!.push({ tMs: Date.now() - started, polls, ...s.memory });
             })
             .catch(() => undefined);
         }
       }, HEAP_EVERY_MS);
       log(
-        `running ${durationS} s: bare node, agent code loaded (with and without the proxy packages), agent at 60 s poll, agent at 10 polls/s (pids ${children.map((c) => c.pid).join(', ')})`,
+        `running ${durationS} s: bare node, agent code loaded, agent at 60 s poll, agent at 10 polls/s, a second one at 10 polls/s with forced GC before heap samples (pids ${children.map((c) => c.pid).join(', ')})`,
       );
+      const liveIndex = AGENTS.findIndex((a) => a.gcBeforeHeapSample === true);
+      const snapshot = (): void => {
+        if (SNAPSHOT_DIR && liveIndex >= 0) process.kill(agents[liveIndex]!.pid, 'SIGUSR2');
+      };
+      const snapshotTimer = setTimeout(snapshot, steadyFromMs);
       const progressEveryMs = soak || durationS > 900 ? 300_000 : 60_000;
       for (let at = progressEveryMs; at < durationS * 1000; at += progressEveryMs) {
         await sleep(Math.max(0, started + at - Date.now()));
@@ -263,11 +332,16 @@ export const agentFootprintBench: Bench = {
         );
       }
       await sleep(Math.max(0, started + durationS * 1000 - Date.now()));
+      clearTimeout(snapshotTimer);
+      if (SNAPSHOT_DIR) {
+        snapshot();
+        await sleep(15_000); // writing a snapshot takes seconds and blocks that agent
+      }
       clearInterval(heapTimer);
       sampler.stop();
       for (const [i, a] of AGENTS.entries())
         finalStats.set(a.name, (await agents[i]!.stats()).stats);
-      for (const name of ['bare', 'loaded', 'loaded-no-proxy-pkgs', ...AGENTS.map((a) => a.name)]) {
+      for (const name of ['bare', 'loaded', ...AGENTS.map((a) => a.name)]) {
         const r = analyse(
           name,
           sampler.samples.get(name)!,
@@ -276,6 +350,8 @@ export const agentFootprintBench: Bench = {
           heap.get(name),
         );
         if (finalStats.has(name)) r.agentStats = finalStats.get(name);
+        const spec = AGENTS.find((a) => a.name === name);
+        if (spec) r.heapSamplesAfterGc = FORCE_GC || spec.gcBeforeHeapSample === true;
         results.push(r);
       }
     } finally {
@@ -299,6 +375,8 @@ export const agentFootprintBench: Bench = {
           'CPU s / window s',
           'RSS slope MiB/h',
           'heapUsed slope MiB/h (all / minima)',
+          'reads/s',
+          'heap B/read',
         ],
         results.map((r) => [
           r.process,
@@ -311,11 +389,20 @@ export const agentFootprintBench: Bench = {
           r.heapUsedSlopeMiBPerHour === undefined
             ? ''
             : `${r.heapUsedSlopeMiBPerHour} / ${r.heapUsedMinimaSlopeMiBPerHour ?? ''}`,
+          r.pollsPerSecond ?? '',
+          r.heapBytesPerPoll === undefined
+            ? ''
+            : `${r.heapBytesPerPoll}${r.heapSamplesAfterGc ? ' (live)' : ''}`,
         ]),
       ),
     );
     const p60 = results.find((r) => r.process === 'poll-60s');
     const p10 = results.find((r) => r.process === 'poll-10hz');
+    const live = results.find((r) => r.process === 'poll-10hz-live');
+    if (live)
+      log(
+        `live heap (full GC before each sample) at 10 polls/s: ${live.heapUsedSlopeMiBPerHour} MiB/h, ${live.heapBytesPerPoll} B per poll over ${live.windowS} s; second half of it: ${live.heapUsedSlopeLastHalfMiBPerHour ?? '?'} MiB/h, ${live.heapBytesPerPollLastHalf ?? '?'} B per poll`,
+      );
     if (p60 && p10) {
       log(
         `targets: RSS <= ${TARGET_RSS_MIB} MiB: 60 s ${p60.rssMiB.steadyMax}, 10/s ${p10.rssMiB.steadyMax} -> ${Math.max(p60.rssMiB.steadyMax, p10.rssMiB.steadyMax) <= TARGET_RSS_MIB ? 'met' : 'not met'}; CPU < ${TARGET_CPU_PCT} % at 60 s poll: ${p60.cpuPctOfOneCore} % -> ${p60.cpuPctOfOneCore < TARGET_CPU_PCT ? 'met' : 'not met'}`,
@@ -337,11 +424,11 @@ export const agentFootprintBench: Bench = {
           bare: 'node bare.mjs (an IPC listener and nothing else), plain node, no flags',
           loaded:
             'node agent-child.mjs --loaded: the esbuild bundle of bench/agent-child.ts (src/ + the JSON register map and catalogue, npm packages external from node_modules) imported, no agent created',
-          'loaded-no-proxy-pkgs':
-            'the same bundle with pac-proxy-agent and https-proxy-agent aliased to empty stand-ins (what a lazy import in src/tunnel/proxy.ts would save); loaded, no agent',
           'poll-60s':
             'createAgent defaults: pollIntervalMs 60000, errorPollIntervalMs 1000, telemetry.sendIntervalMs 15 min, heartbeat, credential rotation on; modbusTcpAdapter to firmware-sim (seed 42, default workload, 127.0.0.1); FileSpool (defaults) in a temp dir; hub wss TLS 1.3 with client certificates',
           'poll-10hz': 'the same with pollIntervalMs 100 (error poll folded into the full poll)',
+          'poll-10hz-live':
+            'the same as poll-10hz, node --expose-gc, a full GC before every heap sample: heapUsed is the live heap; its slope / polls per second = bytes left per poll. Its RSS is lowered by the forced GCs and is not a footprint figure',
         },
         sampling:
           '/proc/<pid>/stat utime+stime (CLK_TCK ticks) and /proc/<pid>/status VmRSS and RssAnon every 1 s from the parent; process.memoryUsage() over IPC every 10 s (agents only)',

@@ -66,9 +66,7 @@ export function optionFlags(o: BenchOptions): string {
  * `node_modules` symlink to the repository's, as they would from `dist/`). Also writes
  * `bare.mjs`, an empty Node process that stays up while its IPC channel is open.
  */
-export async function buildAgentBundle(
-  dir: string,
-): Promise<{ agent: string; agentNoProxy: string; bare: string }> {
+export async function buildAgentBundle(dir: string): Promise<{ agent: string; bare: string }> {
   const esbuild = (outfile: string, extra: string[]): void => {
     const r = spawnSync(
       join(REPO, 'node_modules/.bin/esbuild'),
@@ -89,24 +87,10 @@ export async function buildAgentBundle(
   };
   const agent = join(dir, 'agent-child.mjs');
   esbuild(agent, []);
-  // The same with the proxy packages (src/tunnel/proxy.ts imports them eagerly) replaced by
-  // empty stand-ins: what loading them lazily would save. Only for the `loaded` reference.
-  const stubPac = join(dir, 'stub-pac-proxy-agent.mjs');
-  const stubHttps = join(dir, 'stub-https-proxy-agent.mjs');
-  await writeFile(
-    stubPac,
-    'export class PacProxyAgent {}\nexport const sanitizeProxyResultCredentials = (x) => x;\n',
-  );
-  await writeFile(stubHttps, 'export class HttpsProxyAgent {}\n');
-  const agentNoProxy = join(dir, 'agent-child-no-proxy.mjs');
-  esbuild(agentNoProxy, [
-    `--alias:pac-proxy-agent=${stubPac}`,
-    `--alias:https-proxy-agent=${stubHttps}`,
-  ]);
   await symlink(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
   const bare = join(dir, 'bare.mjs');
   await writeFile(bare, "process.on('disconnect', () => process.exit(0));\n");
-  return { agent, agentNoProxy, bare };
+  return { agent, bare };
 }
 
 /** A child process speaking the agent-child protocol (or the bare one, which says nothing). */

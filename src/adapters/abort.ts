@@ -31,3 +31,40 @@ export function cancelled(): AdapterError {
 export function reasonOf(signal: AbortSignal): AdapterError {
   return signal.reason instanceof AdapterError ? signal.reason : cancelled();
 }
+
+/** A signal that follows several others, and the way to let go of them. */
+export interface LinkedSignal {
+  readonly signal: AbortSignal;
+  /** Detaches from the sources. Call it when the operation settles; calling it again is a no-op. */
+  release(): void;
+}
+
+/**
+ * A signal that aborts (with the same reason) as soon as any of `sources` does; `undefined`
+ * sources are ignored. Use it instead of `AbortSignal.any()` whenever one source lives long
+ * (an adapter's close signal): on Node 20, `AbortSignal.any()` adds an entry to every source's
+ * list of dependants that is never removed, not even after the combined signal is collected,
+ * so a per-poll call grows the heap for ever. Here the listeners go with `release()`.
+ */
+export function linkSignals(...sources: ReadonlyArray<AbortSignal | undefined>): LinkedSignal {
+  const ctl = new AbortController();
+  const attached: Array<[AbortSignal, () => void]> = [];
+  const release = (): void => {
+    for (const [s, onAbort] of attached.splice(0)) s.removeEventListener('abort', onAbort);
+  };
+  for (const s of sources) {
+    if (s === undefined) continue;
+    if (s.aborted) {
+      release();
+      ctl.abort(s.reason);
+      return { signal: ctl.signal, release };
+    }
+    const onAbort = (): void => {
+      release();
+      ctl.abort(s.reason);
+    };
+    s.addEventListener('abort', onAbort, { once: true });
+    attached.push([s, onAbort]);
+  }
+  return { signal: ctl.signal, release };
+}

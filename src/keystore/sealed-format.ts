@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { Packr, Unpackr } from 'msgpackr';
-import nacl from 'tweetnacl';
+import { createRequire } from 'node:module';
+// The pure-JavaScript build: the package root on Node also loads msgpackr-extract, a native
+// addon (about 6 MiB of RSS) that only speeds up decoding long strings, which these records
+// do not have.
+import { Packr } from 'msgpackr/pack';
+import { Unpackr } from 'msgpackr/unpack';
+import type Nacl from 'tweetnacl';
 import { validateContents, type KeystoreContents } from './contents.js';
 import { KeystoreError } from './errors.js';
 
@@ -18,12 +23,24 @@ export const SEALED_FORMAT = {
   magic: Uint8Array.of(0x4f, 0x50, 0x4b, 0x53), // "OPKS"
   version: 1,
   headerLength: 29,
-  nonceLength: nacl.secretbox.nonceLength,
-  keyLength: nacl.secretbox.keyLength,
-  overheadLength: nacl.secretbox.overheadLength,
+  // XSalsa20-Poly1305 (nacl.secretbox): 24-byte nonce, 32-byte key, 16-byte authenticator.
+  nonceLength: 24,
+  keyLength: 32,
+  overheadLength: 16,
   /** Files larger than this are refused before reading. */
   maxFileLength: 1024 * 1024,
 } as const;
+
+let naclLib: typeof Nacl | undefined;
+
+/**
+ * tweetnacl, loaded (synchronously: it is CommonJS) the first time a keystore is sealed or
+ * opened. The running agent signs with Node's crypto and need not load it (about 6 MiB of RSS).
+ */
+function nacl(): typeof Nacl {
+  naclLib ??= createRequire(import.meta.url)('tweetnacl') as typeof Nacl;
+  return naclLib;
+}
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false });
@@ -37,7 +54,7 @@ export function sealContents(contents: KeystoreContents, key: Uint8Array): Uint8
   const nonce = new Uint8Array(randomBytes(nonceLength));
   const plaintext = packr.pack(contents);
   try {
-    const box = nacl.secretbox(plaintext, nonce, key);
+    const box = nacl().secretbox(plaintext, nonce, key);
     const out = new Uint8Array(headerLength + box.length);
     out.set(SEALED_FORMAT.magic, 0);
     out[4] = SEALED_FORMAT.version;
@@ -75,7 +92,7 @@ export function unsealContents(
     throw corrupt(where, 'is truncated (no room for the authenticator)');
   }
   const nonce = file.subarray(5, headerLength);
-  const plaintext = nacl.secretbox.open(file.subarray(headerLength), nonce, key);
+  const plaintext = nacl().secretbox.open(file.subarray(headerLength), nonce, key);
   if (plaintext === null) {
     throw new KeystoreError(
       'KEYSTORE_UNSEAL_FAILED',

@@ -1,12 +1,11 @@
 import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import type { Agent as HttpAgent } from 'node:http';
 import { request } from 'node:https';
-import nacl from 'tweetnacl';
 import { enrolProofInput, hashEnrolmentToken } from '../codec/index.js';
 import { FileKeystore } from '../keystore/file-keystore.js';
 import type { KeyProvider } from '../keystore/key-provider.js';
 import type { KeystoreContents } from '../keystore/contents.js';
-import { generateIdentityKey } from '../tunnel/identity.js';
+import { ed25519Identity, generateIdentityKey } from '../tunnel/identity.js';
 import { createProxyAgent, type ProxyConfig } from '../tunnel/proxy.js';
 import { TLS_POLICY } from '../tunnel/tls-policy.js';
 
@@ -71,7 +70,7 @@ export async function enrolDevice(o: EnrolOptions): Promise<EnrolledCredentials>
     token: o.token,
     identityPublicKey: Buffer.from(identity.publicKey).toString('base64'),
     tlsPublicKey: Buffer.from(spki).toString('base64'),
-    identityProof: Buffer.from(nacl.sign.detached(input, identity.secretKey)).toString('base64'),
+    identityProof: Buffer.from(ed25519Identity(identity.secretKey).sign(input)).toString('base64'),
     tlsProof: sign('sha256', input, privateKey).toString('base64'),
   });
   const target = new URL('/v1/enrol', `https://${url.host}`);

@@ -118,6 +118,25 @@ describe('TelemetryBatcher: batches', () => {
     ]);
   });
 
+  it('a snapshot naming a counter twice is not folded into the current columns', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
+    b.add(snap(T0, [reading('a', 1), reading('b', 2)]), HEALTH);
+    // Same count of counters as the batch's columns, but 'a' twice and 'b' absent: a new batch.
+    const out = b.add(snap(T0 + 1, [reading('a', 3), reading('a', 4)]), HEALTH);
+    expect(out.map((p) => decode(p).samples.map((x) => x.raw))).toEqual([[[1, 2]]]);
+    expect(decode(b.flush(HEALTH)[0]!).counters.map((c) => c.name)).toEqual(['a', 'a']);
+  });
+
+  it('a batch restarted after a flush keeps its columns and reads missing counters by column', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
+    b.add(abc(T0, 1, 2, 3), HEALTH);
+    b.flush(HEALTH);
+    b.add(snap(T0 + 5, [reading('c', 30, 'degC', 0.1, -40)], ['b', 'a']), HEALTH);
+    const batch = decode(b.flush(HEALTH)[0]!);
+    expect(batch.baseTimeMs).toBe(T0 + 5);
+    expect(batch.samples).toEqual([{ offsetMs: 0, raw: [0, 0, 30], missing: [0, 1] }]);
+  });
+
   it('carries raw values of every register width losslessly', () => {
     const values = [-(2 ** 31), 2 ** 32 - 1, 0x3fc00000, -1, 0, 32767, -32768];
     const b = new TelemetryBatcher({ maxBodyBytes: 3000 });

@@ -30,6 +30,11 @@ export class TelemetryBatcher {
   #size = 0;
   #headerSize = 0;
   readonly #known = new Map<string, Descriptor>();
+  /** Column of each counter of the current batch (by name). */
+  #index = new Map<string, number>();
+  /** Per-column stamp of the last `add` that filled it (the fast path's duplicate check). */
+  #stamps = new Uint32Array(0);
+  #stamp = 0;
 
   constructor(options: { maxBodyBytes: number }) {
     this.#maxBodyBytes = options.maxBodyBytes;
@@ -41,6 +46,10 @@ export class TelemetryBatcher {
 
   /** Adds one snapshot. Returns the bodies of the previous batch if this one had to start anew. */
   add(snapshot: DeviceSnapshot, health: BatchHealth): PackedTelemetry[] {
+    // Usually a snapshot has exactly the current batch's counters and descriptions: fill a row
+    // without sorting, describing or building a signature (garbage on every poll otherwise).
+    const row = this.#sameColumns(snapshot);
+    if (row !== undefined) return this.#push(row.raw, row.missing, snapshot.atMs, health, null);
     const all: Array<CounterReading | { name: string; missing: true }> = [
       ...snapshot.counters,
       ...snapshot.missing.map((name) => ({ name, missing: true as const })),
@@ -54,7 +63,7 @@ export class TelemetryBatcher {
     const out: PackedTelemetry[] = [];
     if (this.#samples.length > 0 && signature !== this.#signature) out.push(...this.flush(health));
     if (this.#samples.length === 0) this.#start(descriptors, signature, snapshot.atMs);
-    const index = new Map(this.#descriptors.map((d, i) => [d.name, i]));
+    const index = this.#index;
     const raw = new Array<number>(this.#descriptors.length).fill(0);
     const missing: number[] = [];
     for (const c of all) {
@@ -62,15 +71,69 @@ export class TelemetryBatcher {
       if ('missing' in c) missing.push(i);
       else raw[i] = c.raw;
     }
-    const sample: SampleProps = {
-      offsetMs: Math.max(0, snapshot.atMs - this.#baseTimeMs),
-      raw,
-      missing,
-    };
+    out.push(...this.#push(raw, missing, snapshot.atMs, health, { descriptors, signature }));
+    return out;
+  }
+
+  /**
+   * The row of `snapshot` when it has exactly the current batch's columns, each read counter
+   * described as its column is (so the slow path would find the same signature); otherwise
+   * undefined. Missing counters keep their column, as in the slow path.
+   */
+  #sameColumns(snapshot: DeviceSnapshot): { raw: number[]; missing: number[] } | undefined {
+    const n = this.#descriptors.length;
+    if (n === 0 || snapshot.counters.length + snapshot.missing.length !== n) return undefined;
+    if (++this.#stamp === 0xffffffff) {
+      this.#stamps.fill(0);
+      this.#stamp = 1;
+    }
+    const stamp = this.#stamp;
+    const raw = new Array<number>(n).fill(0);
+    for (const c of snapshot.counters) {
+      const i = this.#index.get(c.name);
+      if (i === undefined || this.#stamps[i] === stamp) return undefined;
+      const d = this.#descriptors[i]!;
+      if (
+        d.unit !== c.unit ||
+        d.scale !== c.scale ||
+        d.offset !== c.offset ||
+        d.kind !== (c.rawKind === 'float32' ? 1 : 0)
+      )
+        return undefined;
+      this.#stamps[i] = stamp;
+      raw[i] = c.raw;
+    }
+    const missing: number[] = [];
+    for (const name of snapshot.missing) {
+      const i = this.#index.get(name);
+      if (i === undefined || this.#stamps[i] === stamp) return undefined;
+      this.#stamps[i] = stamp;
+      missing.push(i);
+    }
+    missing.sort((a, b) => a - b);
+    return { raw, missing };
+  }
+
+  /**
+   * Appends one row. `fresh` (slow path) holds the descriptors and signature to start a batch
+   * with; `null` means the current batch's. Returns the bodies of a batch that became full.
+   */
+  #push(
+    raw: number[],
+    missing: number[],
+    atMs: number,
+    health: BatchHealth,
+    fresh: { descriptors: Descriptor[]; signature: string } | null,
+  ): PackedTelemetry[] {
+    const descriptors = fresh?.descriptors ?? this.#descriptors;
+    const signature = fresh?.signature ?? this.#signature;
+    if (fresh === null && this.#samples.length === 0) this.#start(descriptors, signature, atMs);
+    const out: PackedTelemetry[] = [];
+    const sample: SampleProps = { offsetMs: Math.max(0, atMs - this.#baseTimeMs), raw, missing };
     const size = sampleFieldSize(sample);
     if (this.#samples.length > 0 && this.#size + size > this.#maxBodyBytes) {
       out.push(...this.flush(health));
-      this.#start(descriptors, signature, snapshot.atMs);
+      this.#start(descriptors, signature, atMs);
       sample.offsetMs = 0;
     }
     this.#samples.push(sample);
@@ -111,6 +174,10 @@ export class TelemetryBatcher {
   }
 
   #start(descriptors: Descriptor[], signature: string, atMs: number): void {
+    if (descriptors !== this.#descriptors) {
+      this.#index = new Map(descriptors.map((d, i) => [d.name ?? '', i]));
+      this.#stamps = new Uint32Array(descriptors.length);
+    }
     this.#signature = signature;
     this.#descriptors = descriptors;
     this.#baseTimeMs = atMs;

@@ -1,4 +1,8 @@
-import { Packr, Unpackr } from 'msgpackr';
+// The pure-JavaScript build: the package root on Node also loads msgpackr-extract, a native
+// addon (about 6 MiB of RSS) that only speeds up decoding long strings, which these records
+// do not have.
+import { Packr } from 'msgpackr/pack';
+import { Unpackr } from 'msgpackr/unpack';
 import { BODY_FIELD, type BodyType } from '../codec/index.js';
 import { crc32c } from './crc32c.js';
 import { LANES, type Lane, type QueuedRecord } from './queue.js';

@@ -5,12 +5,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { HttpsProxyAgent } from 'https-proxy-agent';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TunnelError } from './errors.js';
 import {
   createProxyAgent,
   describeProxyFailure,
+  LazyProxyAgent,
   ProxyError,
   redactProxyUrl,
   type ProxyConfig,
@@ -31,8 +31,9 @@ function badConfig(config: unknown, target = HUB): ProxyError {
 
 function proxyOf(agent: HttpAgent | undefined): string | undefined {
   if (agent === undefined) return undefined;
-  expect(agent).toBeInstanceOf(HttpsProxyAgent);
-  return (agent as HttpsProxyAgent<string>).proxy.href;
+  expect(agent).toBeInstanceOf(LazyProxyAgent);
+  expect((agent as LazyProxyAgent).kind).toBe('proxy');
+  return (agent as LazyProxyAgent).url.href;
 }
 
 describe('createProxyAgent config', () => {

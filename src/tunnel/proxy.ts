@@ -1,10 +1,11 @@
-import type { Agent as HttpAgent, ClientRequest } from 'node:http';
+import { Agent as HttpAgent, type ClientRequest, type RequestOptions } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AgentConnectOpts } from 'agent-base';
-import { HttpsProxyAgent } from 'https-proxy-agent';
-import { PacProxyAgent, sanitizeProxyResultCredentials } from 'pac-proxy-agent';
+// Types only: the packages themselves are imported at the first proxied connection.
+import type * as HttpsProxyAgentModule from 'https-proxy-agent';
+import type * as PacProxyAgentModule from 'pac-proxy-agent';
 import { getProxyForUrl } from 'proxy-from-env';
 
 /**
@@ -74,7 +75,9 @@ const URL_SHAPE = 'expected http://[user:password@]host:port';
 
 /**
  * The `http.Agent` to hand to the tunnel (`tunnel.agent`) for reaching `targetUrl`
- * (`wss://hub:443/...`), or `undefined` for a direct connection. The agent sends `CONNECT`
+ * (`wss://hub:443/...`), or `undefined` for a direct connection. The proxy packages
+ * (`https-proxy-agent`, `pac-proxy-agent` with its JavaScript sandbox) are loaded at the first
+ * connection through the agent, never on a device without a proxy. The agent sends `CONNECT`
  * to the proxy, then runs TLS end to end with the hub using the request's own TLS options
  * (CA, client certificate and key, servername, minimum version, ciphers): the proxy relays
  * bytes and sees no plaintext. Failures of the proxy phase reject with a {@link ProxyError}
@@ -94,17 +97,24 @@ export function createProxyAgent(
     case 'none':
       return undefined;
     case 'url':
-      return new GuardedHttpsProxyAgent(
+      return new LazyProxyAgent(
+        'proxy',
         parseProxyUrl((config as { url?: unknown }).url, 'proxy URL'),
+        target,
         timeoutMs,
       );
     case 'env': {
       const found = proxyFromEnv(target);
-      return found && new GuardedHttpsProxyAgent(parseProxyUrl(found.url, found.source), timeoutMs);
+      return (
+        found &&
+        new LazyProxyAgent('proxy', parseProxyUrl(found.url, found.source), target, timeoutMs)
+      );
     }
     case 'pac':
-      return new GuardedPacProxyAgent(
+      return new LazyProxyAgent(
+        'pac',
         parsePacUrl((config as { pacUrl?: unknown }).pacUrl),
+        target,
         timeoutMs,
       );
     default:
@@ -223,75 +233,161 @@ function proxyFromEnv(target: URL): { url: string; source: string } | undefined 
 
 type ConnectReply = { statusCode: number; statusText: string };
 
-class GuardedHttpsProxyAgent extends HttpsProxyAgent<string> {
-  constructor(
-    proxy: URL,
-    private readonly timeoutMs: number,
-  ) {
-    super(proxy);
+/** `http.Agent#addRequest`: how a `ClientRequest` asks its agent for a socket (untyped in @types/node). */
+interface AddRequest {
+  addRequest(req: ClientRequest, options: RequestOptions & { secureEndpoint?: boolean }): void;
+}
+
+/**
+ * What {@link createProxyAgent} returns: an `http.Agent` that loads the proxy packages at its
+ * first request and hands every request to the real proxy agent built from them. Until then
+ * it holds nothing but the parsed configuration.
+ */
+export class LazyProxyAgent extends HttpAgent {
+  /** `proxy`: HTTP CONNECT through `url`; `pac`: the proxy a PAC file at `url` picks. */
+  readonly kind: 'proxy' | 'pac';
+  readonly url: URL;
+  readonly #timeoutMs: number;
+  #inner: Promise<HttpAgent> | undefined;
+
+  /** `https:` for a `wss://` or `https://` hub: ClientRequest checks it against its own. */
+  readonly protocol: 'https:' | 'http:';
+
+  constructor(kind: 'proxy' | 'pac', url: URL, target: URL, timeoutMs: number) {
+    super();
+    this.kind = kind;
+    this.url = url;
+    this.#timeoutMs = timeoutMs;
+    const secure = target.protocol === 'wss:' || target.protocol === 'https:';
+    this.protocol = secure ? 'https:' : 'http:';
+    (this as unknown as { defaultPort: number }).defaultPort = secure ? 443 : 80;
   }
 
-  override async connect(req: ClientRequest, opts: AgentConnectOpts): Promise<Socket> {
-    const hasCredentials = this.proxy.username !== '' || this.proxy.password !== '';
-    return guarded(req, opts, {
-      timeoutMs: this.timeoutMs,
-      via: () => redactProxyUrl(this.proxy.href),
-      authHint: hasCredentials
-        ? 'rejected the configured credentials; check the proxy user name and password'
-        : 'requires a user name and password; put them in the proxy URL: http://user:password@host:port',
-      connect: () => super.connect(req, opts),
-    });
+  /** Whether the proxy packages were loaded for this agent (its first request came). */
+  get loaded(): boolean {
+    return this.#inner !== undefined;
+  }
+
+  addRequest(req: ClientRequest, options: RequestOptions): void {
+    this.#inner ??= buildProxyAgent(this.kind, this.url, this.#timeoutMs);
+    this.#inner.then(
+      // agent-base guesses TLS from the call stack when not told; this call has none left.
+      (inner) =>
+        (inner as unknown as AddRequest).addRequest(req, {
+          ...options,
+          secureEndpoint: this.protocol === 'https:',
+        }),
+      (err: unknown) =>
+        req.destroy(
+          new ProxyError(
+            'PROXY_CONNECT_FAILED',
+            `cannot load the proxy support (${errorText(err)}); is the package installed?`,
+            { cause: err },
+          ),
+        ),
+    );
+  }
+
+  override destroy(): void {
+    super.destroy();
+    void this.#inner?.then((inner) => inner.destroy()).catch(() => undefined);
   }
 }
 
-class GuardedPacProxyAgent extends PacProxyAgent<string> {
-  readonly #shown: string;
-  constructor(
-    pacUrl: URL,
-    private readonly timeoutMs: number,
-  ) {
-    super(pacUrl, { sandbox: { myIpAddress: localAddress } });
-    this.#shown = redactProxyUrl(pacUrl.href);
+/** Loads the proxy packages (once) and builds the real agent for one {@link LazyProxyAgent}. */
+async function buildProxyAgent(
+  kind: 'proxy' | 'pac',
+  url: URL,
+  timeoutMs: number,
+): Promise<HttpAgent> {
+  if (kind === 'proxy') {
+    const { HttpsProxyAgent } = await import('https-proxy-agent');
+    return new (guardedHttpsProxyAgentClass(HttpsProxyAgent))(url, timeoutMs);
   }
+  const pac = await import('pac-proxy-agent');
+  return new (guardedPacProxyAgentClass(pac))(url, timeoutMs);
+}
 
-  override async getResolver(): ReturnType<PacProxyAgent<string>['getResolver']> {
-    let resolver: Awaited<ReturnType<PacProxyAgent<string>['getResolver']>>;
-    try {
-      resolver = await super.getResolver();
-    } catch (err) {
-      throw new ProxyError(
-        'PROXY_PAC_FAILED',
-        `cannot load the PAC file ${this.#shown} (${errorText(err)}); check that it exists and is valid JavaScript`,
-        { cause: err },
-      );
+type HttpsProxyAgentCtor = typeof HttpsProxyAgentModule.HttpsProxyAgent;
+type PacModule = typeof PacProxyAgentModule;
+
+function guardedHttpsProxyAgentClass(Base: HttpsProxyAgentCtor) {
+  return class GuardedHttpsProxyAgent extends Base<string> {
+    constructor(
+      proxy: URL,
+      private readonly timeoutMs: number,
+    ) {
+      super(proxy);
     }
-    return async (url, host) => {
+
+    override async connect(req: ClientRequest, opts: AgentConnectOpts): Promise<Socket> {
+      const hasCredentials = this.proxy.username !== '' || this.proxy.password !== '';
+      return guarded(req, opts, {
+        timeoutMs: this.timeoutMs,
+        via: () => redactProxyUrl(this.proxy.href),
+        authHint: hasCredentials
+          ? 'rejected the configured credentials; check the proxy user name and password'
+          : 'requires a user name and password; put them in the proxy URL: http://user:password@host:port',
+        connect: () => super.connect(req, opts),
+      });
+    }
+  };
+}
+
+function guardedPacProxyAgentClass({ PacProxyAgent, sanitizeProxyResultCredentials }: PacModule) {
+  type Resolver = Awaited<ReturnType<InstanceType<typeof PacProxyAgent<string>>['getResolver']>>;
+  return class GuardedPacProxyAgent extends PacProxyAgent<string> {
+    readonly #shown: string;
+    constructor(
+      pacUrl: URL,
+      private readonly timeoutMs: number,
+    ) {
+      super(pacUrl, { sandbox: { myIpAddress: localAddress } });
+      this.#shown = redactProxyUrl(pacUrl.href);
+    }
+
+    override async getResolver(): Promise<Resolver> {
+      let resolver: Resolver;
       try {
-        return await resolver(url, host);
+        resolver = await super.getResolver();
       } catch (err) {
         throw new ProxyError(
           'PROXY_PAC_FAILED',
-          `FindProxyForURL in the PAC file ${this.#shown} failed (${errorText(err)})`,
+          `cannot load the PAC file ${this.#shown} (${errorText(err)}); check that it exists and is valid JavaScript`,
           { cause: err },
         );
       }
-    };
-  }
+      return async (url, host) => {
+        try {
+          return await resolver(url, host);
+        } catch (err) {
+          throw new ProxyError(
+            'PROXY_PAC_FAILED',
+            `FindProxyForURL in the PAC file ${this.#shown} failed (${errorText(err)})`,
+            { cause: err },
+          );
+        }
+      };
+    }
 
-  override async connect(req: ClientRequest, opts: AgentConnectOpts): Promise<HttpAgent | Socket> {
-    let chosen = 'chosen';
-    req.on('proxy', (e: { proxy?: unknown }) => {
-      if (typeof e.proxy === 'string' && !e.proxy.includes('://'))
-        chosen = sanitizeProxyResultCredentials(e.proxy);
-    });
-    return guarded(req, opts, {
-      timeoutMs: this.timeoutMs,
-      via: () => `${chosen} (from PAC file ${this.#shown})`,
-      authHint:
-        'requires authentication, and proxies chosen by a PAC file are used without credentials; configure the proxy URL instead',
-      connect: () => super.connect(req, opts),
-    });
-  }
+    override async connect(
+      req: ClientRequest,
+      opts: AgentConnectOpts,
+    ): Promise<HttpAgent | Socket> {
+      let chosen = 'chosen';
+      req.on('proxy', (e: { proxy?: unknown }) => {
+        if (typeof e.proxy === 'string' && !e.proxy.includes('://'))
+          chosen = sanitizeProxyResultCredentials(e.proxy);
+      });
+      return guarded(req, opts, {
+        timeoutMs: this.timeoutMs,
+        via: () => `${chosen} (from PAC file ${this.#shown})`,
+        authHint:
+          'requires authentication, and proxies chosen by a PAC file are used without credentials; configure the proxy URL instead',
+        connect: () => super.connect(req, opts),
+      });
+    }
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import sampleMap from '../../../protocols/register-map.json' with { type: 'json' };
 import { AdapterError, type AdapterErrorCode } from '../errors.js';
+import { heldBy } from '../test-signals.js';
 import { ModbusAdapter } from './adapter.js';
 import type { ModbusClient } from './client.js';
 import type { ReadRequest } from './plan.js';
@@ -180,6 +181,19 @@ const ERROR_READS: ReadRequest[] = [
 ];
 
 describe('ModbusAdapter: snapshot', () => {
+  it('keeps nothing per poll on the signals it is given (the soak leak: AbortSignal.any)', async () => {
+    // An OEM's long-lived signal passed to every poll, like the adapter's own close signal:
+    // each poll used to leave an entry in both signals' lists of dependants, for ever.
+    const app = new AbortController();
+    const a = adapter(xr200());
+    for (let i = 0; i < 2000; i++) {
+      await a.readSnapshot(app.signal);
+      await a.readActiveErrors(app.signal);
+    }
+    expect(heldBy(app.signal)).toBe(0);
+    await a.close();
+  });
+
   it('decodes every counter of the map in map order', async () => {
     const client = xr200();
     const snap = await adapter(client).readSnapshot();

@@ -1,4 +1,4 @@
-import { raceAbort, reasonOf } from '../abort.js';
+import { linkSignals, raceAbort, reasonOf } from '../abort.js';
 import { AdapterError } from '../errors.js';
 import type {
   AdapterHealth,
@@ -131,13 +131,14 @@ export class ModbusAdapter implements DeviceAdapter {
 
   /** One bus transaction at a time: Modbus masters are not re-entrant. */
   #exclusive<T>(fn: () => Promise<T>, caller: AbortSignal | undefined): Promise<T> {
-    const signal = caller ? AbortSignal.any([caller, this.#closing.signal]) : this.#closing.signal;
+    const linked = linkSignals(caller, this.#closing.signal);
+    const { signal } = linked;
     const run = this.#busy.then(() => {
       if (signal.aborted) throw reasonOf(signal);
       return fn();
     });
     this.#busy = run.catch(() => undefined);
-    return raceAbort(run, signal);
+    return raceAbort(run, signal).finally(linked.release);
   }
 
   async #ensureOpen(): Promise<void> {

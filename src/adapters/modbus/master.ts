@@ -2,15 +2,27 @@
  * Helpers around modbus-serial's master shared by the TCP and RTU clients: one normalised read
  * and the mapping of its error shapes onto stable adapter error codes.
  */
-import * as modbusSerial from 'modbus-serial';
+import type * as modbusSerial from 'modbus-serial';
 import { AdapterError } from '../errors.js';
 import type { ModbusTable } from './register-map.js';
 
-// modbus-serial is CommonJS (`module.exports = ModbusRTU`) but its typings declare an ES
-// `export default`; under NodeNext TypeScript therefore sees the class one `.default` deeper
-// than Node puts it. The cast states what Node actually loads.
-export const ModbusRTU = modbusSerial.default as unknown as typeof modbusSerial.default.default;
-export type ModbusMaster = InstanceType<typeof ModbusRTU>;
+type ModbusRtuClass = typeof modbusSerial.default.default;
+export type ModbusMaster = InstanceType<ModbusRtuClass>;
+
+let loading: Promise<ModbusRtuClass> | undefined;
+
+/**
+ * modbus-serial's master class, imported at the first connection: the package also loads
+ * `serialport` and its native binding, which a device on another adapter (vendor SDK, serial
+ * text protocol) never needs.
+ */
+export function loadModbusRtu(): Promise<ModbusRtuClass> {
+  // modbus-serial is CommonJS (`module.exports = ModbusRTU`) but its typings declare an ES
+  // `export default`; under NodeNext TypeScript therefore sees the class one `.default` deeper
+  // than Node puts it. The cast states what Node actually loads.
+  loading ??= import('modbus-serial').then((m) => m.default as unknown as ModbusRtuClass);
+  return loading;
+}
 
 /** Function code of a read of `table`. */
 export function functionCodeOf(table: ModbusTable): 1 | 2 | 3 | 4 {
@@ -141,4 +153,30 @@ export function describe(cause: unknown): string {
   return cause instanceof Error
     ? cause.message
     : String((cause as { message?: unknown })?.message ?? cause);
+}
+
+/**
+ * Drops the transactions modbus-serial keeps after they finish. It never deletes one: it
+ * overwrites slot `id % 256` (TCP) when that id comes round again, so each read's request,
+ * callbacks and cleared timer live on for 256 more reads, long enough to reach V8's old
+ * generation, where they pile up as garbage between the rare full GCs of an agent that reads
+ * once a second. Call it when no read is in flight on `master` (the clients make one at a
+ * time). A reply that comes after this finds no transaction, and modbus-serial ignores it (the
+ * clients' reply tap still sees its bytes). Returns how many were dropped; 0 when modbus-serial
+ * keeps them elsewhere (another version), in which case nothing changes.
+ */
+export function forgetFinishedTransactions(master: ModbusMaster): number {
+  // modbus-serial (8.0.x) keeps them in an untyped `_transactions` object keyed by id.
+  const m = master as unknown as { _transactions?: unknown };
+  const held = m._transactions;
+  if (held === null || typeof held !== 'object') return 0;
+  const n = Object.keys(held).length;
+  if (n > 0) m._transactions = {};
+  return n;
+}
+
+/** How many transactions `master` holds (tests). */
+export function heldTransactions(master: ModbusMaster): number {
+  const held = (master as unknown as { _transactions?: unknown })._transactions;
+  return held !== null && typeof held === 'object' ? Object.keys(held).length : 0;
 }

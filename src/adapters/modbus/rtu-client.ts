@@ -2,9 +2,10 @@ import { AdapterError, ConfigError } from '../errors.js';
 import type { ModbusClient } from './client.js';
 import {
   describe,
+  forgetFinishedTransactions,
   functionCodeOf,
   masterRead,
-  ModbusRTU,
+  loadModbusRtu,
   refineTimeout,
   toAdapterError,
   type ModbusMaster,
@@ -110,7 +111,7 @@ export class ModbusRtuClient implements ModbusClient {
   async open(): Promise<void> {
     await this.close();
     const { path, baudRate, parity, dataBits, stopBits, unitId, timeoutMs } = this.#options;
-    const master = new ModbusRTU();
+    const master = new (await loadModbusRtu())();
     try {
       await master.connectRTUBuffered(path, { baudRate, parity, dataBits, stopBits });
     } catch (cause) {
@@ -176,6 +177,7 @@ export class ModbusRtuClient implements ModbusClient {
     } finally {
       this.#rx = undefined;
       this.#abort = undefined;
+      forgetFinishedTransactions(master);
     }
   }
 

@@ -3,8 +3,9 @@ import { AdapterError } from '../errors.js';
 import type { ModbusClient } from './client.js';
 import {
   describe,
+  forgetFinishedTransactions,
   masterRead,
-  ModbusRTU,
+  loadModbusRtu,
   refineTimeout,
   toAdapterError,
   type ModbusMaster,
@@ -95,6 +96,7 @@ export class ModbusTcpClient implements ModbusClient {
       throw err;
     } finally {
       link.abort = undefined;
+      forgetFinishedTransactions(link.master);
     }
   }
 
@@ -130,7 +132,7 @@ export class ModbusTcpClient implements ModbusClient {
         { cause },
       );
     }
-    const master = new ModbusRTU();
+    const master = new (await loadModbusRtu())();
     await master.linkTCP(socket, { port });
     // After linkTCP, so modbus-serial does not also arm an idle timeout on the socket.
     master.setTimeout(timeoutMs);

@@ -1,4 +1,4 @@
-import { raceAbort, reasonOf } from '../abort.js';
+import { linkSignals, raceAbort, reasonOf } from '../abort.js';
 import { AdapterError, ConfigError } from '../errors.js';
 import type {
   ActiveErrors,
@@ -228,10 +228,11 @@ export class VendorSdkAdapter implements DeviceAdapter {
     caller: AbortSignal | undefined,
     fn: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const signal = caller ? AbortSignal.any([caller, this.#closing.signal]) : this.#closing.signal;
+    const linked = linkSignals(caller, this.#closing.signal);
+    const { signal } = linked;
     if (!this.#o.serialize) {
       if (signal.aborted) return Promise.reject(reasonOf(signal));
-      return raceAbort(fn(signal), signal);
+      return raceAbort(fn(signal), signal).finally(linked.release);
     }
     const run = raceAbort(
       this.#queue.then(() => {
@@ -239,7 +240,7 @@ export class VendorSdkAdapter implements DeviceAdapter {
         return fn(signal);
       }),
       signal,
-    );
+    ).finally(linked.release);
     // The next call waits for this one to settle — or to be abandoned at its timeout, so an SDK
     // that never returns cannot wedge the queue.
     this.#queue = run.catch(() => undefined);
@@ -265,7 +266,8 @@ export class VendorSdkAdapter implements DeviceAdapter {
         ),
       this.#o.timeoutMs,
     );
-    const bounded = AbortSignal.any([signal, timeout.signal]);
+    const linked = linkSignals(signal, timeout.signal);
+    const bounded = linked.signal;
     try {
       const value = check(
         await raceAbort(
@@ -281,6 +283,7 @@ export class VendorSdkAdapter implements DeviceAdapter {
       throw e;
     } finally {
       clearTimeout(timer);
+      linked.release();
     }
   }
 
@@ -302,7 +305,8 @@ export class VendorSdkAdapter implements DeviceAdapter {
         ),
       this.#o.connectTimeoutMs,
     );
-    const signal = AbortSignal.any([timeout.signal, this.#closing.signal]);
+    const linked = linkSignals(timeout.signal, this.#closing.signal);
+    const { signal } = linked;
     try {
       const info = await raceAbort(
         Promise.resolve().then(() => this.#sdk.connect(signal)),
@@ -325,6 +329,7 @@ export class VendorSdkAdapter implements DeviceAdapter {
       throw e;
     } finally {
       clearTimeout(timer);
+      linked.release();
     }
     this.#rearmAttempt = 0;
     this.#stopRearm();

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { raceAbort, reasonOf } from '../abort.js';
+import { linkSignals, raceAbort, reasonOf } from '../abort.js';
 import { AdapterError, type AdapterErrorCode } from '../errors.js';
 import { SdkError } from './errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, SdkFrameParser, encodeSdkFrame } from './frame-parser.js';
@@ -169,7 +169,8 @@ export class IpcSdkClient implements VendorSdk {
         ),
       this.#connectTimeoutMs,
     );
-    const signal = AbortSignal.any([deadline.signal, this.#closing.signal]);
+    const linked = linkSignals(deadline.signal, this.#closing.signal);
+    const { signal } = linked;
     const socket = net.createConnection(this.#path);
     const link: Link = {
       socket,
@@ -223,6 +224,7 @@ export class IpcSdkClient implements VendorSdk {
       throw connectError(err, this.#path);
     } finally {
       clearTimeout(timer);
+      linked.release();
       if (this.#opening === link) this.#opening = undefined;
     }
   }

@@ -1,4 +1,4 @@
-import { raceAbort, reasonOf } from '../abort.js';
+import { linkSignals, raceAbort, reasonOf } from '../abort.js';
 import { AdapterError, ConfigError } from '../errors.js';
 import type { AdapterHealth, DeviceEvent } from '../types.js';
 import { isRetriable } from './errors.js';
@@ -122,7 +122,8 @@ export class CommandLink {
 
   async connect(signal?: AbortSignal): Promise<void> {
     try {
-      await raceAbort(this.#ensureOpen(), this.#signal(signal));
+      const linked = linkSignals(signal, this.#closing.signal);
+      await raceAbort(this.#ensureOpen(), linked.signal).finally(linked.release);
     } catch (err) {
       this.#fail(err);
       throw err;
@@ -141,7 +142,8 @@ export class CommandLink {
     args: readonly string[] = [],
     signal?: AbortSignal,
   ): Promise<{ verb: string; fields: string[] }> {
-    const sig = this.#signal(signal);
+    const linked = linkSignals(signal, this.#closing.signal);
+    const sig = linked.signal;
     const run = this.#busy.then(async () => {
       for (let attempt = 0; ; attempt++) {
         if (sig.aborted) throw reasonOf(sig);
@@ -156,7 +158,7 @@ export class CommandLink {
       }
     });
     this.#busy = run.catch(() => undefined);
-    return raceAbort(run, sig);
+    return raceAbort(run, sig).finally(linked.release);
   }
 
   health(): SerialHealth {
@@ -179,10 +181,6 @@ export class CommandLink {
     await this.#transport.close();
   }
 
-  #signal(caller: AbortSignal | undefined): AbortSignal {
-    return caller ? AbortSignal.any([caller, this.#closing.signal]) : this.#closing.signal;
-  }
-
   async #ensureOpen(): Promise<void> {
     if (this.#state === 'closed') throw new AdapterError('ADAPTER_CANCELLED', 'adapter is closed');
     if (this.#transport.isOpen) return;
@@ -202,10 +200,12 @@ export class CommandLink {
         ),
       this.#connectTimeoutMs,
     );
+    const linked = linkSignals(ctl.signal, this.#closing.signal);
     try {
-      await this.#transport.open(AbortSignal.any([ctl.signal, this.#closing.signal]));
+      await this.#transport.open(linked.signal);
     } finally {
       this.#clock.clearTimeout(timer);
+      linked.release();
     }
     if (this.#state === 'closed') {
       await this.#transport.close();

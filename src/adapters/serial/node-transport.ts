@@ -1,4 +1,4 @@
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { reasonOf } from '../abort.js';
 import { AdapterError } from '../errors.js';
 import { Listeners, type SerialCloseInfo, type SerialTransport } from './transport.js';
@@ -42,7 +42,8 @@ export class NodeSerialTransport implements SerialTransport {
   }
 
   open(signal?: AbortSignal): Promise<void> {
-    if (this.#port !== null) return this.#opening ?? Promise.resolve();
+    if (this.#opening !== null) return this.#opening;
+    if (this.#port !== null) return Promise.resolve();
     this.#opening = this.#open(signal).finally(() => (this.#opening = null));
     return this.#opening;
   }
@@ -50,6 +51,9 @@ export class NodeSerialTransport implements SerialTransport {
   async #open(signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted) throw reasonOf(signal);
     const o = this.#options;
+    // Imported here, not up front: serialport loads a native binding.
+    const { SerialPort } = await import('serialport');
+    if (signal?.aborted) throw reasonOf(signal);
     const port = new SerialPort({
       path: o.path,
       baudRate: o.baudRate ?? 115_200,

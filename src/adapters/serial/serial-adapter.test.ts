@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { heldBy } from '../test-signals.js';
 import { AdapterError } from '../errors.js';
 import type { DeviceEvent } from '../types.js';
 import { SerialDeviceError } from './errors.js';
@@ -94,6 +95,15 @@ async function failure(p: Promise<unknown>): Promise<AdapterError> {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('SerialAdapter against a fake line', () => {
+  it('keeps nothing per command on a long-lived signal it is given', async () => {
+    const fake = new FakeSerialTransport();
+    controller(fake);
+    const a = make(fake, { counters: [{ name: 'exposures_total' }] });
+    const app = new AbortController();
+    for (let i = 0; i < 300; i++) await a.readSnapshot(app.signal);
+    expect(heldBy(app.signal)).toBe(0);
+  });
+
   it('reads a snapshot: counters with the printed resolution, active codes and the raise count', async () => {
     const fake = new FakeSerialTransport();
     const seen = controller(fake);

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { AdapterError } from './errors.js';
+import { linkSignals } from './abort.js';
+import { heldBy } from './test-signals.js';
+
+describe('linkSignals', () => {
+  it('aborts with the reason of whichever source aborts first', () => {
+    const a = new AbortController();
+    const b = new AbortController();
+    const linked = linkSignals(a.signal, undefined, b.signal);
+    expect(linked.signal.aborted).toBe(false);
+    const reason = new AdapterError('ADAPTER_TIMEOUT', 'late');
+    b.abort(reason);
+    expect(linked.signal.aborted).toBe(true);
+    expect(linked.signal.reason).toBe(reason);
+    a.abort(new Error('second'));
+    expect(linked.signal.reason).toBe(reason);
+  });
+
+  it('is aborted at once when a source already is', () => {
+    const a = new AbortController();
+    a.abort('gone');
+    const b = new AbortController();
+    const linked = linkSignals(b.signal, a.signal);
+    expect(linked.signal.aborted).toBe(true);
+    expect(linked.signal.reason).toBe('gone');
+    expect(heldBy(b.signal)).toBe(0);
+  });
+
+  it('leaves nothing on a long-lived source after any number of link/release cycles', () => {
+    const closing = new AbortController();
+    for (let i = 0; i < 5000; i++) {
+      const call = new AbortController();
+      const linked = linkSignals(call.signal, closing.signal);
+      if (i % 2 === 0) call.abort(); // some calls are aborted, most complete
+      linked.release();
+      linked.release();
+    }
+    expect(heldBy(closing.signal)).toBe(0);
+    // Still live: a link made now follows it.
+    const linked = linkSignals(closing.signal);
+    closing.abort('closed');
+    expect(linked.signal.reason).toBe('closed');
+  });
+});
