@@ -187,6 +187,14 @@ export class MemorySpoolFs implements SpoolFs {
       .sort();
   }
 
+  /** Names in `dir` that a power cut now would leave (synced directory entries), sorted. */
+  listDurable(dir: string): string[] {
+    return [...this.#disk.durableNames.keys()]
+      .filter((p) => dirname(p) === dir)
+      .map((p) => basename(p))
+      .sort();
+  }
+
   /** A copy of a file's current contents (undefined if absent). */
   contents(path: string): Uint8Array | undefined {
     return this.#disk.names.get(path)?.bytes().slice();

@@ -1,4 +1,4 @@
-import { scanSegment, type ScanItem } from './segment-format.js';
+import { FRAME, scanSegment, type ScanItem } from './segment-format.js';
 import type { Lane, QueuedRecord } from './queue.js';
 import type { SeqRanges } from './seq-ranges.js';
 
@@ -42,6 +42,13 @@ export interface RecoveryKnown {
 }
 
 /**
+ * Fewer bytes than any record frame the spool writes (a 12-byte frame header and a payload with
+ * six named fields), so that `ceil(bad bytes / this)` never counts fewer records than a bad
+ * region held.
+ */
+const MIN_RECORD_FRAME_BYTES = FRAME.headerBytes + 20;
+
+/**
  * Replays segment files, oldest first, into the records to index and the corrupt seq ranges to
  * report. Pure (no I/O). Rules:
  * - a bad region with no verified frame after it in the newest segment is a torn tail:
@@ -59,6 +66,8 @@ export class RecoveryScan {
   #prev = 0;
   /** Lower bound of bad regions waiting for the next known seq. */
   #openLower: number | undefined;
+  /** Bytes of quarantined bad regions (not torn tails) since `#openLower` opened. */
+  #openBadBytes = 0;
   #quarantined = 0;
   #memBytes = 0;
   readonly #fullyLoaded: Record<Lane, boolean> = { alarm: true, telemetry: true, bulk: true };
@@ -117,6 +126,7 @@ export class RecoveryScan {
         this.#quarantined++;
         seg.deadBytes += item.size;
         this.#openLower ??= this.#prev + 1;
+        this.#openBadBytes += item.size;
         return;
       case 'record': {
         const r = item.record;
@@ -158,6 +168,7 @@ export class RecoveryScan {
   #bound(upper: number): void {
     if (this.#openLower !== undefined) this.#corrupt(this.#openLower, upper);
     this.#openLower = undefined;
+    this.#openBadBytes = 0;
     if (upper > this.#prev) this.#prev = upper;
   }
 
@@ -177,9 +188,19 @@ export class RecoveryScan {
     quarantined: number;
     lastSeq: number;
   } {
-    // Bad bytes with nothing after them: only seqs the state file knew were durable are lost.
-    if (this.#openLower !== undefined) this.#corrupt(this.#openLower, this.#k.highSeq);
+    // Bad bytes with nothing known after them. A torn tail alone loses only seqs the state file
+    // knew were durable. Quarantined bad bytes (corruption in a complete part of a segment, or
+    // a segment whose header is gone) held records that were accepted, and nothing tells how
+    // many: the range covers as many as the bytes could have held, so that each one is
+    // reported and no seq is handed out again.
+    if (this.#openLower !== undefined) {
+      const held = Math.ceil(this.#openBadBytes / MIN_RECORD_FRAME_BYTES);
+      const upper = Math.max(this.#k.highSeq, this.#openLower - 1 + held);
+      this.#corrupt(this.#openLower, upper);
+      if (upper > this.#prev) this.#prev = upper;
+    }
     this.#openLower = undefined;
+    this.#openBadBytes = 0;
     const lastSeq = Math.max(this.#prev, this.#k.highSeq, this.#k.acked, ...extraHighs);
     return { gaps: this.#newGaps, quarantined: this.#quarantined, lastSeq };
   }
