@@ -66,15 +66,26 @@ const TARGET_RSS_MIB = 64;
 const TARGET_CPU_PCT = 0.5;
 
 interface AgentSpec {
-  name: 'poll-60s' | 'poll-10hz' | 'poll-10hz-live';
+  name: 'poll-60s' | 'poll-60s-lean' | 'poll-10hz' | 'poll-10hz-live';
   deviceId: string;
   pollIntervalMs?: number;
+  /** Process settings an OEM may choose for its own process (docs/benchmarks.md). */
+  env?: Record<string, string>;
+  execArgv?: readonly string[];
   /** Full GC before every heap sample (`--expose-gc`): heapUsed is then the live heap. */
   gcBeforeHeapSample?: boolean;
 }
 
 const AGENTS: readonly AgentSpec[] = [
   { name: 'poll-60s', deviceId: 'XR200-FOOTPRINT-60S' },
+  {
+    // The same agent in a process the device maker tuned for a small footprint: two glibc
+    // malloc arenas instead of up to 8 per core, and V8's background threads off.
+    name: 'poll-60s-lean',
+    deviceId: 'XR200-FOOTPRINT-60S-LEAN',
+    env: { MALLOC_ARENA_MAX: '2' },
+    execArgv: ['--single-threaded'],
+  },
   { name: 'poll-10hz', deviceId: 'XR200-FOOTPRINT-10HZ', pollIntervalMs: 100 },
   {
     name: 'poll-10hz-live',
@@ -274,12 +285,19 @@ export const agentFootprintBench: Bench = {
         const keys = nacl.sign.keyPair();
         hub.registerDevice(spec.deviceId, keys.publicKey);
         const device = pki.devices[spec.deviceId]!;
-        const child = await AgentProcess.spawn(bundle.agent, [], false, [
-          ...(FORCE_GC || spec.gcBeforeHeapSample ? ['--expose-gc'] : []),
-          ...(SNAPSHOT_DIR && spec.gcBeforeHeapSample
-            ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`]
-            : []),
-        ]);
+        const child = await AgentProcess.spawn(
+          bundle.agent,
+          [],
+          false,
+          [
+            ...(spec.execArgv ?? []),
+            ...(FORCE_GC || spec.gcBeforeHeapSample ? ['--expose-gc'] : []),
+            ...(SNAPSHOT_DIR && spec.gcBeforeHeapSample
+              ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`]
+              : []),
+          ],
+          spec.env,
+        );
         children.push(child);
         agents.push(child);
         await child.start({
@@ -313,7 +331,7 @@ export const agentFootprintBench: Bench = {
         }
       }, HEAP_EVERY_MS);
       log(
-        `running ${durationS} s: bare node, agent code loaded, agent at 60 s poll, agent at 10 polls/s, a second one at 10 polls/s with forced GC before heap samples (pids ${children.map((c) => c.pid).join(', ')})`,
+        `running ${durationS} s: bare node, agent code loaded, agent at 60 s poll (and a second one in a lean process), agent at 10 polls/s, a second one at 10 polls/s with forced GC before heap samples (pids ${children.map((c) => c.pid).join(', ')})`,
       );
       const liveIndex = AGENTS.findIndex((a) => a.gcBeforeHeapSample === true);
       const snapshot = (): void => {
@@ -328,7 +346,7 @@ export const agentFootprintBench: Bench = {
           return String(round((s[s.length - 1]?.rssKiB ?? 0) / KIB_PER_MIB, 1));
         };
         log(
-          `  [${Math.round(at / 1000)} s] RSS MiB bare ${last('bare')} loaded ${last('loaded')} 60s ${last('poll-60s')} 10hz ${last('poll-10hz')}, load ${loadAvg().join(' ')}`,
+          `  [${Math.round(at / 1000)} s] RSS MiB bare ${last('bare')} loaded ${last('loaded')} 60s ${last('poll-60s')} 60s-lean ${last('poll-60s-lean')} 10hz ${last('poll-10hz')}, load ${loadAvg().join(' ')}`,
         );
       }
       await sleep(Math.max(0, started + durationS * 1000 - Date.now()));
@@ -398,6 +416,11 @@ export const agentFootprintBench: Bench = {
     );
     const p60 = results.find((r) => r.process === 'poll-60s');
     const p10 = results.find((r) => r.process === 'poll-10hz');
+    const lean = results.find((r) => r.process === 'poll-60s-lean');
+    if (lean)
+      log(
+        `lean process (MALLOC_ARENA_MAX=2, --single-threaded) at 60 s poll: RSS ${lean.rssMiB.steadyMedian} / ${lean.rssMiB.steadyMax} MiB median / max, CPU ${lean.cpuPctOfOneCore} %`,
+      );
     const live = results.find((r) => r.process === 'poll-10hz-live');
     if (live)
       log(
@@ -426,6 +449,8 @@ export const agentFootprintBench: Bench = {
             'node agent-child.mjs --loaded: the esbuild bundle of bench/agent-child.ts (src/ + the JSON register map and catalogue, npm packages external from node_modules) imported, no agent created',
           'poll-60s':
             'createAgent defaults: pollIntervalMs 60000, errorPollIntervalMs 1000, telemetry.sendIntervalMs 15 min, heartbeat, credential rotation on; modbusTcpAdapter to firmware-sim (seed 42, default workload, 127.0.0.1); FileSpool (defaults) in a temp dir; hub wss TLS 1.3 with client certificates',
+          'poll-60s-lean':
+            "the same as poll-60s in a process started with MALLOC_ARENA_MAX=2 and node --single-threaded (settings of the device maker's process, not of the library); not part of the verdict",
           'poll-10hz': 'the same with pollIntervalMs 100 (error poll folded into the full poll)',
           'poll-10hz-live':
             'the same as poll-10hz, node --expose-gc, a full GC before every heap sample: heapUsed is the live heap; its slope / polls per second = bytes left per poll. Its RSS is lowered by the forced GCs and is not a footprint figure',

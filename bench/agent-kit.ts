@@ -123,12 +123,14 @@ export class AgentProcess {
     args: string[] = [],
     bare = false,
     execArgv: string[] = [],
+    env?: Record<string, string>,
   ): Promise<AgentProcess> {
     const prof = process.env.OUTPOST_BENCH_CPU_PROF;
     const proc = fork(script, args, {
       // OUTPOST_BENCH_CPU_PROF=<dir>: every agent child writes a V8 CPU profile there at exit.
       execArgv: [...execArgv, ...(prof && !bare ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
     });
     const p = new AgentProcess(proc);
     if (!bare) await p.waitFor((m) => m.type === 'ready', 30_000);
