@@ -6,8 +6,8 @@
  * generators and the hub under test do not share an event loop.
  *
  * Two client crypto modes:
- * - `agent`: exactly the agent's code: DeviceAuth signed by tweetnacl (`ed25519Identity`) and
- *   HubAuth checked by `AgentHandshake.verifyHubAuth` (tweetnacl).
+ * - `agent`: exactly the agent's code: DeviceAuth signed by `ed25519Identity` and HubAuth
+ *   checked by `AgentHandshake.verifyHubAuth` (node:crypto since session 3; tweetnacl before).
  * - `fast`: the same bytes on the wire, cheaper for a load generator. `AgentHandshake` still
  *   builds DeviceAuth, but signs through a node:crypto `DeviceIdentity` (Ed25519 is
  *   deterministic: the signature is bit-for-bit the one tweetnacl makes), and HubAuth is
@@ -101,7 +101,7 @@ export function ed25519PublicKeyOf(seed: Uint8Array): Uint8Array {
   return new Uint8Array(spki.subarray(ED25519_SPKI_PREFIX.length));
 }
 
-/** The device identity the agent uses: tweetnacl, secret key = seed || public key. */
+/** The device identity the agent uses (secret key = seed || public key). */
 export function agentIdentity(seed: Uint8Array): DeviceIdentity {
   const secret = new Uint8Array(64);
   secret.set(seed, 0);
