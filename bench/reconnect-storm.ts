@@ -69,7 +69,7 @@ type StormMode = 'restart' | 'crash';
 const MODES: readonly StormMode[] = ['restart', 'crash'];
 const MODE_TEXT: Record<StormMode, string> = {
   restart:
-    'hub.close(): every agent gets a come-back-later frame with its own random delay, spread at 250 agents/s, then the node closes',
+    'hub.close(): every agent gets a come-back-later frame with its own random delay, spread at 200 agents/s (the default restartSpreadPerSecond), then the node closes',
   crash:
     'hub.close({ comeBackLater: false }): every tunnel is cut at once with no notice; agents reconnect on their own backoff',
 };
@@ -366,7 +366,7 @@ export const reconnectStormBench: Bench = {
           stormMaxS: STORM_MAX_S,
           targetS: TARGET_S,
           modes: MODE_TEXT,
-          hub: 'Hub in the bench process on 127.0.0.1, fixed port, SQLite file in a temp dir, default options (maxPendingHandshakes 256, restartSpreadPerSecond 250); restart = hub.close(...) and, as soon as the old node has stopped listening (before its tunnels have drained), Hub.start on the same port and db in the same process',
+          hub: 'Hub in the bench process on 127.0.0.1, fixed port, SQLite file in a temp dir, default options (maxPendingHandshakes 256, restartSpreadPerSecond 200); restart = hub.close(...) and, as soon as the old node has stopped listening (before its tunnels have drained), Hub.start on the same port and db in the same process',
           certificates:
             'one client certificate per device (CN = device id) from hub/pki.ts issueDeviceCertificateForKey, issued before anything is timed; all devices of a child share one P-256 TLS key pair',
           registration:
