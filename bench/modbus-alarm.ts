@@ -23,6 +23,7 @@ import {
   type DeviceAdapter,
 } from '../src/index.js';
 import { nowNs, round, table, type Bench } from './lib.js';
+import { agentHubOptions } from './fixtures.js';
 import { sleep, summary, type Summary } from './modbus-kit.js';
 
 const MAX_SECONDS_PER_CASE = 45;
@@ -71,19 +72,11 @@ async function runCase(spec: CaseSpec, seed: number): Promise<CaseResult> {
         : modbusRtuAdapter({ path: sim.modbusRtu!.path, baudRate: 19200, registerMap });
     const keys = nacl.sign.keyPair();
     hub.registerDevice(DEVICE_ID, keys.publicKey);
-    const device = pki.devices[DEVICE_ID]!;
     agent = createAgent({
       identity: { secretKey: keys.secretKey },
       adapter,
       errorCatalogue: parseErrorCatalogue(catalogueJson),
-      hub: {
-        url: hub.url,
-        ca: pki.ca.certPem,
-        cert: device.certPem,
-        key: device.keyPem,
-        servername: 'localhost',
-        identityKey: hub.identityPublicKey,
-      },
+      hub: agentHubOptions(hub, pki, DEVICE_ID),
       pollIntervalMs: 60_000,
       errorPollIntervalMs: spec.errorPollIntervalMs,
       // Every raise is measured, so none may be held back by the storm guard.

@@ -31,6 +31,7 @@ import {
   serialCountersFromRegisterMap,
 } from '../src/index.js';
 import { mean, nowNs, quantile, round, table, type Bench } from './lib.js';
+import { agentHubOptions } from './fixtures.js';
 
 const RAISES = 100;
 const HOLD_MS = 100;
@@ -87,7 +88,6 @@ export const serialAlarmBench: Bench = {
         commandTimeoutMs: 1000,
       });
     const keys = nacl.sign.keyPair();
-    const device = pki.devices[DEVICE_ID]!;
     const codes = catalogueJson.codes.filter((c) => c.immediate).map((c) => c.code);
     let expecting: { code: number; raisedAt: number } | null = null;
     sim.onError((e) => {
@@ -110,14 +110,7 @@ export const serialAlarmBench: Bench = {
         identity: { secretKey: keys.secretKey },
         adapter: newAdapter(),
         errorCatalogue: parseErrorCatalogue(catalogueJson),
-        hub: {
-          url: hub.url,
-          ca: pki.ca.certPem,
-          cert: device.certPem,
-          key: device.keyPem,
-          servername: 'localhost',
-          identityKey: hub.identityPublicKey,
-        },
+        hub: agentHubOptions(hub, pki, DEVICE_ID),
         pollIntervalMs: 60_000,
         errorPollIntervalMs: 0,
         // Every raise is measured, so none may be held by the storm guard.
