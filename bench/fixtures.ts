@@ -122,28 +122,3 @@ export function jsonSample(deviceId: string, snapshot: DeviceSnapshot): JsonSamp
 export function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value), 'utf8');
 }
-
-/** The `hub` part of an agent's config for a bench device on a test PKI's hub. */
-export function agentHubOptions(
-  hub: { url: string; identityPublicKey: Uint8Array },
-  pki: { ca: { certPem: string }; devices: Record<string, { certPem: string; keyPem: string }> },
-  deviceId: string,
-): {
-  url: string;
-  ca: string;
-  cert: string;
-  key: string;
-  servername: string;
-  identityKey: Uint8Array;
-} {
-  const device = pki.devices[deviceId];
-  if (!device) throw new Error(`the bench PKI has no device ${deviceId}`);
-  return {
-    url: hub.url,
-    ca: pki.ca.certPem,
-    cert: device.certPem,
-    key: device.keyPem,
-    servername: 'localhost',
-    identityKey: hub.identityPublicKey,
-  };
-}

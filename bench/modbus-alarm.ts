@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import nacl from 'tweetnacl';
 import { Prng, startSimulator, type Simulator } from '../firmware-sim/index.js';
-import { createTestPki, startHub } from '../hub/index.js';
+import { createTestPki, startHub, testAgentHubOptions } from '../hub/index.js';
 import catalogueJson from '../protocols/error-codes.json' with { type: 'json' };
 import registerMapJson from '../protocols/register-map.json' with { type: 'json' };
 import {
@@ -23,7 +23,6 @@ import {
   type DeviceAdapter,
 } from '../src/index.js';
 import { nowNs, round, table, type Bench } from './lib.js';
-import { agentHubOptions } from './fixtures.js';
 import { sleep, summary, type Summary } from './modbus-kit.js';
 
 const MAX_SECONDS_PER_CASE = 45;
@@ -76,7 +75,7 @@ async function runCase(spec: CaseSpec, seed: number): Promise<CaseResult> {
       identity: { secretKey: keys.secretKey },
       adapter,
       errorCatalogue: parseErrorCatalogue(catalogueJson),
-      hub: agentHubOptions(hub, pki, DEVICE_ID),
+      hub: testAgentHubOptions(pki, DEVICE_ID, hub),
       pollIntervalMs: 60_000,
       errorPollIntervalMs: spec.errorPollIntervalMs,
       // Every raise is measured, so none may be held back by the storm guard.

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
 import { startSimulator } from '../firmware-sim/index.js';
-import { createTestPki, startHub } from '../hub/index.js';
+import { createTestPki, startHub, testAgentHubOptions } from '../hub/index.js';
 import catalogueJson from '../protocols/error-codes.json' with { type: 'json' };
 import registerMapJson from '../protocols/register-map.json' with { type: 'json' };
 import {
@@ -31,7 +31,6 @@ import {
   serialCountersFromRegisterMap,
 } from '../src/index.js';
 import { mean, nowNs, quantile, round, table, type Bench } from './lib.js';
-import { agentHubOptions } from './fixtures.js';
 
 const RAISES = 100;
 const HOLD_MS = 100;
@@ -110,7 +109,7 @@ export const serialAlarmBench: Bench = {
         identity: { secretKey: keys.secretKey },
         adapter: newAdapter(),
         errorCatalogue: parseErrorCatalogue(catalogueJson),
-        hub: agentHubOptions(hub, pki, DEVICE_ID),
+        hub: testAgentHubOptions(pki, DEVICE_ID, hub),
         pollIntervalMs: 60_000,
         errorPollIntervalMs: 0,
         // Every raise is measured, so none may be held by the storm guard.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import catalogueJson from '../protocols/error-codes.json' with { type: 'json' };
 import registerMapJson from '../protocols/register-map.json' with { type: 'json' };
 import { startSimulator, type ControllerErrorEvent } from '../firmware-sim/index.js';
-import { createTestPki, startHub } from '../hub/index.js';
+import { createTestPki, startHub, testAgentHubOptions } from '../hub/index.js';
 import {
   createAgent,
   jsonLogger,
@@ -64,7 +64,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const immediateCodes = catalogueJson.codes.filter((c) => c.immediate).map((c) => c.code);
 
   const pki = await createTestPki({ deviceIds: [DEVICE_ID], hubName: 'outpost-demo-hub' });
-  const device = pki.devices[DEVICE_ID]!;
   const sim = await startSimulator({ seed: o.seed, controlPort: false, timeScale: o.timeScale });
   const hub = await startHub({
     tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
@@ -105,14 +104,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       registerMap: parseRegisterMap(registerMapJson),
     }),
     errorCatalogue: catalogue,
-    hub: {
-      url: hub.url,
-      ca: pki.ca.certPem,
-      cert: device.certPem,
-      key: device.keyPem,
-      servername: 'localhost',
-      identityKey: hub.identityPublicKey,
-    },
+    hub: testAgentHubOptions(pki, DEVICE_ID, hub),
     pollIntervalMs: o.pollMs,
     errorPollIntervalMs: o.errorPollMs,
     telemetry: { sendIntervalMs: o.sendMs },

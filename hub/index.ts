@@ -19,6 +19,7 @@ export {
   issueServerCertificate,
   issueDeviceCertificate,
   createTestPki,
+  testAgentHubOptions,
   deviceIdFromCertificate,
   deviceIdFromX509,
   PkiError,

@@ -12,6 +12,7 @@ import {
   deviceIdFromX509,
   issueDeviceCertificate,
   issueServerCertificate,
+  testAgentHubOptions,
 } from './pki.js';
 import type { CertificateAuthority, KeyPairPem } from './pki.js';
 
@@ -504,5 +505,30 @@ describe('deviceIdFromX509', () => {
     expect(deviceIdFromX509(await withSubject('CN=a+O=b'))).toBeUndefined();
     expect(deviceIdFromX509(await withSubject('CN=../etc/passwd'))).toBeUndefined();
     expect(deviceIdFromX509(await withSubject('CN=device\\, 1'))).toBeUndefined();
+  });
+});
+
+describe('testAgentHubOptions', () => {
+  const pki = {
+    ca: { certPem: 'CA PEM' },
+    devices: { 'DEV-1': { certPem: 'DEV CERT', keyPem: 'DEV KEY' } },
+  };
+  const hub = { url: 'wss://localhost:1/v1/tunnel', identityPublicKey: new Uint8Array(32).fill(7) };
+
+  it("is the agent's hub options for a device of the test PKI", () => {
+    expect(testAgentHubOptions(pki, 'DEV-1', hub)).toEqual({
+      url: hub.url,
+      ca: 'CA PEM',
+      cert: 'DEV CERT',
+      key: 'DEV KEY',
+      servername: 'localhost',
+      identityKey: hub.identityPublicKey,
+    });
+  });
+
+  it('refuses a device the PKI has no certificate for', () => {
+    expect(() => testAgentHubOptions(pki, 'DEV-2', hub)).toThrow(
+      expect.objectContaining({ code: 'PKI_UNKNOWN_DEVICE' }),
+    );
   });
 });

@@ -51,7 +51,8 @@ export type PkiErrorCode =
   | 'PKI_INVALID_VALIDITY'
   | 'PKI_INVALID_CA'
   | 'PKI_CA_KEY_MISMATCH'
-  | 'PKI_INVALID_PUBLIC_KEY';
+  | 'PKI_INVALID_PUBLIC_KEY'
+  | 'PKI_UNKNOWN_DEVICE';
 
 /** Typed error for every failure this module reports deliberately. */
 export class PkiError extends Error {
@@ -457,4 +458,33 @@ export async function issueDeviceCertificateForKey(
     webcrypto,
   );
   return cert.toString('pem');
+}
+
+/**
+ * The `hub` part of an agent's configuration for `deviceId` of a {@link createTestPki} PKI:
+ * the hub's URL and pinned identity key, the PKI's CA, the device's certificate and key, and
+ * the server name the test server certificate carries. For tests, benches and the demo.
+ */
+export function testAgentHubOptions(
+  pki: { ca: { certPem: string }; devices: Record<string, KeyPairPem> },
+  deviceId: string,
+  hub: { url: string; identityPublicKey: Uint8Array },
+): {
+  url: string;
+  ca: string;
+  cert: string;
+  key: string;
+  servername: string;
+  identityKey: Uint8Array;
+} {
+  const device = pki.devices[deviceId];
+  if (!device) throw new PkiError('PKI_UNKNOWN_DEVICE', `the test PKI has no device ${deviceId}`);
+  return {
+    url: hub.url,
+    ca: pki.ca.certPem,
+    cert: device.certPem,
+    key: device.keyPem,
+    servername: 'localhost',
+    identityKey: hub.identityPublicKey,
+  };
 }

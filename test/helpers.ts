@@ -4,7 +4,12 @@ import nacl from 'tweetnacl';
 import WebSocket from 'ws';
 import catalogueJson from '../protocols/error-codes.json' with { type: 'json' };
 import registerMapJson from '../protocols/register-map.json' with { type: 'json' };
-import type { createTestPki, Hub, KeyPairPem } from '../hub/index.js';
+import {
+  testAgentHubOptions,
+  type createTestPki,
+  type Hub,
+  type KeyPairPem,
+} from '../hub/index.js';
 import { decodeFrame, encodeFrame, type Body, type Frame } from '../src/codec/index.js';
 import {
   parseErrorCatalogue,
@@ -153,16 +158,7 @@ type TestPki = Awaited<ReturnType<typeof createTestPki>>;
 
 /** The agent's `hub` options for `deviceId`: the hub's URL and pinned key, the test PKI's files. */
 export function hubOptions(hub: Hub, pki: TestPki, deviceId: string): AgentConfig['hub'] {
-  const d = pki.devices[deviceId];
-  if (!d) throw new Error(`the test PKI has no device ${deviceId}`);
-  return {
-    url: hub.url,
-    ca: pki.ca.certPem,
-    cert: d.certPem,
-    key: d.keyPem,
-    servername: 'localhost',
-    identityKey: hub.identityPublicKey,
-  };
+  return testAgentHubOptions(pki, deviceId, hub);
 }
 
 /**
