@@ -55,6 +55,9 @@ interface FleetClient {
   attempt: number;
   /** Set by a come-back-later (Redirect) frame: the delay before the next attempt. */
   redirectMs: number | undefined;
+  /** HubAuth.reconnect_spread_ms of the last tunnel, and the floor of the current window. */
+  announcedSpreadMs: number;
+  spreadMs: number;
   downAtMs: number;
   triesSinceDown: number;
   timer: NodeJS.Timeout | undefined;
@@ -84,7 +87,7 @@ async function openTunnel(c: FleetClient): Promise<void> {
   c.identity ??=
     fleetCrypto === 'agent' ? agentIdentity(c.device.seed) : nodeIdentity(c.device.seed);
   c.context ??= prebuiltContext(target, c.device);
-  const { ws } = await dial({
+  const { ws, reconnectSpreadMs } = await dial({
     target,
     device: c.device,
     identity: c.identity,
@@ -93,6 +96,8 @@ async function openTunnel(c: FleetClient): Promise<void> {
   });
   c.ws = ws;
   c.attempt = 0;
+  c.announcedSpreadMs = reconnectSpreadMs;
+  c.spreadMs = 0;
   ws.on('close', () => onDrop(c, ws));
   // Like TunnelClient: a Redirect with no URL means "come back after retryAfterMs"; the agent
   // closes the tunnel itself and waits that long instead of its backoff delay.
@@ -115,6 +120,9 @@ function onDrop(c: FleetClient, ws: WebSocket): void {
   c.ws = undefined;
   if (c.retired || !fleetReconnect) return;
   storm.dropped++;
+  // Like TunnelClient: an open tunnel lost without a come-back-later frame spreads the return
+  // over the window the hub announced in HubAuth.
+  c.spreadMs = c.announcedSpreadMs;
   c.downAtMs = performance.now();
   c.triesSinceDown = 0;
   scheduleReconnect(c);
@@ -122,12 +130,13 @@ function onDrop(c: FleetClient, ws: WebSocket): void {
 
 /**
  * TunnelClient#scheduleReconnect: the come-back-later delay if the hub gave one, otherwise
- * backoffDelay(attempt++), base 1 s, cap 60 s, full jitter.
+ * backoffDelay(attempt++), base 1 s, cap 60 s, full jitter, the window at least the spread the
+ * hub announced when the tunnel was lost without notice.
  */
 function scheduleReconnect(c: FleetClient): void {
   const redirect = c.redirectMs;
   c.redirectMs = undefined;
-  const delay = redirect ?? backoffDelay(c.attempt++, DEFAULT_BACKOFF);
+  const delay = redirect ?? backoffDelay(c.attempt++, DEFAULT_BACKOFF, Math.random, c.spreadMs);
   c.timer = setTimeout(() => {
     c.timer = undefined;
     if (c.retired) return;
@@ -340,6 +349,8 @@ async function handle(op: ChildOp, req: unknown): Promise<unknown> {
           retired: false,
           attempt: 0,
           redirectMs: undefined,
+          announcedSpreadMs: 0,
+          spreadMs: 0,
           downAtMs: 0,
           triesSinceDown: 0,
           timer: undefined,

@@ -268,7 +268,9 @@ let hubKeyCache: { raw: Uint8Array; key: KeyObject } | undefined;
  * Opens one tunnel the way the agent does and resolves once HubAuth is verified (or, for a
  * plain server, once the WebSocket is open). On failure the socket is destroyed.
  */
-export function dial(o: DialOptions): Promise<{ ws: WebSocket; phases: Phases }> {
+export function dial(
+  o: DialOptions,
+): Promise<{ ws: WebSocket; phases: Phases; reconnectSpreadMs: number }> {
   const t0 = nowNs();
   let tTcp = 0;
   let tTls = 0;
@@ -317,6 +319,7 @@ export function dial(o: DialOptions): Promise<{ ws: WebSocket; phases: Phases }>
       const ms = (a: number, b: number): number => (a > 0 && b > 0 ? (b - a) / 1e6 : Number.NaN);
       resolve({
         ws,
+        reconnectSpreadMs,
         phases: {
           tcp: ms(t0, tTcp),
           tls: ms(tTcp, tTls),
@@ -330,6 +333,7 @@ export function dial(o: DialOptions): Promise<{ ws: WebSocket; phases: Phases }>
       });
     };
     let tHubAuth = 0;
+    let reconnectSpreadMs = 0;
     let handshake: AgentHandshake | undefined;
     let helloBytes: Uint8Array | undefined;
     let deviceAuthBytes: Uint8Array | undefined;
@@ -390,6 +394,7 @@ export function dial(o: DialOptions): Promise<{ ws: WebSocket; phases: Phases }>
         tSent = nowNs();
       } else if (frame.type === 'hubAuth') {
         tHubAuth = nowNs();
+        reconnectSpreadMs = frame.hubAuth.reconnectSpreadMs ?? 0;
         const hubKey = o.target.hubKey;
         let agentOk: boolean | undefined;
         let fastOk: boolean | undefined;

@@ -86,6 +86,15 @@ export interface HubOptions {
   restartSpreadPerSecond?: number;
   /** Upper bound of that spread, ms. Default 120 000. */
   restartSpreadMaxMs?: number;
+  /**
+   * The window each agent is told (HubAuth.reconnect_spread_ms) to spread its first reconnect
+   * over when its tunnel is lost without notice, as when this node crashes. Default: the
+   * fleet (devices with an active identity key, or the tunnels open if more) divided by
+   * `restartSpreadPerSecond`, at most `restartSpreadMaxMs`: the same pace as a planned
+   * restart, announced in advance because a crashed node cannot announce it. 0: agents use
+   * their own backoff alone.
+   */
+  reconnectSpreadMs?: number;
   now?: () => number;
   /**
    * Called after each durable commit of data frames, once per stream in it, before the ack is
@@ -126,6 +135,9 @@ export interface HubStats {
 
 export const TUNNEL_PATH = '/v1/tunnel';
 
+/** How often the fleet behind the reconnect spread is recounted in the store. */
+const FLEET_RECOUNT_MS = 10_000;
+
 type DeviceKeyEntry = { key: KeyObject; status: 'active' | 'revoked' };
 
 /** Extra HTTP routes (enrolment); return false to fall through to 404. */
@@ -154,8 +166,10 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #sockets = new Set<Socket>();
   #closed = false;
   #closing: Promise<void> | undefined;
-  readonly #o: Required<Omit<HubOptions, 'dbPath' | 'tls' | 'identityKeyPem' | 'onCommitted'>> &
-    Pick<HubOptions, 'tls'>;
+  readonly #o: Required<
+    Omit<HubOptions, 'dbPath' | 'tls' | 'identityKeyPem' | 'onCommitted' | 'reconnectSpreadMs'>
+  > &
+    Pick<HubOptions, 'tls' | 'reconnectSpreadMs'>;
   readonly #commits: CommitQueue;
   #stats: HubStats = {
     connectedDevices: 0,
@@ -173,6 +187,9 @@ export class Hub extends EventEmitter<HubEvents> {
   #shedLogged = 0;
   #shedTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
+
+  /** Cached size of the fleet for the reconnect spread, and when it was counted. */
+  #fleet = { devices: 0, countedMs: Number.NEGATIVE_INFINITY };
 
   private constructor(options: HubOptions) {
     super();
@@ -314,11 +331,33 @@ export class Hub extends EventEmitter<HubEvents> {
     return s?.open ? s : undefined;
   }
 
+  /**
+   * The reconnect spread announced in HubAuth (see `HubOptions.reconnectSpreadMs`). The fleet
+   * is counted in the store at most every 10 s; the open tunnels are counted live.
+   */
+  reconnectSpreadMs(): number {
+    if (this.#o.reconnectSpreadMs !== undefined) return this.#o.reconnectSpreadMs;
+    const rate = this.#o.restartSpreadPerSecond;
+    if (rate <= 0) return 0;
+    const now = performance.now();
+    if (now - this.#fleet.countedMs >= FLEET_RECOUNT_MS) {
+      try {
+        this.#fleet = { devices: this.store.activeDeviceCount(), countedMs: now };
+      } catch {
+        // A store that cannot count (it failed and stopped) keeps the last count.
+        this.#fleet.countedMs = now;
+      }
+    }
+    const fleet = Math.max(this.#fleet.devices, this.#sessions.size);
+    return Math.round(Math.min(this.#o.restartSpreadMaxMs, (1000 * fleet) / rate));
+  }
+
   /** Registers a device's Ed25519 identity key (factory provisioning or enrolment). */
   registerDevice(deviceId: string, identityPublicKey: Uint8Array): void {
     const key = ed25519PublicKey(identityPublicKey);
     this.store.registerDeviceKey(deviceId, identityPublicKey, this.#o.now());
     this.#keys.set(deviceId, { key, status: 'active' });
+    this.#fleet.countedMs = Number.NEGATIVE_INFINITY;
     this.store.recordSecurityEvent({
       atMs: this.#o.now(),
       kind: 'device-registered',
@@ -335,6 +374,7 @@ export class Hub extends EventEmitter<HubEvents> {
   revokeDevice(deviceId: string, reason = 'revoked by an operator'): boolean {
     const known = this.store.revokeDevice(deviceId, this.#o.now());
     this.#keys.delete(deviceId);
+    this.#fleet.countedMs = Number.NEGATIVE_INFINITY;
     this.store.recordSecurityEvent({
       atMs: this.#o.now(),
       kind: 'device-revoked',
@@ -528,6 +568,7 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   readonly #deviceKeyOf = (id: string): DeviceKeyEntry | undefined => this.#deviceKey(id);
+  readonly #reconnectSpreadOf = (): number => this.reconnectSpreadMs();
 
   /** One set of session callbacks shared by every session (nothing per tunnel). */
   readonly #events: SessionEvents = {
@@ -588,6 +629,7 @@ export class Hub extends EventEmitter<HubEvents> {
       heartbeatMs: this.#o.heartbeatMs,
       handshakeTimeoutMs: this.#o.handshakeTimeoutMs,
       maxFrameBytes: this.#o.maxFrameBytes,
+      reconnectSpreadMs: this.#reconnectSpreadOf,
       now: this.#o.now,
       events: this.#events,
     });

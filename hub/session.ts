@@ -60,6 +60,8 @@ export interface SessionOptions {
   heartbeatMs: number;
   handshakeTimeoutMs: number;
   maxFrameBytes: number;
+  /** HubAuth.reconnect_spread_ms for this tunnel (see HubOptions.reconnectSpreadMs). */
+  reconnectSpreadMs: () => number;
   now: () => number;
   events: SessionEvents;
 }
@@ -384,6 +386,7 @@ export class DeviceSession implements CommitOwner {
         ackedSeq: this.#pos.acked,
         heartbeatIntervalMs: this.#o.heartbeatMs,
         maxFrameBytes: this.#o.maxFrameBytes,
+        reconnectSpreadMs: this.#o.reconnectSpreadMs(),
       },
     });
     const signature = this.#o.identity.sign(

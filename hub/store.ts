@@ -602,6 +602,14 @@ export class HubStore {
     return row && { publicKey: new Uint8Array(row.public_key), status: row.status };
   }
 
+  /** How many devices hold an active (not revoked) identity key: the fleet this hub serves. */
+  activeDeviceCount(): number {
+    const row = this.#db
+      .prepare(`SELECT count(*) AS n FROM device_keys WHERE status = 'active'`)
+      .get() as { n: number };
+    return row.n;
+  }
+
   /** Marks a device revoked. Returns false if it was not registered. */
   revokeDevice(deviceId: string, nowMs: number): boolean {
     return (

@@ -17,4 +17,14 @@ describe('backoffDelay', () => {
     expect(backoffDelay(4, policy, () => 0)).toBe(0);
     expect(backoffDelay(4, policy, () => 0.5)).toBe(8000);
   });
+
+  it('widens the window to the announced reconnect spread, past the cap if need be', () => {
+    const at = (attempt: number, spread: number): number =>
+      backoffDelay(attempt, policy, () => 0.5, spread);
+    expect(at(0, 50_000)).toBe(25_000); // not 500: the fleet's window, not the first backoff
+    expect(at(3, 50_000)).toBe(25_000);
+    expect(at(6, 50_000)).toBe(30_000); // the backoff window is wider by then
+    expect(at(0, 90_000)).toBe(45_000); // beyond the 60 s cap
+    expect(at(2, 0)).toBe(2000); // no spread: the backoff alone
+  });
 });

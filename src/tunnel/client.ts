@@ -133,6 +133,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   #secureContext: SecureContext | undefined;
   #url: string;
   #redirectDelayMs: number | undefined;
+  /** HubAuth.reconnect_spread_ms of the tunnel that is (or was last) open. */
+  #announcedSpreadMs = 0;
+  /** Lower bound of the backoff window while reconnecting after an open tunnel was lost. */
+  #spreadMs = 0;
   #handshake: AgentHandshake | undefined;
   #lastHubSeq = 0;
   readonly #commandIds = new Map<string, number>();
@@ -398,6 +402,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       this.emit('down', error);
       // A redirected node that never let us in: go home on the next attempt.
       if (!opened && error.code !== 'TUNNEL_REDIRECTED') this.#url = this.#homeUrl;
+      // An open tunnel lost without a come-back-later frame (the hub crashed, the path broke,
+      // the heartbeat gave up): spread the return over the window the hub announced, as
+      // every device of that node does the same now.
+      if (opened) this.#spreadMs = this.#announcedSpreadMs;
       this.#scheduleReconnect();
     });
   }
@@ -405,7 +413,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   #scheduleReconnect(): void {
     const redirect = this.#redirectDelayMs;
     this.#redirectDelayMs = undefined;
-    const delay = redirect ?? backoffDelay(this.#attempt++, this.#o.backoff, this.#o.random);
+    const delay =
+      redirect ?? backoffDelay(this.#attempt++, this.#o.backoff, this.#o.random, this.#spreadMs);
     this.#setState('waiting');
     this.#timer = this.#o.clock.setTimeout(() => {
       this.#timer = undefined;
@@ -467,6 +476,11 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
         if (acked > 0) this.#acked(acked);
         if (frame.hubAuth.heartbeatIntervalMs)
           this.#heartbeatMs = frame.hubAuth.heartbeatIntervalMs;
+        this.#announcedSpreadMs = Math.min(
+          frame.hubAuth.reconnectSpreadMs ?? 0,
+          MAX_RECONNECT_SPREAD_MS,
+        );
+        this.#spreadMs = 0;
         this.#attempt = 0;
         for (const g of this.#gaps) g.sent = false; // unacked gaps go again on this connection
         this.#setState('open');
@@ -741,6 +755,8 @@ export function checkTunnelConfig(hubUrl: string, tls: Pick<TunnelTlsOptions, 's
  * frame, and a peer behind a black-holed path never sends one. The reconnect waits on 'close'.
  */
 const CLOSE_GRACE_MS = 1000;
+/** A hub cannot make its agents wait longer than this for their first reconnect. */
+const MAX_RECONNECT_SPREAD_MS = 10 * 60_000;
 function closeSoon(ws: WebSocket, code: number, reason: string): void {
   ws.close(code, reason);
   const t = setTimeout(() => {

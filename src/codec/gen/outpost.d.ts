@@ -155,6 +155,7 @@ export namespace outpost {
             ackedSeq: number;
             heartbeatIntervalMs: number;
             maxFrameBytes: number;
+            reconnectSpreadMs: number;
             static encode(message: outpost.v1.HubAuth.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.HubAuth & outpost.v1.HubAuth.$Shape;
         }
@@ -165,6 +166,7 @@ export namespace outpost {
                 ackedSeq?: (number|null);
                 heartbeatIntervalMs?: (number|null);
                 maxFrameBytes?: (number|null);
+                reconnectSpreadMs?: (number|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = outpost.v1.HubAuth.$Properties;

@@ -577,6 +577,7 @@ export const outpost = $root.outpost = (() => {
             HubAuth.prototype.ackedSeq = 0;
             HubAuth.prototype.heartbeatIntervalMs = 0;
             HubAuth.prototype.maxFrameBytes = 0;
+            HubAuth.prototype.reconnectSpreadMs = 0;
 
             HubAuth.encode = function (message, writer, _depth) {
                 if (!writer)
@@ -593,6 +594,8 @@ export const outpost = $root.outpost = (() => {
                     writer.uint32(24).uint32(message.heartbeatIntervalMs);
                 if (message.maxFrameBytes != null && $Object.hasOwnProperty.call(message, "maxFrameBytes") && message.maxFrameBytes !== 0)
                     writer.uint32(32).uint32(message.maxFrameBytes);
+                if (message.reconnectSpreadMs != null && $Object.hasOwnProperty.call(message, "reconnectSpreadMs") && message.reconnectSpreadMs !== 0)
+                    writer.uint32(40).uint32(message.reconnectSpreadMs);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -660,6 +663,15 @@ export const outpost = $root.outpost = (() => {
                                 message.maxFrameBytes = value;
                             else
                                 delete message.maxFrameBytes;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.reconnectSpreadMs = value;
+                            else
+                                delete message.reconnectSpreadMs;
                             continue;
                         }
                     }
