@@ -7,6 +7,7 @@
 import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, startHub, type Hub, type HubOptions } from '../hub/index.js';
+import { encodeBody } from '../src/codec/index.js';
 import { MemoryQueue, silentLogger, systemClock, type Clock } from '../src/index.js';
 import { TunnelClient } from '../src/tunnel/client.js';
 import { ed25519Identity } from '../src/tunnel/identity.js';
@@ -100,11 +101,64 @@ describe('reconnect spread', () => {
       expect(await waitFor(() => second.isConnected('SPREAD-A'), 8000)).toBe(true);
       expect(await waitFor(() => tunnel.state === 'open', 2000)).toBe(true);
 
-      // This node announced no spread: after a cut the agent's own backoff applies again.
+      // This node announced no spread: after a cut the agent's own backoff applies again
+      // (checked after the next test).
       const before = waits.length;
       await second.close({ comeBackLater: false });
       expect(await waitFor(() => waits.length > before, 3000)).toBe(true);
       expect(waits[before]).toBe(50);
+    } finally {
+      await tunnel.close();
+    }
+  });
+
+  it('an alarm waiting in the queue does not wait out the spread', async () => {
+    const h = await hub({ reconnectSpreadMs: 600_000 });
+    const port = h.port;
+    const identityKeyPem = h.identity.toPem();
+    const waits: number[] = [];
+    const seen: { tunnel?: TunnelClient } = {};
+    const clock: Clock = {
+      now: systemClock.now,
+      setTimeout(fn, ms) {
+        if (seen.tunnel?.state === 'waiting') waits.push(ms);
+        return systemClock.setTimeout(fn, ms);
+      },
+      clearTimeout: systemClock.clearTimeout,
+    };
+    const d = pki.devices['SPREAD-B']!;
+    const queue = new MemoryQueue();
+    const tunnel = new TunnelClient({
+      url: h.url,
+      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
+      deviceId: 'SPREAD-B',
+      agentVersion: 'test',
+      identity: ed25519Identity(keys[1]!.secretKey),
+      hubIdentityKey: h.identityPublicKey,
+      queue,
+      clock,
+      logger: silentLogger,
+      backoff: { baseMs: 100, capMs: 400 },
+      random: () => 0.5,
+    });
+    seen.tunnel = tunnel;
+    tunnel.start();
+    try {
+      expect(await waitFor(() => tunnel.state === 'open', 5000)).toBe(true);
+      await h.close({ comeBackLater: false });
+      expect(await waitFor(() => waits.length === 1, 3000)).toBe(true);
+      expect(waits[0]).toBe(300_000); // half of the ten-minute window
+      const back = await hub({ port, identityKeyPem });
+      // An alarm is raised while the agent waits: it retries on its backoff at once.
+      await queue.append({
+        lane: 'alarm',
+        type: 'alarm',
+        body: encodeBody({ type: 'alarm', alarm: { code: 2002, state: 1 } }),
+      });
+      tunnel.notify();
+      expect(waits[1]).toBe(50);
+      expect(await waitFor(() => back.isConnected('SPREAD-B'), 5000)).toBe(true);
+      expect(await waitFor(() => back.store.counts('SPREAD-B').alarms === 1, 5000)).toBe(true);
     } finally {
       await tunnel.close();
     }

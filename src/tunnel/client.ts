@@ -235,6 +235,18 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   /** New records are waiting in the queue. */
   notify(): void {
     if (this.#state === 'open') this.#pump();
+    else if (this.#state === 'waiting' && this.#spreadMs > 0 && this.#alarmWaiting()) {
+      // An alarm does not wait out the fleet's reconnect window: retry on the backoff alone.
+      this.#spreadMs = 0;
+      if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#attempt = Math.max(0, this.#attempt - 1); // the wait cut short made no attempt
+      this.#scheduleReconnect();
+    }
+  }
+
+  #alarmWaiting(): boolean {
+    return this.#o.queue.stats().byLane.alarm > 0;
   }
 
   /** Closes for good. Not a failure: no reconnect follows. */
@@ -405,7 +417,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       // An open tunnel lost without a come-back-later frame (the hub crashed, the path broke,
       // the heartbeat gave up): spread the return over the window the hub announced, as
       // every device of that node does the same now.
-      if (opened) this.#spreadMs = this.#announcedSpreadMs;
+      // A device with an alarm to deliver does not wait: few do at any moment.
+      if (opened) this.#spreadMs = this.#alarmWaiting() ? 0 : this.#announcedSpreadMs;
       this.#scheduleReconnect();
     });
   }
