@@ -71,7 +71,7 @@ const MODE_TEXT: Record<StormMode, string> = {
   restart:
     'hub.close(): every agent gets a come-back-later frame with its own random delay, spread at 200 agents/s (the default restartSpreadPerSecond), then the node closes',
   crash:
-    'hub.close({ comeBackLater: false }): every tunnel is cut at once with no notice; agents reconnect on their own backoff',
+    'hub.close({ comeBackLater: false }): every tunnel is cut at once with no notice, as in a crash; agents reconnect on their backoff, its window at least the reconnect spread the hub announced in HubAuth (fleet / restartSpreadPerSecond)',
 };
 
 interface StormResult {
@@ -347,10 +347,10 @@ export const reconnectStormBench: Bench = {
         if (!r.result.allBack) break;
         await sleep(2000);
       }
-      const main = storms[0]!;
-      log(
-        `target: ${TARGET_S} s for 10 000 agents: ${K < 10_000 ? `not tested at 10 000 (K = ${K})` : main.allBack && main.timeToAllS <= TARGET_S ? 'met' : 'not met'} (${main.mode}: ${main.timeToAllS} s)`,
-      );
+      for (const r of storms)
+        log(
+          `target: ${TARGET_S} s for 10 000 agents: ${K < 10_000 ? `not tested at 10 000 (K = ${K})` : r.allBack && r.timeToAllS <= TARGET_S ? 'met' : 'not met'} (${r.mode}: ${r.timeToAllS} s)`,
+        );
       return {
         bench: 'reconnect-storm',
         command: 'npm run bench -- reconnect-storm',
