@@ -36,6 +36,39 @@ describe('reconnect spread', () => {
     return h;
   }
 
+  /**
+   * A TunnelClient for device `i` (random() = 0.5, backoff 100 ms base, 400 ms cap) and every
+   * reconnect delay it chooses (timers set while it is waiting).
+   */
+  function client(i: number, h: Hub, queue = new MemoryQueue()) {
+    const waits: number[] = [];
+    const seen: { tunnel?: TunnelClient } = {};
+    const clock: Clock = {
+      now: systemClock.now,
+      setTimeout(fn, ms) {
+        if (seen.tunnel?.state === 'waiting') waits.push(ms);
+        return systemClock.setTimeout(fn, ms);
+      },
+      clearTimeout: systemClock.clearTimeout,
+    };
+    const d = pki.devices[IDS[i]!]!;
+    const tunnel = new TunnelClient({
+      url: h.url,
+      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
+      deviceId: IDS[i]!,
+      agentVersion: 'test',
+      identity: ed25519Identity(keys[i]!.secretKey),
+      hubIdentityKey: h.identityPublicKey,
+      queue,
+      clock,
+      logger: silentLogger,
+      backoff: { baseMs: 100, capMs: 400 },
+      random: () => 0.5,
+    });
+    seen.tunnel = tunnel;
+    return { tunnel, waits };
+  }
+
   it('sizes the window to the registered fleet and the restart pace, and follows revocations', async () => {
     const h = await hub({ restartSpreadPerSecond: 2 });
     // 3 active devices at 2 per second.
@@ -54,32 +87,7 @@ describe('reconnect spread', () => {
     const first = await hub({ reconnectSpreadMs: 1600 });
     const port = first.port;
     const identityKeyPem = first.identity.toPem();
-    // Every reconnect delay the client chooses (timers set while it is waiting).
-    const waits: number[] = [];
-    const seen: { tunnel?: TunnelClient } = {};
-    const clock: Clock = {
-      now: systemClock.now,
-      setTimeout(fn, ms) {
-        if (seen.tunnel?.state === 'waiting') waits.push(ms);
-        return systemClock.setTimeout(fn, ms);
-      },
-      clearTimeout: systemClock.clearTimeout,
-    };
-    const d = pki.devices['SPREAD-A']!;
-    const tunnel = new TunnelClient({
-      url: first.url,
-      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
-      deviceId: 'SPREAD-A',
-      agentVersion: 'test',
-      identity: ed25519Identity(keys[0]!.secretKey),
-      hubIdentityKey: first.identityPublicKey,
-      queue: new MemoryQueue(),
-      clock,
-      logger: silentLogger,
-      backoff: { baseMs: 100, capMs: 400 },
-      random: () => 0.5,
-    });
-    seen.tunnel = tunnel;
+    const { tunnel, waits } = client(0, first);
     tunnel.start();
     try {
       expect(await waitFor(() => tunnel.state === 'open', 5000)).toBe(true);
@@ -116,32 +124,8 @@ describe('reconnect spread', () => {
     const h = await hub({ reconnectSpreadMs: 600_000 });
     const port = h.port;
     const identityKeyPem = h.identity.toPem();
-    const waits: number[] = [];
-    const seen: { tunnel?: TunnelClient } = {};
-    const clock: Clock = {
-      now: systemClock.now,
-      setTimeout(fn, ms) {
-        if (seen.tunnel?.state === 'waiting') waits.push(ms);
-        return systemClock.setTimeout(fn, ms);
-      },
-      clearTimeout: systemClock.clearTimeout,
-    };
-    const d = pki.devices['SPREAD-B']!;
     const queue = new MemoryQueue();
-    const tunnel = new TunnelClient({
-      url: h.url,
-      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
-      deviceId: 'SPREAD-B',
-      agentVersion: 'test',
-      identity: ed25519Identity(keys[1]!.secretKey),
-      hubIdentityKey: h.identityPublicKey,
-      queue,
-      clock,
-      logger: silentLogger,
-      backoff: { baseMs: 100, capMs: 400 },
-      random: () => 0.5,
-    });
-    seen.tunnel = tunnel;
+    const { tunnel, waits } = client(1, h, queue);
     tunnel.start();
     try {
       expect(await waitFor(() => tunnel.state === 'open', 5000)).toBe(true);
