@@ -41,6 +41,23 @@ export class ReceivedSeqs {
     r.splice(lo, end - lo, [first, last]);
   }
 
+  /** The ranges held, as `[from, to]` pairs in ascending order (a copy). */
+  toArray(): Array<[number, number]> {
+    return this.#ranges.map(([a, b]) => [a, b]);
+  }
+
+  /** How many seqs of `[from, to]` are held. */
+  countIn(from: number, to: number): number {
+    let n = 0;
+    for (const [a, b] of this.#ranges) {
+      if (a > to) break;
+      const lo = Math.max(a, from);
+      const hi = Math.min(b, to);
+      if (hi >= lo) n += hi - lo + 1;
+    }
+    return n;
+  }
+
   has(seq: number): boolean {
     for (const [a, b] of this.#ranges) {
       if (seq < a) return false;

@@ -1,5 +1,4 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import protobuf from 'protobufjs/minimal.js';
 import { outpost } from './gen/outpost.js';
 import { CodecError } from './errors.js';
 import { reader } from './number-reader.js';
@@ -44,7 +43,12 @@ export type Body =
   | { type: 'credentialIssued'; credentialIssued: outpost.v1.CredentialIssued.$Properties }
   | { type: 'rotateNow'; rotateNow: outpost.v1.RotateNow.$Properties }
   /** A TelemetryBatch, DEFLATE-compressed; decodeFrame returns it as `telemetry`. */
-  | { type: 'telemetryDeflate'; telemetryDeflate: Uint8Array };
+  | { type: 'telemetryDeflate'; telemetryDeflate: Uint8Array }
+  /**
+   * Several records in one frame: each entry a complete data envelope as it would be sent on
+   * its own (see {@link encodeBatchFrame}). decodeFrame leaves the entries encoded.
+   */
+  | { type: 'batch'; batch: { records: Uint8Array[] } };
 
 export type BodyType = Body['type'];
 
@@ -76,7 +80,11 @@ export const BODY_FIELD: Readonly<Record<BodyType, number>> = {
   credentialIssued: 22,
   rotateNow: 23,
   telemetryDeflate: 24,
+  batch: 25,
 };
+
+/** Field number of RecordBatch.records. */
+const BATCH_RECORDS_FIELD = 1;
 
 /** Below this a telemetry body is never compressed: the gain would not pay for the work. */
 const COMPRESS_FROM_BYTES = 256;
@@ -190,7 +198,59 @@ export function encodeBody(body: Body): Uint8Array {
       return pb.CredentialIssued.encode(body.credentialIssued).finish();
     case 'rotateNow':
       return pb.RotateNow.encode(body.rotateNow).finish();
+    case 'batch':
+      return pb.RecordBatch.encode(body.batch).finish();
   }
+}
+
+/**
+ * Encodes a RecordBatch frame around `records`, each an encoded data envelope (what
+ * {@link encodeFrameWithBody} returns for one record): the batch's own header (seq 0), then the
+ * records copied in order, each as one length-delimited entry. The caller keeps the frame
+ * within the hub's limits (HubAuth.max_frame_bytes, max_batch_records); {@link batchFrameLength}
+ * gives its size in advance.
+ */
+export function encodeBatchFrame(
+  header: Omit<EnvelopeHeader, 'seq'>,
+  records: readonly Uint8Array[],
+): Uint8Array {
+  let inner = 0;
+  for (const r of records) inner += 1 + varintLength(r.length) + r.length;
+  const w = pb.Envelope.encode({
+    protocolVersion: header.protocolVersion ?? PROTOCOL_VERSION,
+    deviceId: header.deviceId,
+    seq: 0,
+    sentAtMs: header.sentAtMs,
+  });
+  w.uint32((BODY_FIELD.batch << 3) | 2).uint32(inner);
+  const head = w.finish();
+  const out = new Uint8Array(head.length + inner);
+  out.set(head, 0);
+  let at = head.length;
+  const tag = (BATCH_RECORDS_FIELD << 3) | 2;
+  for (const r of records) {
+    out[at++] = tag;
+    for (let n = r.length; ; n >>>= 7) {
+      if (n < 0x80) {
+        out[at++] = n;
+        break;
+      }
+      out[at++] = (n & 0x7f) | 0x80;
+    }
+    out.set(r, at);
+    at += r.length;
+  }
+  return out;
+}
+
+/**
+ * The encoded size of a batch frame for `deviceId` holding records of `recordBytes` bytes in
+ * total over `records` entries (an upper bound: the header is counted at its largest).
+ */
+export function batchFrameLength(deviceId: string, records: number, recordBytes: number): number {
+  // Each entry: its tag (1 byte) and a length varint of at most 3 bytes (records < 2 MiB).
+  const inner = recordBytes + records * 4;
+  return envelopeOverhead(deviceId, inner) + inner;
 }
 
 export interface DecodeOptions {
@@ -274,6 +334,8 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
         type: 'telemetry',
         telemetry: inflateTelemetry(env.telemetryDeflate!, maxBytes),
       };
+    case 'batch':
+      return { ...header, type: 'batch', batch: { records: env.batch!.records ?? [] } };
     default:
       throw new CodecError('OUTPOST_MISSING_BODY', 'frame carries no known body');
   }
@@ -291,5 +353,7 @@ export function envelopeOverhead(deviceId: string, bodyBytes = MAX_FRAME_BYTES):
 }
 
 function varintLength(n: number): number {
-  return protobuf.Writer.create().uint32(n).len;
+  let len = 1;
+  for (let v = n >>> 7; v > 0; v >>>= 7) len++;
+  return len;
 }
