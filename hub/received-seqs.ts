@@ -22,6 +22,12 @@ export class ReceivedSeqs {
   add(from: number, to: number): void {
     if (to < from) return;
     const r = this.#ranges;
+    // The common case, records in order: the range continues (or overlaps) the last one.
+    const tail = r[r.length - 1];
+    if (tail && from >= tail[0] && from <= tail[1] + 1) {
+      if (to > tail[1]) tail[1] = to;
+      return;
+    }
     // The first range that ends at from - 1 or later can merge with [from, to].
     let lo = 0;
     let hi = r.length;

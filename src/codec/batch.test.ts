@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  CodecError,
   batchFrameLength,
   decodeFrame,
   encodeAlarmBody,
@@ -8,6 +9,8 @@ import {
   encodeFrame,
   encodeFrameWithBody,
   proto,
+  reader,
+  type Body,
 } from './index.js';
 
 /** One record frame as the agent sends it alone: a short alarm or a body of raw bytes. */
@@ -74,5 +77,65 @@ describe('RecordBatch frames', () => {
     const bound = batchFrameLength('XR200-DEMO-0001', frames.length, total);
     expect(bound).toBeGreaterThanOrEqual(real);
     expect(bound - real).toBeLessThan(frames.length + 32);
+  });
+});
+
+describe('decodeFrame envelope reader', () => {
+  const bodyArb = fc.oneof(
+    fc
+      .record({ code: fc.nat(65535), text: fc.string({ maxLength: 300 }) })
+      .map((a): Body => ({ type: 'alarm', alarm: { code: a.code, state: 1, text: a.text } })),
+    fc.nat().map((n): Body => ({ type: 'ack', ack: { upTo: n } })),
+    fc
+      .record({ f: fc.nat(1000), t: fc.nat(1000) })
+      .map((g): Body => ({ type: 'gap', gap: { fromSeq: g.f, toSeq: g.f + g.t, records: g.t } })),
+    fc.string({ maxLength: 50 }).map((c): Body => ({ type: 'error', error: { code: c } })),
+  );
+
+  it('reads what the generated Envelope decoder reads, unknown fields and field order included', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 30 }),
+        fc.nat(),
+        fc.nat(),
+        bodyArb,
+        fc.uint8Array({ maxLength: 40 }),
+        fc.boolean(),
+        (deviceId, seq, sentAtMs, body, extra, unknownFirst) => {
+          const frame = encodeFrame({ deviceId, seq, sentAtMs }, body);
+          // An unknown length-delimited field (number 99) before or after everything else.
+          const unknown = new Uint8Array([0x9a, 0x06, extra.length, ...extra]);
+          const bytes = unknownFirst
+            ? new Uint8Array([...unknown, ...frame])
+            : new Uint8Array([...frame, ...unknown]);
+          const generated = proto.v1.Envelope.decode(reader(bytes));
+          const ours = decodeFrame(bytes);
+          expect(ours).toMatchObject({
+            deviceId: generated.deviceId,
+            sentAtMs,
+            seq,
+            type: body.type,
+          });
+          const key = generated.body as keyof typeof ours;
+          expect(JSON.stringify(ours[key])).toBe(JSON.stringify(generated[generated.body!]));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses what the generated decoder refuses', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        let generatedFails = false;
+        try {
+          proto.v1.Envelope.decode(reader(bytes));
+        } catch {
+          generatedFails = true;
+        }
+        if (generatedFails) expect(() => decodeFrame(bytes)).toThrow(CodecError);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
