@@ -36,7 +36,12 @@ describe('record batches through the tunnel', () => {
     return hub;
   }
 
-  function tunnelTo(hub: Hub, queue: MemoryQueue, window: number): TunnelClient {
+  function tunnelTo(
+    hub: Hub,
+    queue: MemoryQueue,
+    window: number,
+    maxBatchBytes?: number,
+  ): TunnelClient {
     const d = pki.devices['XR-BATCH']!;
     const tunnel = new TunnelClient({
       url: hub.url,
@@ -50,6 +55,7 @@ describe('record batches through the tunnel', () => {
       logger: silentLogger,
       window,
       maxBatchRecords: 50,
+      ...(maxBatchBytes ? { maxBatchBytes } : {}),
     });
     cleanups.push(() => tunnel.close());
     return tunnel;
@@ -82,7 +88,7 @@ describe('record batches through the tunnel', () => {
     await backlog(queue);
     const seqsInOrder: number[] = [];
     hub.on('stored', (e) => seqsInOrder.push(e.frame.seq));
-    const tunnel = tunnelTo(hub, queue, 256);
+    const tunnel = tunnelTo(hub, queue, 256, 1 << 20);
     tunnel.start();
     expect(await waitFor(() => queue.stats().records === 0, 15_000)).toBe(true);
     const st = tunnel.stats();
@@ -100,6 +106,20 @@ describe('record batches through the tunnel', () => {
     expect(hub.store.alarms('XR-BATCH').map((a) => a.text.split(' ')[0])).toEqual(
       Array.from({ length: 300 }, (_, i) => String(i)),
     );
+  });
+
+  it('keeps a batch within 16 KiB by default (latency on a slow uplink)', async () => {
+    const hub = await hubWith();
+    const queue = new MemoryQueue();
+    await backlog(queue);
+    const tunnel = tunnelTo(hub, queue, 256);
+    tunnel.start();
+    expect(await waitFor(() => queue.stats().records === 0, 15_000)).toBe(true);
+    const st = tunnel.stats();
+    expect(st.batchesSent).toBeGreaterThan(0);
+    // About 2 KB each, at most 7 alarms fit 16 KiB with their envelopes: 300 take 43 frames.
+    expect(st.batchesSent + (st.framesSent - st.batchedRecords)).toBeGreaterThanOrEqual(43 + 1);
+    expect(hub.store.counts('XR-BATCH')).toMatchObject({ samples: 20, alarms: 300 });
   });
 
   it('sends one record per frame to a hub that does not offer batches', async () => {

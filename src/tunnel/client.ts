@@ -70,6 +70,12 @@ export interface TunnelOptions {
    * 1: one record per frame. Nothing waits to fill a batch: it holds what is ready now.
    */
   maxBatchRecords?: number;
+  /**
+   * Most bytes of records in one batch. Default 16 KiB. A batch is handled by the hub only once
+   * all of it has arrived, so on a slow uplink its size is latency (16 KiB: 0.13 s at 1 Mbit/s)
+   * for the records at its front, alarms among them.
+   */
+  maxBatchBytes?: number;
   /** Deadline for the inner handshake after the TLS+WebSocket connection opens. Default 10 s. */
   handshakeTimeoutMs?: number;
   /** Ping interval when the hub does not set one. Default 30 s. The peer is dead after 2. */
@@ -157,7 +163,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   #heartbeatTimer: TimerHandle | undefined;
   #lastPong = 0;
   #heartbeatMs: number;
-  /** What the hub of this connection accepts (HubAuth): records per batch, bytes per frame. */
+  /** Batch limits on this connection (ours and the hub's, HubAuth): records, bytes per frame. */
   #batchRecords = 1;
   #frameLimit = MAX_FRAME_BYTES;
   #inFlight = new Set<number>();
@@ -196,6 +202,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       commandMemory: 1024,
       bulkBytesPerSecond: 0,
       maxBatchRecords: 64,
+      maxBatchBytes: 16 * 1024,
       ...options,
     };
     this.#heartbeatMs = this.#o.heartbeatMs;
@@ -491,7 +498,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
           1,
           Math.min(this.#o.maxBatchRecords, frame.hubAuth.maxBatchRecords ?? 0),
         );
-        this.#frameLimit = frame.hubAuth.maxFrameBytes || MAX_FRAME_BYTES;
+        this.#frameLimit = Math.min(
+          this.#o.maxBatchBytes,
+          frame.hubAuth.maxFrameBytes || MAX_FRAME_BYTES,
+        );
         this.#attempt = 0;
         for (const g of this.#gaps) g.sent = false; // unacked gaps go again on this connection
         this.#setState('open');
@@ -779,7 +789,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
 
 /**
  * Gathers the records one pump sends into RecordBatch frames: up to the connection's record
- * limit, and never past the hub's frame limit (a record too large to share a frame goes alone).
+ * and byte limits (a record too large to share a frame goes alone), and one lane per batch, so
+ * that alarms (first in the queue's order) go in a frame of their own ahead of telemetry.
  */
 class RecordBatcher {
   readonly #limits: { records: number; bytes: number; deviceId: string };
@@ -801,6 +812,7 @@ class RecordBatcher {
     if (
       n > 0 &&
       (n >= this.#limits.records ||
+        record.lane !== this.#records[0]!.lane ||
         batchFrameLength(this.#limits.deviceId, n + 1, this.#bytes + frame.length) >
           this.#limits.bytes)
     ) {
