@@ -14,7 +14,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Hub } from '../hub/server.js';
+import { Hub, type HubOptions } from '../hub/server.js';
 import { encodeBody, encodeFrameWithBody } from '../src/codec/index.js';
 import { systemClock } from '../src/runtime/clock.js';
 import { silentLogger } from '../src/runtime/logger.js';
@@ -221,12 +221,21 @@ export interface RunResult {
   /** Acknowledged in total (warm-up included). */
   totalAcked: number;
   frameBytes: number;
+  /** Outpost: records per WebSocket message the agent sent (RecordBatch frames), whole trial. */
+  recordsPerMessage?: number;
 }
 
 export interface KitOps {
   info: { req: Record<string, never>; res: { pid: number; bufferutil: boolean } };
   'hub-start': {
-    req: { dbPath: string; tls: TlsPem; deviceId: string; publicKey: Uint8Array };
+    req: {
+      dbPath: string;
+      tls: TlsPem;
+      deviceId: string;
+      publicKey: Uint8Array;
+      /** Further hub options (e.g. the data mode). */
+      options?: Omit<HubOptions, 'tls' | 'dbPath'>;
+    };
     res: { port: number; url: string; hubKey: Uint8Array };
   };
   'hub-stats': {
@@ -350,7 +359,13 @@ async function agentRun(r: KitOps['agent-run']['req']): Promise<RunResult> {
     if (!(await waitUntil(() => client.state === 'open', 10_000)))
       throw new Error(`tunnel did not open (state ${client.state})`);
     const m = await measure(r, () => acked, encodedLength(body));
-    return { ...m, totalAcked: acked };
+    const st = client.stats();
+    const messages = st.framesSent - st.batchedRecords + st.batchesSent;
+    return {
+      ...m,
+      totalAcked: acked,
+      recordsPerMessage: messages > 0 ? Math.round((st.framesSent / messages) * 10) / 10 : 0,
+    };
   } finally {
     stopped = true;
     await client.close();
@@ -426,7 +441,7 @@ async function handle(op: KitOp, req: unknown): Promise<unknown> {
       return { pid: process.pid, bufferutil: wsUsesBufferutil() };
     case 'hub-start': {
       const r = req as KitOps['hub-start']['req'];
-      hub = await Hub.start({ tls: r.tls, dbPath: r.dbPath });
+      hub = await Hub.start({ ...r.options, tls: r.tls, dbPath: r.dbPath });
       hub.registerDevice(r.deviceId, r.publicKey);
       return { port: hub.port, url: hub.url, hubKey: hub.identityPublicKey };
     }

@@ -10,6 +10,9 @@
  *   and acks after that in-memory commit; nothing survives a restart. A message counts when the
  *   hub's cumulative ack covers it. With and without `ws`'s native `bufferutil`
  *   (masking/unmasking), each side's process forked accordingly.
+ * - Outpost, transport only, hub `seqs-only`: the same against a hub that keeps no data rows,
+ *   only each stream's received seqs (`dataMode: 'seqs-only'`): it decodes, de-duplicates and
+ *   acks, as mosquitto without a subscriber or persistence decodes and PUBACKs.
  * - Outpost, durable: the same with a `FileSpool` (default group commit; a record is sent only
  *   once its append is durable) on the agent side and a SQLite file on the hub (WAL; the ack
  *   follows the fsync of the WAL that holds the frame, as with synchronous=FULL): a message
@@ -42,13 +45,14 @@ const DRIVE: Drive = {
   maxMessages: 1_000_000,
 };
 /** Hard stop for the whole bench (the last round is skipped past it). */
-const BENCH_BUDGET_S = 55;
+const BENCH_BUDGET_S = 75;
 const TARGET_VS_MQTT = 2;
 const TARGET_DURABLE = 20_000;
 
 type CaseName =
   | 'MQTT QoS 1 (mosquitto, mqtt.js)'
   | 'Outpost transport-only, bufferutil'
+  | 'Outpost transport-only, hub seqs-only, bufferutil'
   | 'Outpost transport-only, no bufferutil'
   | 'Outpost durable (FileSpool + SQLite file), bufferutil';
 
@@ -86,6 +90,7 @@ export const transportVsMqttBench: Bench = {
     try {
       broker = await startMosquitto(serverTls);
       const hubBu = child(true);
+      const hubSeqs = child(true);
       const hubNo = child(false);
       const hubDurable = child(true);
       const agentBu = child(true);
@@ -93,6 +98,7 @@ export const transportVsMqttBench: Bench = {
       const mqttClient = child(true);
       for (const [name, c, want] of [
         ['hub, bufferutil', hubBu, true],
+        ['hub, seqs-only, bufferutil', hubSeqs, true],
         ['hub, no bufferutil', hubNo, false],
         ['hub, durable', hubDurable, true],
         ['agent, bufferutil', agentBu, true],
@@ -107,6 +113,11 @@ export const transportVsMqttBench: Bench = {
       const register = { tls: serverTls, deviceId: DEVICE_ID, publicKey: publicKeys[0]! };
       const hubs = {
         bu: await hubBu.request('hub-start', { ...register, dbPath: ':memory:' }),
+        seqs: await hubSeqs.request('hub-start', {
+          ...register,
+          dbPath: ':memory:',
+          options: { dataMode: 'seqs-only' },
+        }),
         no: await hubNo.request('hub-start', { ...register, dbPath: ':memory:' }),
         durable: await hubDurable.request('hub-start', {
           ...register,
@@ -149,6 +160,8 @@ export const transportVsMqttBench: Bench = {
           return withCpu(r, broker!.cpuSeconds() - c0);
         },
         'Outpost transport-only, bufferutil': () => outpost(agentBu, hubBu, hubs.bu, 'memory'),
+        'Outpost transport-only, hub seqs-only, bufferutil': () =>
+          outpost(agentBu, hubSeqs, hubs.seqs, 'memory'),
         'Outpost transport-only, no bufferutil': () => outpost(agentNo, hubNo, hubs.no, 'memory'),
         'Outpost durable (FileSpool + SQLite file), bufferutil': async () => {
           const spoolDir = join(dir, `spool-${spoolN++}`);
@@ -195,10 +208,19 @@ export const transportVsMqttBench: Bench = {
               med(c, (t) => t.itemsPerCommit ?? 0),
               1,
             ),
+      recordsPerMessage:
+        c === mqtt
+          ? null
+          : round(
+              med(c, (t) => t.recordsPerMessage ?? 0),
+              1,
+            ),
     }));
     const get = (c: CaseName): (typeof summary)[number] | undefined =>
       summary.find((s) => s.case === c);
     const transportRatio = get('Outpost transport-only, bufferutil')?.vsMqtt ?? Number.NaN;
+    const transportRatioSeqs =
+      get('Outpost transport-only, hub seqs-only, bufferutil')?.vsMqtt ?? Number.NaN;
     const transportRatioNoBu = get('Outpost transport-only, no bufferutil')?.vsMqtt ?? Number.NaN;
     const durable =
       get('Outpost durable (FileSpool + SQLite file), bufferutil')?.perSecond ?? Number.NaN;
@@ -212,6 +234,7 @@ export const transportVsMqttBench: Bench = {
           'client CPU µs/msg',
           'server CPU µs/msg',
           'frames/commit',
+          'records/WS msg',
         ],
         summary.map((s) => [
           s.case,
@@ -221,11 +244,12 @@ export const transportVsMqttBench: Bench = {
           s.clientCpuUsPerMessage,
           s.serverCpuUsPerMessage,
           s.itemsPerCommit ?? '',
+          s.recordsPerMessage ?? '',
         ]),
       ),
     );
     log(
-      `targets: transport-only >= ${TARGET_VS_MQTT}x MQTT: ${transportRatio >= TARGET_VS_MQTT ? 'met' : 'NOT met'} (${transportRatio}x with bufferutil, ${transportRatioNoBu}x without); ` +
+      `targets: transport-only >= ${TARGET_VS_MQTT}x MQTT: hub in memory ${transportRatio >= TARGET_VS_MQTT ? 'met' : 'NOT met'} (${transportRatio}x), hub seqs-only ${transportRatioSeqs >= TARGET_VS_MQTT ? 'met' : 'NOT met'} (${transportRatioSeqs}x), no bufferutil ${transportRatioNoBu}x; ` +
         `durable >= ${TARGET_DURABLE}/s: ${durable >= TARGET_DURABLE ? 'met' : 'NOT met'} (${durable}/s)`,
     );
     return {
@@ -240,7 +264,9 @@ export const transportVsMqttBench: Bench = {
           'an Alarm frame (envelope + body) of 2 048 bytes; MQTT publishes the same encoded frame bytes (QoS 1, topic outpost/<device>/alarm)',
         mqtt: `mosquitto ${broker?.version ?? '?'} on 127.0.0.1: TLS 1.3, require_certificate, set_tcp_nodelay true, persistence false, max_inflight_messages 0, max_queued_messages 0; mqtt.js (MQTT 3.1.1, clean session) with up to \`window\` publishes awaiting PUBACK`,
         outpostTransportOnly:
-          "TunnelClient (window = `window`) fed by a MemoryQueue kept 2 x window deep; the hub in its in-memory mode (dbPath ':memory:'): every frame decoded, de-duplicated and stored (frames + alarms rows, in RAM), acked after that in-memory commit",
+          "TunnelClient (window = `window`, up to 64 records per RecordBatch frame when several are ready) fed by a MemoryQueue kept 2 x window deep; the hub in its in-memory mode (dbPath ':memory:'): every record decoded, de-duplicated and stored (frames + alarms rows, in RAM), acked after that in-memory commit",
+        outpostTransportOnlySeqsOnly:
+          "the same against a hub with dataMode 'seqs-only' (dbPath ':memory:'): every record decoded, de-duplicated by (device, stream, seq) and acked after the stream's seq state commits; no data rows (like mosquitto, which stores nothing without a subscriber or persistence)",
         outpostDurable:
           'FileSpool (default policy, fresh directory per trial, appends kept 2 x window ahead of the ack) and the hub on a SQLite file (WAL, 16 KiB pages; each batch acked only after the fsync of the WAL holding it, run on the thread pool: the durability of synchronous=FULL)',
         processes,
@@ -253,6 +279,8 @@ export const transportVsMqttBench: Bench = {
         targets: {
           transportOnlyVsMqtt: transportRatio,
           transportOnlyVsMqttMet: transportRatio >= TARGET_VS_MQTT,
+          transportOnlySeqsOnlyVsMqtt: transportRatioSeqs,
+          transportOnlySeqsOnlyVsMqttMet: transportRatioSeqs >= TARGET_VS_MQTT,
           transportOnlyNoBufferutilVsMqtt: transportRatioNoBu,
           durablePerSecond: durable,
           durableMet: durable >= TARGET_DURABLE,

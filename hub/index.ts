@@ -8,6 +8,8 @@ export {
 } from './server.js';
 export {
   HubStore,
+  type DataMode,
+  type HubStoreOptions,
   type StoredAlarm,
   type StoredGap,
   type StoredSample,

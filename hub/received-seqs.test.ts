@@ -59,4 +59,22 @@ describe('ReceivedSeqs', () => {
     expect(r.advance(9)).toBe(1_000_000);
     expect(r.ranges).toBe(0);
   });
+
+  it('lists its ranges and counts the seqs it holds within a range', () => {
+    const r = new ReceivedSeqs();
+    r.add(3, 5);
+    r.add(9, 9);
+    r.add(20, 30);
+    expect(r.toArray()).toEqual([
+      [3, 5],
+      [9, 9],
+      [20, 30],
+    ]);
+    expect(r.countIn(1, 100)).toBe(15);
+    expect(r.countIn(4, 25)).toBe(2 + 1 + 6);
+    expect(r.countIn(6, 8)).toBe(0);
+    expect(r.countIn(30, 30)).toBe(1);
+    r.toArray()[0]![0] = 1; // a copy
+    expect(r.has(2)).toBe(false);
+  });
 });

@@ -22,6 +22,12 @@ export class ReceivedSeqs {
   add(from: number, to: number): void {
     if (to < from) return;
     const r = this.#ranges;
+    // The common case, records in order: the range continues (or overlaps) the last one.
+    const tail = r[r.length - 1];
+    if (tail && from >= tail[0] && from <= tail[1] + 1) {
+      if (to > tail[1]) tail[1] = to;
+      return;
+    }
     // The first range that ends at from - 1 or later can merge with [from, to].
     let lo = 0;
     let hi = r.length;
@@ -39,6 +45,23 @@ export class ReceivedSeqs {
       end++;
     }
     r.splice(lo, end - lo, [first, last]);
+  }
+
+  /** The ranges held, as `[from, to]` pairs in ascending order (a copy). */
+  toArray(): Array<[number, number]> {
+    return this.#ranges.map(([a, b]) => [a, b]);
+  }
+
+  /** How many seqs of `[from, to]` are held. */
+  countIn(from: number, to: number): number {
+    let n = 0;
+    for (const [a, b] of this.#ranges) {
+      if (a > to) break;
+      const lo = Math.max(a, from);
+      const hi = Math.min(b, to);
+      if (hi >= lo) n += hi - lo + 1;
+    }
+    return n;
   }
 
   has(seq: number): boolean {

@@ -21,7 +21,7 @@ import { ed25519PublicKey, HubIdentity } from './identity.js';
 import { deviceIdFromCertificate } from './pki.js';
 import { CLOSE, DeviceSession, type SessionEvents } from './session.js';
 import { CommitQueue } from './commit-queue.js';
-import { HubStore } from './store.js';
+import { HubStore, type DataMode } from './store.js';
 import { HUB_TLS12_POLICY, HUB_TLS_POLICY } from './tls-policy.js';
 
 export interface HubOptions {
@@ -52,6 +52,13 @@ export interface HubOptions {
   identityKeyPem?: string;
   /** SQLite file; default in memory. */
   dbPath?: string;
+  /**
+   * What the hub keeps of each data frame (hub/README.md, "Storage modes"). `rows` (default):
+   * the frame and its derived rows (alarms, samples, events, ...). `seqs-only`: no data rows,
+   * only each stream's received seqs (and reported gaps): frames are decoded, de-duplicated and
+   * acknowledged after that state commits, and reach nothing but the `stored` event.
+   */
+  dataMode?: DataMode;
   hubId?: string;
   heartbeatMs?: number;
   handshakeTimeoutMs?: number;
@@ -59,6 +66,11 @@ export interface HubOptions {
   tlsHandshakeTimeoutMs?: number;
   /** Largest frame accepted from a device. Default 256 KiB. */
   maxFrameBytes?: number;
+  /**
+   * Records per RecordBatch frame the hub accepts, offered to agents in HubAuth (each frame
+   * still at most `maxFrameBytes`). Default 256; 0: agents send one record per frame.
+   */
+  maxBatchRecords?: number;
   /**
    * After the hub closes a tunnel (replaced, revoked, protocol error, redirect), how long the
    * agent may take to answer the close before the hub cuts the connection. Without it a dead
@@ -104,7 +116,10 @@ export interface HubOptions {
 }
 
 export interface HubEvents {
-  /** A data frame was durably stored (not emitted for duplicates). */
+  /**
+   * A data frame was durably stored (not emitted for duplicates). With `dataMode: 'seqs-only'`:
+   * accepted (its seq committed), and this event is the only place the frame goes.
+   */
   stored: [event: { deviceId: string; frame: Frame; storedAtMs: number; samples: number }];
   duplicate: [event: { deviceId: string; seq: number }];
   'protocol-error': [event: { deviceId: string; code: string; message: string }];
@@ -201,6 +216,8 @@ export class Hub extends EventEmitter<HubEvents> {
       handshakeTimeoutMs: 10_000,
       tlsHandshakeTimeoutMs: 10_000,
       maxFrameBytes: MAX_FRAME_BYTES,
+      maxBatchRecords: 256,
+      dataMode: 'rows',
       closeTimeoutMs: 2000,
       maxPendingHandshakes: 256,
       restartSpreadPerSecond: 200,
@@ -210,7 +227,7 @@ export class Hub extends EventEmitter<HubEvents> {
       allowTls12: false,
       ...options,
     };
-    this.store = new HubStore(options.dbPath);
+    this.store = new HubStore(options.dbPath, { data: this.#o.dataMode });
     this.#commits = new CommitQueue(this.store, { onCommitted: options.onCommitted });
     this.identity = loadIdentity(this.store, options.identityKeyPem);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void =>
@@ -630,6 +647,7 @@ export class Hub extends EventEmitter<HubEvents> {
       handshakeTimeoutMs: this.#o.handshakeTimeoutMs,
       maxFrameBytes: this.#o.maxFrameBytes,
       reconnectSpreadMs: this.#reconnectSpreadOf,
+      maxBatchRecords: this.#o.maxBatchRecords,
       now: this.#o.now,
       events: this.#events,
     });

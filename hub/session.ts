@@ -40,6 +40,8 @@ export const CLOSE = {
 const EMPTY = new Uint8Array(0);
 const STREAM_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const DATA_TYPES = new Set<Frame['type']>(['telemetry', 'alarm', 'gap', 'commandResult']);
+/** What a RecordBatch may hold: sequenced records (no Gap, no batch). */
+const RECORD_TYPES = new Set<Frame['type']>(['telemetry', 'alarm', 'commandResult']);
 
 export interface SessionOptions {
   ws: WebSocket;
@@ -62,6 +64,8 @@ export interface SessionOptions {
   maxFrameBytes: number;
   /** HubAuth.reconnect_spread_ms for this tunnel (see HubOptions.reconnectSpreadMs). */
   reconnectSpreadMs: () => number;
+  /** Records per RecordBatch frame the hub accepts (offered in HubAuth); 0: no batches. */
+  maxBatchRecords: number;
   now: () => number;
   events: SessionEvents;
 }
@@ -253,6 +257,10 @@ export class DeviceSession implements CommitOwner {
       this.#o.events.renew(this, frame.renewCredential);
       return;
     }
+    if (frame.type === 'batch') {
+      this.#onBatch(frame.batch.records);
+      return;
+    }
     if (!DATA_TYPES.has(frame.type)) {
       this.#fail(
         CLOSE.MALFORMED_FRAME,
@@ -387,6 +395,7 @@ export class DeviceSession implements CommitOwner {
         heartbeatIntervalMs: this.#o.heartbeatMs,
         maxFrameBytes: this.#o.maxFrameBytes,
         reconnectSpreadMs: this.#o.reconnectSpreadMs(),
+        maxBatchRecords: this.#o.maxBatchRecords,
       },
     });
     const signature = this.#o.identity.sign(
@@ -402,6 +411,61 @@ export class DeviceSession implements CommitOwner {
     );
     this.#lastPing = this.#o.now();
     this.#o.events.opened(this);
+  }
+
+  /**
+   * A RecordBatch: every record is decoded and checked first (a bad one fails the whole frame,
+   * none of it is stored), then each is handled as if it had come in a frame of its own.
+   */
+  #onBatch(records: readonly Uint8Array[]): void {
+    const max = this.#o.maxBatchRecords;
+    if (max === 0 || records.length === 0 || records.length > max) {
+      this.#fail(
+        CLOSE.MALFORMED_FRAME,
+        max === 0 ? 'OUTPOST_UNEXPECTED_FRAME' : 'OUTPOST_MALFORMED_FRAME',
+        max === 0
+          ? 'this hub does not accept record batches'
+          : `a batch must hold 1 to ${max} records (got ${records.length})`,
+      );
+      return;
+    }
+    const frames = new Array<Frame>(records.length);
+    for (let i = 0; i < records.length; i++) {
+      let frame: Frame;
+      try {
+        frame = decodeFrame(records[i]!, { maxBytes: this.#o.maxFrameBytes });
+      } catch (err) {
+        const code = err instanceof CodecError ? err.code : 'OUTPOST_MALFORMED_FRAME';
+        const status =
+          code === 'OUTPOST_UNSUPPORTED_VERSION'
+            ? CLOSE.UNSUPPORTED_VERSION
+            : CLOSE.MALFORMED_FRAME;
+        this.#fail(
+          status,
+          code,
+          `batch record ${i}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+        return;
+      }
+      if (frame.deviceId !== this.#deviceId) {
+        this.#fail(
+          CLOSE.IDENTITY_MISMATCH,
+          'OUTPOST_IDENTITY_MISMATCH',
+          `batch record ${i} names device "${frame.deviceId}" but the tunnel is authenticated as "${this.#deviceId}"`,
+        );
+        return;
+      }
+      if (!RECORD_TYPES.has(frame.type) || frame.seq < 1) {
+        this.#fail(
+          CLOSE.MALFORMED_FRAME,
+          'OUTPOST_MALFORMED_FRAME',
+          `batch record ${i}: a batch holds only data records with a sequence number of 1 or more (got ${frame.type}, seq ${frame.seq})`,
+        );
+        return;
+      }
+      frames[i] = frame;
+    }
+    for (let i = 0; i < frames.length; i++) this.#onData(frames[i]!, records[i]!.length);
   }
 
   #onData(frame: Frame, bytes: number): void {

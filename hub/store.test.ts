@@ -149,3 +149,105 @@ describe('HubStore file', () => {
     }
   });
 });
+
+describe("HubStore data mode 'seqs-only'", () => {
+  const alarm: Body = { type: 'alarm', alarm: { code: 2002, state: 1, text: 'x'.repeat(500) } };
+
+  it('stores no data rows, and reports a seq it already holds as a duplicate', () => {
+    const store = new HubStore(':memory:', { data: 'seqs-only' });
+    expect(store.dataMode).toBe('seqs-only');
+    store.openStream('D1', 'S1', 'test', 1);
+    const first = store.storeBatch(
+      [item(1, alarm), item(2, alarm), item(4, alarm), item(2, alarm)],
+      [{ deviceId: 'D1', streamId: 'S1', acked: 2 }],
+    );
+    expect(first.map((r) => r.outcome)).toEqual(['stored', 'stored', 'stored', 'duplicate']);
+    // Seq 1 (at or below the ack) and 4 (held above it) again, and 3 new.
+    const second = store.storeBatch(
+      [item(1, alarm), item(4, alarm), item(3, alarm)],
+      [{ deviceId: 'D1', streamId: 'S1', acked: 4 }],
+    );
+    expect(second.map((r) => r.outcome)).toEqual(['duplicate', 'duplicate', 'stored']);
+    expect(store.counts('D1')).toEqual({ samples: 0, alarms: 0, frames: 0, events: 0 });
+    expect(store.openStream('D1', 'S1', 'test', 2).acked).toBe(4);
+    store.close();
+  });
+
+  it('counts telemetry samples it passes on without storing them', () => {
+    const store = new HubStore(':memory:', { data: 'seqs-only' });
+    store.openStream('D1', 'S1', 'test', 1);
+    const telemetry: Body = {
+      type: 'telemetry',
+      telemetry: {
+        baseTimeMs: 1000,
+        counters: [{ name: 'kv', scale: 1 }],
+        samples: [
+          { offsetMs: 0, raw: [7] },
+          { offsetMs: 60_000, raw: [8] },
+        ],
+      },
+    };
+    expect(store.storeBatch([item(1, telemetry)], [])).toEqual([{ outcome: 'stored', samples: 2 }]);
+    expect(store.samples('D1')).toEqual([]);
+    store.close();
+  });
+
+  it('keeps the seqs above the ack and the gaps across a restart (file database)', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-hub-seqs-'));
+    try {
+      const path = join(dir, 'hub.db');
+      const store = new HubStore(path, { data: 'seqs-only' });
+      store.openStream('D1', 'S1', 'test', 1);
+      const gap: Body = { type: 'gap', gap: { fromSeq: 10, toSeq: 12, records: 3, reason: 1 } };
+      // 1-2 in order, 5 and 7 ahead of 3-4 and 6 (alarms overtaking), 11 arrived before the gap
+      // 10-12 that reports it evicted.
+      store.storeBatch(
+        [item(1, alarm), item(2, alarm), item(5, alarm), item(7, alarm), item(11, alarm)],
+        [{ deviceId: 'D1', streamId: 'S1', acked: 2 }],
+        { deferSync: true },
+      );
+      store.storeBatch([item(0, gap)], [{ deviceId: 'D1', streamId: 'S1', acked: 2 }], {
+        deferSync: true,
+      });
+      await store.syncData();
+      store.close();
+      const again = new HubStore(path, { data: 'seqs-only' });
+      const pos = again.openStream('D1', 'S1', 'test', 2);
+      expect(pos.acked).toBe(2);
+      expect([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13].filter((s) => pos.above.has(s))).toEqual([
+        5, 7, 10, 11, 12,
+      ]);
+      // Seq 11 came after all: the gap counts the two records that are really lost.
+      expect(again.gaps('D1')).toMatchObject([{ fromSeq: 10, toSeq: 12, records: 2 }]);
+      const results = again.storeBatch(
+        [item(5, alarm), item(3, alarm), item(4, alarm), item(6, alarm), item(11, alarm)],
+        [{ deviceId: 'D1', streamId: 'S1', acked: 12 }],
+      );
+      expect(results.map((r) => r.outcome)).toEqual([
+        'duplicate',
+        'stored',
+        'stored',
+        'stored',
+        'duplicate',
+      ]);
+      expect(again.openStream('D1', 'S1', 'test', 3)).toMatchObject({ acked: 12 });
+      expect(again.openStream('D1', 'S1', 'test', 3).above.ranges).toBe(0);
+      again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('changes no seq state when the transaction fails', () => {
+    const store = new HubStore(':memory:', { data: 'seqs-only' });
+    store.openStream('D1', 'S1', 'test', 1);
+    // A value SQLite cannot bind fails the transaction after seq 1 was checked and counted.
+    const unbindable = { deviceId: 'D1', streamId: 'S1', acked: {} as unknown as number };
+    expect(() => store.storeBatch([item(1, alarm)], [unbindable])).toThrow();
+    expect(store.storeBatch([item(1, alarm)], []).map((r) => r.outcome)).toEqual(['stored']);
+    store.close();
+  });
+});

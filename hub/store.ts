@@ -73,6 +73,22 @@ export class HubStoreError extends Error {
   }
 }
 
+/**
+ * What the hub keeps of a data frame (see hub/README.md, "Storage modes"):
+ * - `rows`: everything: a `frames` row (the de-duplication key) and its derived rows (alarms,
+ *   samples, error events, command results, gaps).
+ * - `seqs-only`: no data rows. Per stream only the cumulative ack and the seq ranges received
+ *   above it (and Gap rows, the loss reports); the frames reach only the hub's `stored` event
+ *   listeners. De-duplication by (device, stream, seq) and the ack after the commit work as in
+ *   `rows`; what was acknowledged is gone unless a listener kept it.
+ */
+export type DataMode = 'rows' | 'seqs-only';
+
+export interface HubStoreOptions {
+  /** Default `rows`. */
+  data?: DataMode;
+}
+
 /** SQLite page size of a new hub database. */
 export const PAGE_SIZE = 16_384;
 
@@ -127,8 +143,15 @@ export class HubStore {
   #deferredCommits = 0;
   #syncedCommits = 0;
   #walSyncs = 0;
+  readonly #data: DataMode;
+  /**
+   * `seqs-only`: what each stream (key `device\0stream`) holds, as committed: the store's own
+   * de-duplication, as the `frames` key is in `rows` mode. Loaded by openStream.
+   */
+  readonly #seqs = new Map<string, StreamPosition>();
 
-  constructor(path = ':memory:') {
+  constructor(path = ':memory:', options: HubStoreOptions = {}) {
+    this.#data = options.data ?? 'rows';
     this.#db = new Database(path);
     // Before anything creates the file (no effect on an existing database): a 2 KB alarm row
     // fills a 4 KiB page on its own, so with the default page size every such frame costs
@@ -165,6 +188,14 @@ export class HubStore {
       gapsAbove: db.prepare(
         `SELECT from_seq, to_seq FROM gaps WHERE device_id = ? AND stream_id = ? AND to_seq > ?`,
       ),
+      seqRanges: db.prepare(
+        `SELECT ranges_json FROM stream_seqs WHERE device_id = ? AND stream_id = ?`,
+      ),
+      setSeqRanges: db.prepare(
+        `INSERT INTO stream_seqs (device_id, stream_id, ranges_json) VALUES (?, ?, ?)
+         ON CONFLICT(device_id, stream_id) DO UPDATE SET ranges_json = excluded.ranges_json`,
+      ),
+      clearSeqRanges: db.prepare(`DELETE FROM stream_seqs WHERE device_id = ? AND stream_id = ?`),
       insertFrame: db.prepare(
         `INSERT OR IGNORE INTO frames (device_id, stream_id, seq, type, bytes, sent_at_ms, received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
@@ -227,7 +258,27 @@ export class HubStore {
     }>) {
       above.add(Math.max(g.from_seq, acked + 1), g.to_seq);
     }
+    const kept = this.#stmt.seqRanges.get(deviceId, streamId) as
+      { ranges_json: string } | undefined;
+    if (kept) {
+      for (const [a, b] of JSON.parse(kept.ranges_json) as Array<[number, number]>)
+        above.add(Math.max(a, acked + 1), b);
+    }
+    if (this.#data === 'seqs-only') {
+      const key = streamKey(deviceId, streamId);
+      const held = this.#seqs.get(key);
+      // Batches of an earlier connection may have committed since the rows above were written
+      // (they are in the map already): keep the one that has seen the most.
+      if (!held || held.acked < acked) this.#seqs.set(key, { acked, above: above.clone() });
+      const pos = this.#seqs.get(key)!;
+      return { acked: pos.acked, above: pos.above.clone() };
+    }
     return { acked, above };
+  }
+
+  /** The data mode this store was opened with. */
+  get dataMode(): DataMode {
+    return this.#data;
   }
 
   readonly #lastSeen = new Map<string, number>();
@@ -345,6 +396,7 @@ export class HubStore {
     items: readonly StoreItem[],
     streams: ReadonlyArray<{ deviceId: string; streamId: string; acked: number }>,
   ): StoreResult[] {
+    if (this.#data === 'seqs-only') return this.#storeSeqs(items, streams);
     return this.#db.transaction((): StoreResult[] => {
       const results = new Array<StoreResult>(items.length);
       // Data frames go in runs: one multi-row INSERT per chunk of a run (a Gap ends a run, as
@@ -360,6 +412,67 @@ export class HubStore {
       for (const s of streams) this.#stmt.setAcked.run(s.acked, s.deviceId, s.streamId, s.acked);
       return results;
     })();
+  }
+
+  /**
+   * `seqs-only`: de-duplicates `items` against each stream's committed seqs, stores Gap rows,
+   * and writes each stream's ack and the ranges held above it; the seq state in memory changes
+   * only once the transaction has committed.
+   */
+  #storeSeqs(
+    items: readonly StoreItem[],
+    streams: ReadonlyArray<{ deviceId: string; streamId: string; acked: number }>,
+  ): StoreResult[] {
+    const next = new Map<string, StreamPosition>();
+    const results = this.#db.transaction((): StoreResult[] => {
+      const out = new Array<StoreResult>(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        const key = streamKey(item.deviceId, item.streamId);
+        let pos = next.get(key);
+        if (!pos) {
+          const held = this.#seqs.get(key) ?? { acked: 0, above: new ReceivedSeqs() };
+          pos = { acked: held.acked, above: held.above.clone() };
+          next.set(key, pos);
+        }
+        const frame = item.frame;
+        if (frame.type === 'gap') {
+          const from = frame.gap.fromSeq ?? 0;
+          const to = frame.gap.toSeq ?? 0;
+          // Records of the range that arrived after all (in flight when the agent dropped
+          // them) are not lost: the same count `rows` takes from its frames rows.
+          const held =
+            Math.max(0, Math.min(to, pos.acked) - from + 1) +
+            pos.above.countIn(Math.max(from, pos.acked + 1), to);
+          out[i] = this.#storeGap(item, held);
+          if (out[i]!.outcome === 'stored') pos.above.add(Math.max(from, pos.acked + 1), to);
+          continue;
+        }
+        const seq = frame.seq;
+        if (seq <= pos.acked || pos.above.has(seq)) {
+          out[i] = DUPLICATE;
+          continue;
+        }
+        pos.above.add(seq, seq);
+        out[i] =
+          frame.type === 'telemetry'
+            ? { outcome: 'stored', samples: frame.telemetry.samples?.length ?? 0 }
+            : STORED_NO_SAMPLES;
+      }
+      for (const s of streams) this.#stmt.setAcked.run(s.acked, s.deviceId, s.streamId, s.acked);
+      for (const [key, pos] of next) {
+        pos.acked = pos.above.advance(pos.acked);
+        const [deviceId, streamId] = key.split('\0') as [string, string];
+        const ranges = pos.above.toArray();
+        if (ranges.length > 0)
+          this.#stmt.setSeqRanges.run(deviceId, streamId, JSON.stringify(ranges));
+        else if (this.#seqs.get(key)?.above.ranges)
+          this.#stmt.clearSeqRanges.run(deviceId, streamId);
+      }
+      return out;
+    })();
+    for (const [key, pos] of next) this.#seqs.set(key, pos);
+    return results;
   }
 
   /** Multi-row statements, prepared once per (table, rows). */
@@ -465,7 +578,10 @@ export class HubStore {
     }
   }
 
-  #storeGap({ deviceId, streamId, frame, receivedAtMs: nowMs }: StoreItem): StoreResult {
+  #storeGap(
+    { deviceId, streamId, frame, receivedAtMs: nowMs }: StoreItem,
+    heldOfRange?: number,
+  ): StoreResult {
     // A Gap is not a record: it has no seq of its own, and is keyed by its range. A record
     // dropped while in flight may have arrived before the gap did; what is stored is the
     // number of records of the range the hub really lacks.
@@ -473,7 +589,8 @@ export class HubStore {
     const g = frame.gap;
     const from = g.fromSeq ?? 0;
     const to = g.toSeq ?? 0;
-    const held = (this.#stmt.framesIn.get(deviceId, streamId, from, to) as { n: number }).n;
+    const held =
+      heldOfRange ?? (this.#stmt.framesIn.get(deviceId, streamId, from, to) as { n: number }).n;
     const inserted = this.#stmt.insertGap.run(
       deviceId,
       streamId,
@@ -857,6 +974,10 @@ export class HubStore {
   }
 }
 
+function streamKey(deviceId: string, streamId: string): string {
+  return `${deviceId}\0${streamId}`;
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS enrolment_tokens (
   token_hash TEXT PRIMARY KEY,
@@ -917,6 +1038,12 @@ CREATE TABLE IF NOT EXISTS frames (
   sent_at_ms INTEGER NOT NULL,
   received_at_ms INTEGER NOT NULL,
   PRIMARY KEY (device_id, stream_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_seqs (
+  device_id TEXT NOT NULL,
+  stream_id TEXT NOT NULL,
+  ranges_json TEXT NOT NULL,
+  PRIMARY KEY (device_id, stream_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS samples (
   id INTEGER PRIMARY KEY,

@@ -1,5 +1,5 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import protobuf from 'protobufjs/minimal.js';
+import type protobuf from 'protobufjs/minimal.js';
 import { outpost } from './gen/outpost.js';
 import { CodecError } from './errors.js';
 import { reader } from './number-reader.js';
@@ -44,7 +44,12 @@ export type Body =
   | { type: 'credentialIssued'; credentialIssued: outpost.v1.CredentialIssued.$Properties }
   | { type: 'rotateNow'; rotateNow: outpost.v1.RotateNow.$Properties }
   /** A TelemetryBatch, DEFLATE-compressed; decodeFrame returns it as `telemetry`. */
-  | { type: 'telemetryDeflate'; telemetryDeflate: Uint8Array };
+  | { type: 'telemetryDeflate'; telemetryDeflate: Uint8Array }
+  /**
+   * Several records in one frame: each entry a complete data envelope as it would be sent on
+   * its own (see {@link encodeBatchFrame}). decodeFrame leaves the entries encoded.
+   */
+  | { type: 'batch'; batch: { records: Uint8Array[] } };
 
 export type BodyType = Body['type'];
 
@@ -76,7 +81,11 @@ export const BODY_FIELD: Readonly<Record<BodyType, number>> = {
   credentialIssued: 22,
   rotateNow: 23,
   telemetryDeflate: 24,
+  batch: 25,
 };
+
+/** Field number of RecordBatch.records. */
+const BATCH_RECORDS_FIELD = 1;
 
 /** Below this a telemetry body is never compressed: the gain would not pay for the work. */
 const COMPRESS_FROM_BYTES = 256;
@@ -190,7 +199,136 @@ export function encodeBody(body: Body): Uint8Array {
       return pb.CredentialIssued.encode(body.credentialIssued).finish();
     case 'rotateNow':
       return pb.RotateNow.encode(body.rotateNow).finish();
+    case 'batch':
+      return pb.RecordBatch.encode(body.batch).finish();
   }
+}
+
+/**
+ * Encodes a RecordBatch frame around `records`, each an encoded data envelope (what
+ * {@link encodeFrameWithBody} returns for one record): the batch's own header (seq 0), then the
+ * records copied in order, each as one length-delimited entry. The caller keeps the frame
+ * within the hub's limits (HubAuth.max_frame_bytes, max_batch_records); {@link batchFrameLength}
+ * gives its size in advance.
+ */
+export function encodeBatchFrame(
+  header: Omit<EnvelopeHeader, 'seq'>,
+  records: readonly Uint8Array[],
+): Uint8Array {
+  let inner = 0;
+  for (const r of records) inner += 1 + varintLength(r.length) + r.length;
+  const w = pb.Envelope.encode({
+    protocolVersion: header.protocolVersion ?? PROTOCOL_VERSION,
+    deviceId: header.deviceId,
+    seq: 0,
+    sentAtMs: header.sentAtMs,
+  });
+  w.uint32((BODY_FIELD.batch << 3) | 2).uint32(inner);
+  const head = w.finish();
+  const out = new Uint8Array(head.length + inner);
+  out.set(head, 0);
+  let at = head.length;
+  const tag = (BATCH_RECORDS_FIELD << 3) | 2;
+  for (const r of records) {
+    out[at++] = tag;
+    for (let n = r.length; ; n >>>= 7) {
+      if (n < 0x80) {
+        out[at++] = n;
+        break;
+      }
+      out[at++] = (n & 0x7f) | 0x80;
+    }
+    out.set(r, at);
+    at += r.length;
+  }
+  return out;
+}
+
+/**
+ * The encoded size of a batch frame for `deviceId` holding records of `recordBytes` bytes in
+ * total over `records` entries (an upper bound: the header is counted at its largest).
+ */
+export function batchFrameLength(deviceId: string, records: number, recordBytes: number): number {
+  // Each entry: its tag (1 byte) and a length varint of at most 3 bytes (records < 2 MiB).
+  const inner = recordBytes + records * 4;
+  return envelopeOverhead(deviceId, inner) + inner;
+}
+
+/** Body field number -> its name in the generated Envelope and the decoder of its message. */
+const BODY_DECODERS: Array<
+  | { name: keyof outpost.v1.Envelope; decode: (r: protobuf.Reader, len: number) => unknown }
+  | undefined
+> = [];
+{
+  const decoders: Record<BodyType, (r: protobuf.Reader, len: number) => unknown> = {
+    hello: (r, n) => pb.Hello.decode(r, n),
+    deviceAuth: (r, n) => pb.DeviceAuth.decode(r, n),
+    hubAuth: (r, n) => pb.HubAuth.decode(r, n),
+    telemetry: (r, n) => pb.TelemetryBatch.decode(r, n),
+    alarm: (r, n) => pb.Alarm.decode(r, n),
+    gap: (r, n) => pb.Gap.decode(r, n),
+    commandResult: (r, n) => pb.CommandResult.decode(r, n),
+    ack: (r, n) => pb.Ack.decode(r, n),
+    command: (r, n) => pb.Command.decode(r, n),
+    error: (r, n) => pb.ProtocolError.decode(r, n),
+    redirect: (r, n) => pb.Redirect.decode(r, n),
+    renewCredential: (r, n) => pb.RenewCredential.decode(r, n),
+    credentialIssued: (r, n) => pb.CredentialIssued.decode(r, n),
+    rotateNow: (r, n) => pb.RotateNow.decode(r, n),
+    telemetryDeflate: (r, n) => {
+      const start = r.pos;
+      r.skip(n);
+      return r.buf.subarray(start, start + n);
+    },
+    batch: (r, n) => pb.RecordBatch.decode(r, n),
+  };
+  for (const [name, field] of Object.entries(BODY_FIELD) as Array<[BodyType, number]>) {
+    BODY_DECODERS[field] = { name, decode: decoders[name] };
+  }
+}
+
+/**
+ * Reads an Envelope: what the generated `Envelope.decode` returns, without its oneof
+ * bookkeeping (each body it sets deletes the 15 other members from the message, which was a
+ * fifth of the hub's decode time for a 2 KB alarm). Same wire rules: fields in any order,
+ * unknown fields skipped, the last body field wins (a sender never repeats one).
+ */
+function readEnvelope(bytes: Uint8Array): outpost.v1.Envelope {
+  const r = reader(bytes);
+  let protocolVersion = 0;
+  let deviceId = '';
+  let seq = 0;
+  let sentAtMs = 0;
+  let body: { name: keyof outpost.v1.Envelope; value: unknown } | undefined;
+  while (r.pos < r.len) {
+    const tag = r.tag();
+    const field = tag >>> 3;
+    const wireType = tag & 7;
+    if (wireType === 0 && field >= 1 && field <= 4 && field !== 2) {
+      if (field === 1) protocolVersion = r.uint32();
+      else if (field === 3)
+        seq = r.uint64() as unknown as number; // NumberReader: a number
+      else sentAtMs = r.uint64() as unknown as number;
+      continue;
+    }
+    if (wireType === 2 && field === 2) {
+      deviceId = r.stringVerify();
+      continue;
+    }
+    const decoder = BODY_DECODERS[field];
+    if (wireType === 2 && decoder) {
+      body = { name: decoder.name, value: decoder.decode(r, r.uint32()) };
+      continue;
+    }
+    r.skipType(wireType, 0, field);
+  }
+  const env = { protocolVersion, deviceId, seq, sentAtMs } as Record<string, unknown>;
+  if (body) {
+    env.body = body.name;
+    env[body.name] = body.value;
+  }
+  // A plain object with the fields decodeFrame reads; not an Envelope instance.
+  return env as unknown as outpost.v1.Envelope;
 }
 
 export interface DecodeOptions {
@@ -213,7 +351,7 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
   }
   let env: outpost.v1.Envelope;
   try {
-    env = pb.Envelope.decode(reader(bytes));
+    env = readEnvelope(bytes);
   } catch (cause) {
     throw new CodecError(
       'OUTPOST_MALFORMED_FRAME',
@@ -274,6 +412,8 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
         type: 'telemetry',
         telemetry: inflateTelemetry(env.telemetryDeflate!, maxBytes),
       };
+    case 'batch':
+      return { ...header, type: 'batch', batch: { records: env.batch!.records ?? [] } };
     default:
       throw new CodecError('OUTPOST_MISSING_BODY', 'frame carries no known body');
   }
@@ -291,5 +431,7 @@ export function envelopeOverhead(deviceId: string, bodyBytes = MAX_FRAME_BYTES):
 }
 
 function varintLength(n: number): number {
-  return protobuf.Writer.create().uint32(n).len;
+  let len = 1;
+  for (let v = n >>> 7; v > 0; v >>>= 7) len++;
+  return len;
 }

@@ -7,6 +7,8 @@ export {
   encodeFrame,
   encodeFrameWithBody,
   encodeBody,
+  encodeBatchFrame,
+  batchFrameLength,
   decodeFrame,
   packTelemetryBody,
   envelopeOverhead,

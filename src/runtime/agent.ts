@@ -113,7 +113,15 @@ export interface AgentConfig {
    */
   queue?: OutboundQueue;
   tunnel?: {
+    /** Records in flight without an ack. Default 64. */
     window?: number;
+    /**
+     * Most records sent in one frame when several are ready at once (if the hub offers batches;
+     * the smaller of the two applies). Default 64; 1: one record per frame.
+     */
+    maxBatchRecords?: number;
+    /** Most bytes of records in one such frame (latency on a slow uplink). Default 16 KiB. */
+    maxBatchBytes?: number;
     heartbeatMs?: number;
     handshakeTimeoutMs?: number;
     backoff?: BackoffPolicy;

@@ -30,7 +30,8 @@ export namespace outpost {
             credentialIssued?: (outpost.v1.CredentialIssued.$Properties|null);
             rotateNow?: (outpost.v1.RotateNow.$Properties|null);
             telemetryDeflate?: (Uint8Array|null);
-            body?: ("hello"|"deviceAuth"|"hubAuth"|"telemetry"|"alarm"|"gap"|"commandResult"|"ack"|"command"|"error"|"redirect"|"renewCredential"|"credentialIssued"|"rotateNow"|"telemetryDeflate");
+            batch?: (outpost.v1.RecordBatch.$Properties|null);
+            body?: ("hello"|"deviceAuth"|"hubAuth"|"telemetry"|"alarm"|"gap"|"commandResult"|"ack"|"command"|"error"|"redirect"|"renewCredential"|"credentialIssued"|"rotateNow"|"telemetryDeflate"|"batch");
             static encode(message: outpost.v1.Envelope.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.Envelope & outpost.v1.Envelope.$Shape;
         }
@@ -56,7 +57,8 @@ export namespace outpost {
                 credentialIssued?: (outpost.v1.CredentialIssued.$Properties|null);
                 rotateNow?: (outpost.v1.RotateNow.$Properties|null);
                 telemetryDeflate?: (Uint8Array|null);
-                body?: ("hello"|"deviceAuth"|"hubAuth"|"telemetry"|"alarm"|"gap"|"commandResult"|"ack"|"command"|"error"|"redirect"|"renewCredential"|"credentialIssued"|"rotateNow"|"telemetryDeflate");
+                batch?: (outpost.v1.RecordBatch.$Properties|null);
+                body?: ("hello"|"deviceAuth"|"hubAuth"|"telemetry"|"alarm"|"gap"|"commandResult"|"ack"|"command"|"error"|"redirect"|"renewCredential"|"credentialIssued"|"rotateNow"|"telemetryDeflate"|"batch");
                 $unknowns?: Uint8Array[];
             }
             type $Shape = {
@@ -79,9 +81,10 @@ export namespace outpost {
               credentialIssued?: outpost.v1.CredentialIssued.$Shape|null;
               rotateNow?: outpost.v1.RotateNow.$Shape|null;
               telemetryDeflate?: Uint8Array|null;
+              batch?: outpost.v1.RecordBatch.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ body?: undefined; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "hello"; hello: outpost.v1.Hello.$Shape; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "deviceAuth"; hello?: null; deviceAuth: outpost.v1.DeviceAuth.$Shape; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "hubAuth"; hello?: null; deviceAuth?: null; hubAuth: outpost.v1.HubAuth.$Shape; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "telemetry"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry: outpost.v1.TelemetryBatch.$Shape; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "alarm"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm: outpost.v1.Alarm.$Shape; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "gap"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap: outpost.v1.Gap.$Shape; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "commandResult"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult: outpost.v1.CommandResult.$Shape; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "ack"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack: outpost.v1.Ack.$Shape; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "command"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command: outpost.v1.Command.$Shape; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "error"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error: outpost.v1.ProtocolError.$Shape; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "redirect"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect: outpost.v1.Redirect.$Shape; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "renewCredential"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential: outpost.v1.RenewCredential.$Shape; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null }|{ body?: "credentialIssued"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued: outpost.v1.CredentialIssued.$Shape; rotateNow?: null; telemetryDeflate?: null }|{ body?: "rotateNow"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow: outpost.v1.RotateNow.$Shape; telemetryDeflate?: null }|{ body?: "telemetryDeflate"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate: Uint8Array })
+              ({ body?: undefined; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "hello"; hello: outpost.v1.Hello.$Shape; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "deviceAuth"; hello?: null; deviceAuth: outpost.v1.DeviceAuth.$Shape; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "hubAuth"; hello?: null; deviceAuth?: null; hubAuth: outpost.v1.HubAuth.$Shape; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "telemetry"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry: outpost.v1.TelemetryBatch.$Shape; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "alarm"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm: outpost.v1.Alarm.$Shape; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "gap"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap: outpost.v1.Gap.$Shape; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "commandResult"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult: outpost.v1.CommandResult.$Shape; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "ack"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack: outpost.v1.Ack.$Shape; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "command"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command: outpost.v1.Command.$Shape; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "error"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error: outpost.v1.ProtocolError.$Shape; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "redirect"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect: outpost.v1.Redirect.$Shape; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "renewCredential"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential: outpost.v1.RenewCredential.$Shape; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "credentialIssued"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued: outpost.v1.CredentialIssued.$Shape; rotateNow?: null; telemetryDeflate?: null; batch?: null }|{ body?: "rotateNow"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow: outpost.v1.RotateNow.$Shape; telemetryDeflate?: null; batch?: null }|{ body?: "telemetryDeflate"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate: Uint8Array; batch?: null }|{ body?: "batch"; hello?: null; deviceAuth?: null; hubAuth?: null; telemetry?: null; alarm?: null; gap?: null; commandResult?: null; ack?: null; command?: null; error?: null; redirect?: null; renewCredential?: null; credentialIssued?: null; rotateNow?: null; telemetryDeflate?: null; batch: outpost.v1.RecordBatch.$Shape })
             );
         }
 
@@ -156,6 +159,7 @@ export namespace outpost {
             heartbeatIntervalMs: number;
             maxFrameBytes: number;
             reconnectSpreadMs: number;
+            maxBatchRecords: number;
             static encode(message: outpost.v1.HubAuth.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
             static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.HubAuth & outpost.v1.HubAuth.$Shape;
         }
@@ -167,6 +171,7 @@ export namespace outpost {
                 heartbeatIntervalMs?: (number|null);
                 maxFrameBytes?: (number|null);
                 reconnectSpreadMs?: (number|null);
+                maxBatchRecords?: (number|null);
                 $unknowns?: Uint8Array[];
             }
             type $Shape = outpost.v1.HubAuth.$Properties;
@@ -349,6 +354,25 @@ export namespace outpost {
                 $unknowns?: Uint8Array[];
             }
             type $Shape = outpost.v1.AdapterHealth.$Properties;
+        }
+
+        interface IRecordBatch extends outpost.v1.RecordBatch.$Properties {
+        }
+
+        class RecordBatch {
+            constructor(properties?: outpost.v1.RecordBatch.$Properties);
+            $unknowns?: Uint8Array[];
+            records: Uint8Array[];
+            static encode(message: outpost.v1.RecordBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): outpost.v1.RecordBatch & outpost.v1.RecordBatch.$Shape;
+        }
+
+        namespace RecordBatch {
+            interface $Properties {
+                records?: (Uint8Array[]|null);
+                $unknowns?: Uint8Array[];
+            }
+            type $Shape = outpost.v1.RecordBatch.$Properties;
         }
 
         interface IGap extends outpost.v1.Gap.$Properties {

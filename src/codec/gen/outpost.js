@@ -43,11 +43,12 @@ export const outpost = $root.outpost = (() => {
             Envelope.prototype.credentialIssued = null;
             Envelope.prototype.rotateNow = null;
             Envelope.prototype.telemetryDeflate = null;
+            Envelope.prototype.batch = null;
 
             let $oneOfFields;
 
             $Object.defineProperty(Envelope.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["hello", "deviceAuth", "hubAuth", "telemetry", "alarm", "gap", "commandResult", "ack", "command", "error", "redirect", "renewCredential", "credentialIssued", "rotateNow", "telemetryDeflate"]),
+                get: $util.oneOfGetter($oneOfFields = ["hello", "deviceAuth", "hubAuth", "telemetry", "alarm", "gap", "commandResult", "ack", "command", "error", "redirect", "renewCredential", "credentialIssued", "rotateNow", "telemetryDeflate", "batch"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -96,6 +97,8 @@ export const outpost = $root.outpost = (() => {
                     $root.outpost.v1.RotateNow.encode(message.rotateNow, writer.uint32(186).fork(), _depth + 1).ldelim();
                 if (message.telemetryDeflate != null && $Object.hasOwnProperty.call(message, "telemetryDeflate"))
                     writer.uint32(194).bytes(message.telemetryDeflate);
+                if (message.batch != null && $Object.hasOwnProperty.call(message, "batch"))
+                    $root.outpost.v1.RecordBatch.encode(message.batch, writer.uint32(202).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -268,6 +271,13 @@ export const outpost = $root.outpost = (() => {
                                 break;
                             message.telemetryDeflate = reader.bytes();
                             message.body = "telemetryDeflate";
+                            continue;
+                        }
+                    case 25: {
+                            if (wireType !== 2)
+                                break;
+                            message.batch = $root.outpost.v1.RecordBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.batch);
+                            message.body = "batch";
                             continue;
                         }
                     }
@@ -578,6 +588,7 @@ export const outpost = $root.outpost = (() => {
             HubAuth.prototype.heartbeatIntervalMs = 0;
             HubAuth.prototype.maxFrameBytes = 0;
             HubAuth.prototype.reconnectSpreadMs = 0;
+            HubAuth.prototype.maxBatchRecords = 0;
 
             HubAuth.encode = function (message, writer, _depth) {
                 if (!writer)
@@ -596,6 +607,8 @@ export const outpost = $root.outpost = (() => {
                     writer.uint32(32).uint32(message.maxFrameBytes);
                 if (message.reconnectSpreadMs != null && $Object.hasOwnProperty.call(message, "reconnectSpreadMs") && message.reconnectSpreadMs !== 0)
                     writer.uint32(40).uint32(message.reconnectSpreadMs);
+                if (message.maxBatchRecords != null && $Object.hasOwnProperty.call(message, "maxBatchRecords") && message.maxBatchRecords !== 0)
+                    writer.uint32(48).uint32(message.maxBatchRecords);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -672,6 +685,15 @@ export const outpost = $root.outpost = (() => {
                                 message.reconnectSpreadMs = value;
                             else
                                 delete message.reconnectSpreadMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.maxBatchRecords = value;
+                            else
+                                delete message.maxBatchRecords;
                             continue;
                         }
                     }
@@ -1497,6 +1519,89 @@ export const outpost = $root.outpost = (() => {
             };
 
             return AdapterHealth;
+        })();
+
+        v1.RecordBatch = (function() {
+
+            const RecordBatch = function (properties) {
+                this.records = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            RecordBatch.prototype.records = $util.emptyArray;
+
+            RecordBatch.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.records != null && message.records.length)
+                    for (let i = 0; i < message.records.length; ++i)
+                        writer.uint32(10).bytes(message.records[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            RecordBatch.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.outpost.v1.RecordBatch();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.records && message.records.length))
+                                message.records = [];
+                            message.records.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            return RecordBatch;
         })();
 
         v1.Gap = (function() {
