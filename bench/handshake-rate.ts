@@ -52,17 +52,45 @@ const LOOPS_PER_CHILD = 16;
 const WARMUP_S = 2;
 const TARGET_PER_S = 250;
 
+/**
+ * PKI layout: `split` = the hub's server certificate and the device certificates from two CAs,
+ * device TLS keys Ed25519 (the layout to deploy, session 4); `one-ca-p256` = one CA for both
+ * and P-256 device keys (sessions 1-3), where OpenSSL sends the CA certificate in every
+ * handshake both ways.
+ */
+type Layout = 'split' | 'one-ca-p256';
+
 interface Scenario {
   name: string;
   db: 'file' | 'memory';
   crypto: ClientCrypto;
+  layout: Layout;
   seconds: number;
 }
 
 const SCENARIOS: readonly Scenario[] = [
-  { name: 'file db, fast clients', db: 'file', crypto: 'fast', seconds: 15 },
-  { name: 'file db, agent-code clients', db: 'file', crypto: 'agent', seconds: 8 },
-  { name: 'in-memory db, fast clients', db: 'memory', crypto: 'fast', seconds: 8 },
+  { name: 'file db, fast clients', db: 'file', crypto: 'fast', layout: 'split', seconds: 15 },
+  {
+    name: 'same, one CA + P-256 device keys (before)',
+    db: 'file',
+    crypto: 'fast',
+    layout: 'one-ca-p256',
+    seconds: 8,
+  },
+  {
+    name: 'file db, agent-code clients',
+    db: 'file',
+    crypto: 'agent',
+    layout: 'split',
+    seconds: 8,
+  },
+  {
+    name: 'in-memory db, fast clients',
+    db: 'memory',
+    crypto: 'fast',
+    layout: 'split',
+    seconds: 8,
+  },
 ];
 
 const ED_ROUNDS = 3;
@@ -169,6 +197,8 @@ interface ScenarioResult {
   /** Share of the window the hub's event loop was not idle (CPU and blocking fsync alike). */
   hubEventLoopUtilisationPercent: number;
   clientsCpuPercentOfOneCore: number;
+  /** Both client processes' CPU over the handshakes they completed in the window. */
+  clientsCpuMsPerHandshake: number;
   machineBusyPercent: number;
   eventLoopDelayMs: { p50: number; p99: number; max: number };
   clientLatencyMs: ReturnType<typeof summarize>;
@@ -185,11 +215,16 @@ async function runScenario(
 ): Promise<ScenarioResult> {
   const ids = Array.from(
     { length: CHILDREN * LOOPS_PER_CHILD },
-    (_, i) => `RATE-${s.db}-${s.crypto}-${String(i).padStart(3, '0')}`,
+    (_, i) => `RATE-${s.db}-${s.crypto}-${s.layout}-${String(i).padStart(3, '0')}`,
   );
-  const { devices, publicKeys } = await issueDevices(pki.ca, ids);
+  const { devices, publicKeys } = await issueDevices(
+    pki.deviceCa,
+    ids,
+    16,
+    s.layout === 'split' ? 'ed25519' : 'p256',
+  );
   const hub = await Hub.start({
-    tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+    tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.deviceCa.certPem },
     ...(s.db === 'file' ? { dbPath: join(dir, `hub-${s.crypto}.db`) } : {}),
   });
   try {
@@ -242,6 +277,10 @@ async function runScenario(
       hubCpuMsPerHandshake: round((1000 * hubCpuS) / handshakes, 2),
       hubEventLoopUtilisationPercent: round(100 * elu.utilization, 1),
       clientsCpuPercentOfOneCore: round((100 * clientsCpuS) / windowS, 1),
+      clientsCpuMsPerHandshake: round(
+        (1000 * clientsCpuS) / marks1.reduce((sum, m) => sum + m.completed, 0),
+        2,
+      ),
       machineBusyPercent: round(100 * cpuBusy(cpus0, cpus1), 1),
       eventLoopDelayMs: {
         p50: round(eld.percentile(50) / 1e6, 2),
@@ -290,11 +329,14 @@ export const handshakeRateBench: Bench = {
     );
     log('');
     const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-rate-'));
-    const pki = await createTestPki({ deviceIds: [] });
+    const pkis: Record<Layout, Awaited<ReturnType<typeof createTestPki>>> = {
+      split: await createTestPki({ deviceIds: [], separateDeviceCa: true }),
+      'one-ca-p256': await createTestPki({ deviceIds: [] }),
+    };
     const children = Array.from({ length: CHILDREN }, () => Child.spawn());
     const results: ScenarioResult[] = [];
     try {
-      for (const s of SCENARIOS) results.push(await runScenario(s, children, pki, dir));
+      for (const s of SCENARIOS) results.push(await runScenario(s, children, pkis[s.layout], dir));
     } finally {
       await Promise.all(children.map((c) => c.stop()));
       await rm(dir, { recursive: true, force: true });
@@ -309,6 +351,7 @@ export const handshakeRateBench: Bench = {
           'hub CPU ms/handshake',
           'hub loop busy %',
           'clients CPU %',
+          'clients CPU ms/handshake',
           'machine busy %',
           'hub loop delay p99 ms',
           'client set-up ms p50/p99',
@@ -322,6 +365,7 @@ export const handshakeRateBench: Bench = {
           r.hubCpuMsPerHandshake,
           r.hubEventLoopUtilisationPercent,
           r.clientsCpuPercentOfOneCore,
+          r.clientsCpuMsPerHandshake,
           r.machineBusyPercent,
           r.eventLoopDelayMs.p99,
           `${r.clientLatencyMs.p50} / ${r.clientLatencyMs.p99}`,
@@ -343,6 +387,7 @@ export const handshakeRateBench: Bench = {
         warmupS: WARMUP_S,
         scenarios: SCENARIOS,
         targetPerSecond: TARGET_PER_S,
+        pki: "split = hub server certificate from one CA (what agents pin), device certificates from another (the hub's tls.ca), device TLS keys Ed25519; one-ca-p256 = one CA for both, P-256 device keys (OpenSSL then sends the CA certificate in each handshake, both ways)",
         hub: 'Hub in the bench process (nothing else runs there), 127.0.0.1, TLS 1.3, device CA; counted by its connected events in the window',
         loop: 'per device: new WebSocket with the agent TLS options and a prebuilt secureContext -> Hello -> DeviceAuth (AgentHandshake.answerHello) -> HubAuth verified -> client close (close handshake awaited) -> again',
         crypto:

@@ -105,8 +105,8 @@ export const idleMemoryBench: Bench = {
       );
     const M = requested;
     const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-idle-'));
-    const pki = await createTestPki({ deviceIds: [] });
-    const tls = { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem };
+    const pki = await createTestPki({ deviceIds: [], separateDeviceCa: true });
+    const tls = { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.deviceCa.certPem };
     const clients = Array.from({ length: CLIENT_CHILDREN }, () => Child.spawn());
     const share = (i: number): [number, number] => [
       Math.floor((i * M) / CLIENT_CHILDREN),
@@ -116,7 +116,11 @@ export const idleMemoryBench: Bench = {
     const results: KindResult[] = [];
     try {
       const ids = Array.from({ length: M }, (_, i) => `IDLE-${String(i).padStart(5, '0')}`);
-      const ca = { name: pki.ca.name, certPem: pki.ca.certPem, keyPem: pki.ca.keyPem };
+      const ca = {
+        name: pki.deviceCa.name,
+        certPem: pki.deviceCa.certPem,
+        keyPem: pki.deviceCa.keyPem,
+      };
       const inits = await Promise.all(
         clients.map((c, i) => c.request('fleet-init', { ca, deviceIds: ids.slice(...share(i)) })),
       );
