@@ -608,7 +608,7 @@ export function fdLimit(): number | undefined {
 export interface ChildOps {
   /** Issue certificates and identity keys for `deviceIds` (kept in the child). */
   'fleet-init': {
-    req: { ca: SecretPem; deviceIds: string[] };
+    req: { ca: SecretPem; deviceIds: string[]; keyType?: DeviceKeyType };
     res: { publicKeys: Uint8Array[]; issueMs: number };
   };
   /**
