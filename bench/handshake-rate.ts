@@ -57,7 +57,7 @@ const WARMUP_S = 2;
  * 1.9 ms in the later ones of the same run), and a short warm-up made whichever scenario ran
  * first look the dearest.
  */
-const FIRST_WARMUP_S = 12;
+const FIRST_WARMUP_S = 20;
 const TARGET_PER_S = 250;
 
 /**
