@@ -61,11 +61,11 @@ export const handshakeBench: Bench = {
   async run(log) {
     const t0 = nowNs();
     const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-handshake-'));
-    const pki = await createTestPki({ deviceIds: [] });
-    const { devices, publicKeys } = await issueDevices(pki.ca, ['BENCH-HS-0001']);
+    const pki = await createTestPki({ deviceIds: [], separateDeviceCa: true });
+    const { devices, publicKeys } = await issueDevices(pki.deviceCa, ['BENCH-HS-0001']);
     const device = devices[0]!;
     const hub = await Hub.start({
-      tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+      tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.deviceCa.certPem },
       dbPath: join(dir, 'hub.db'),
     });
     let inProcess: SequentialResult;

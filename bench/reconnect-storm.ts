@@ -258,8 +258,8 @@ export const reconnectStormBench: Bench = {
     log(`devices: ${K} (${plan.note})`);
     const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-storm-'));
     const dbPath = join(dir, 'hub.db');
-    const pki = await createTestPki({ deviceIds: [] });
-    const tlsOpts = { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem };
+    const pki = await createTestPki({ deviceIds: [], separateDeviceCa: true });
+    const tlsOpts = { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.deviceCa.certPem };
     const children = Array.from({ length: CHILDREN }, () => Child.spawn());
     const share = (i: number): [number, number] => [
       Math.floor((i * K) / CHILDREN),
@@ -269,7 +269,11 @@ export const reconnectStormBench: Bench = {
     try {
       // 1. Certificates and identity keys, issued in the children (in parallel).
       const ids = Array.from({ length: K }, (_, i) => `STORM-${String(i).padStart(5, '0')}`);
-      const ca = { name: pki.ca.name, certPem: pki.ca.certPem, keyPem: pki.ca.keyPem };
+      const ca = {
+        name: pki.deviceCa.name,
+        certPem: pki.deviceCa.certPem,
+        keyPem: pki.deviceCa.keyPem,
+      };
       const i0 = nowNs();
       const inits = await Promise.all(
         children.map((c, i) => c.request('fleet-init', { ca, deviceIds: ids.slice(...share(i)) })),

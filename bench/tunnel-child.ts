@@ -339,7 +339,7 @@ async function handle(op: ChildOp, req: unknown): Promise<unknown> {
     case 'fleet-init': {
       const r = req as ChildOps['fleet-init']['req'];
       const t0 = nowNs();
-      const { devices, publicKeys } = await issueDevices(r.ca, r.deviceIds);
+      const { devices, publicKeys } = await issueDevices(r.ca, r.deviceIds, 16, r.keyType);
       for (const device of devices) {
         fleet.push({
           device,

@@ -29,7 +29,11 @@ import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
-import { issueDeviceCertificateForKey, type CertificateAuthority } from '../hub/pki.js';
+import {
+  issueDeviceCertificateForKey,
+  type CertificateAuthority,
+  type DeviceKeyType,
+} from '../hub/pki.js';
 import { HubStore } from '../hub/store.js';
 import { RpcChild } from './child-rpc.js';
 import {
@@ -129,17 +133,22 @@ export function nodePublicKey(raw: Uint8Array): KeyObject {
 }
 
 /**
- * Issues device certificates (CN = device id, the real issuer of hub/pki.ts). To keep 10 000
- * certificates affordable, all devices of one call share one P-256 TLS key pair: the hub takes
- * the identity from the certificate's CN and the registered Ed25519 key, and the TLS work per
- * handshake does not depend on whether keys are shared.
+ * Issues device certificates (CN = device id, the real issuer of hub/pki.ts) for TLS keys of
+ * `keyType` (Ed25519 by default, as agents generate them). To keep 10 000 certificates
+ * affordable, all devices of one call share one TLS key pair: the hub takes the identity from
+ * the certificate's CN and the registered Ed25519 key, and the TLS work per handshake does not
+ * depend on whether keys are shared.
  */
 export async function issueDevices(
   ca: CertificateAuthority,
   deviceIds: readonly string[],
   concurrency = 16,
+  keyType: DeviceKeyType = 'ed25519',
 ): Promise<{ devices: FleetDevice[]; publicKeys: Uint8Array[] }> {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { privateKey, publicKey } =
+    keyType === 'ed25519'
+      ? generateKeyPairSync('ed25519')
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const keyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   const spkiDer = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
   const devices: FleetDevice[] = new Array<FleetDevice>(deviceIds.length);
@@ -604,7 +613,7 @@ export function fdLimit(): number | undefined {
 export interface ChildOps {
   /** Issue certificates and identity keys for `deviceIds` (kept in the child). */
   'fleet-init': {
-    req: { ca: SecretPem; deviceIds: string[] };
+    req: { ca: SecretPem; deviceIds: string[]; keyType?: DeviceKeyType };
     res: { publicKeys: Uint8Array[]; issueMs: number };
   };
   /**

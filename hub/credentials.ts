@@ -9,6 +9,7 @@ import { enrolProofInput, hashEnrolmentToken, renewProofInput } from '../src/cod
 import { ed25519PublicKey, verifyEd25519 } from './identity.js';
 import {
   DEVICE_ID_PATTERN,
+  deviceKeyTypeOf,
   issueDeviceCertificateForKey,
   type CertificateAuthority,
 } from './pki.js';
@@ -16,6 +17,25 @@ import type { Hub } from './server.js';
 import type { DeviceSession } from './session.js';
 
 export const ENROL_PATH = '/v1/enrol';
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A proof of possession by a device TLS key (DER SubjectPublicKeyInfo): Ed25519 over `input`,
+ * or ECDSA P-256 with SHA-256. False for any other key type or a bad signature.
+ */
+export function verifyTlsKeyProof(
+  spkiDer: Uint8Array,
+  input: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  try {
+    const type = deviceKeyTypeOf(spkiDer);
+    const key = createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
+    return verifySignature(type === 'ed25519' ? null : 'sha256', input, key, signature);
+  } catch {
+    return false;
+  }
+}
 const MAX_BODY = 16 * 1024;
 
 export interface CredentialAuthorityOptions {
@@ -136,15 +156,8 @@ export class CredentialAuthority {
     const spki = request.tlsPublicKey ?? new Uint8Array();
     try {
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(requestId)) throw new Error('bad request id');
-      const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-      if (key.asymmetricKeyType !== 'ec') throw new Error('not an EC key');
       if (
-        !verifySignature(
-          'sha256',
-          renewProofInput(deviceId, requestId, spki),
-          key,
-          request.proof ?? new Uint8Array(),
-        )
+        !verifyTlsKeyProof(spki, renewProofInput(deviceId, requestId, spki), request.proof ?? EMPTY)
       ) {
         throw new Error('proof of possession does not verify');
       }
@@ -206,15 +219,12 @@ export class CredentialAuthority {
     const input = enrolProofInput(body.deviceId, tokenHash, identityPublicKey, spki);
     let proofsOk = false;
     try {
-      const tlsKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
       proofsOk =
-        tlsKey.asymmetricKeyType === 'ec' &&
         verifyEd25519(
           input,
           Buffer.from(body.identityProof, 'base64'),
           ed25519PublicKey(identityPublicKey),
-        ) &&
-        verifySignature('sha256', input, tlsKey, Buffer.from(body.tlsProof, 'base64'));
+        ) && verifyTlsKeyProof(spki, input, Buffer.from(body.tlsProof, 'base64'));
     } catch {
       proofsOk = false;
     }

@@ -47,13 +47,16 @@ export class HubIdentity {
   }
 }
 
-/** A raw 32-byte Ed25519 public key as a KeyObject; throws on a malformed key. */
+/**
+ * A raw 32-byte Ed25519 public key as a KeyObject; throws on a malformed key. Imported as a JWK,
+ * which OpenSSL takes as a raw key: the same key from DER goes through OpenSSL 3.0's decoder
+ * framework, about 117 µs against 13 µs here, paid once per device after every hub start.
+ */
 export function ed25519PublicKey(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new RangeError('an Ed25519 public key is 32 bytes');
   return createPublicKey({
-    key: Buffer.concat([ED25519_SPKI_PREFIX, raw]),
-    format: 'der',
-    type: 'spki',
+    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
+    format: 'jwk',
   });
 }
 

@@ -1,4 +1,5 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
 import type * as X509 from '@peculiar/x509';
@@ -10,7 +11,9 @@ import {
   createTestPki,
   deviceIdFromCertificate,
   deviceIdFromX509,
+  deviceKeyTypeOf,
   issueDeviceCertificate,
+  issueDeviceCertificateForKey,
   issueServerCertificate,
   testAgentHubOptions,
 } from './pki.js';
@@ -530,5 +533,138 @@ describe('testAgentHubOptions', () => {
     expect(() => testAgentHubOptions(pki, 'DEV-2', hub)).toThrow(
       expect.objectContaining({ code: 'PKI_UNKNOWN_DEVICE' }),
     );
+  });
+});
+
+describe('device TLS key types and a separate device CA', () => {
+  let split: TestPki;
+  beforeAll(async () => {
+    split = await createTestPki({
+      deviceIds: ['device-1'],
+      hubName: 'split-hub',
+      separateDeviceCa: true,
+      deviceKeyType: 'ed25519',
+    });
+  });
+
+  it('issues certificates for Ed25519 and P-256 device keys, and refuses other key types', async () => {
+    const ed = generateKeyPairSync('ed25519').publicKey;
+    const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey;
+    for (const [key, type] of [
+      [ed, 'ed25519'],
+      [ec, 'ec'],
+    ] as const) {
+      const spkiDer = new Uint8Array(key.export({ format: 'der', type: 'spki' }));
+      const certPem = await issueDeviceCertificateForKey(pki.ca, { deviceId: 'device-9', spkiDer });
+      const cert = new X509Certificate(certPem);
+      expect(cert.publicKey.asymmetricKeyType).toBe(type);
+      expect(cert.checkIssued(new X509Certificate(pki.ca.certPem))).toBe(true);
+      expect(cert.verify(new X509Certificate(pki.ca.certPem).publicKey)).toBe(true);
+      expect(deviceKeyTypeOf(spkiDer)).toBe(type === 'ec' ? 'p256' : 'ed25519');
+    }
+    for (const key of [
+      generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey,
+      generateKeyPairSync('x25519').publicKey,
+    ]) {
+      const spkiDer = new Uint8Array(key.export({ format: 'der', type: 'spki' }));
+      await expect(
+        issueDeviceCertificateForKey(pki.ca, { deviceId: 'device-9', spkiDer }),
+      ).rejects.toMatchObject({ code: 'PKI_INVALID_PUBLIC_KEY' });
+      expect(() => deviceKeyTypeOf(spkiDer)).toThrow(
+        expect.objectContaining({ code: 'PKI_INVALID_PUBLIC_KEY' }),
+      );
+    }
+  });
+
+  it('separateDeviceCa: the server certificate and the device certificates come from two CAs', () => {
+    expect(split.deviceCa.certPem).not.toBe(split.ca.certPem);
+    expect(pki.deviceCa).toBe(pki.ca);
+    const device = new X509Certificate(split.devices['device-1']!.certPem);
+    expect(device.publicKey.asymmetricKeyType).toBe('ed25519');
+    expect(device.checkIssued(new X509Certificate(split.deviceCa.certPem))).toBe(true);
+    expect(device.checkIssued(new X509Certificate(split.ca.certPem))).toBe(false);
+    expect(
+      new X509Certificate(split.server.certPem).checkIssued(new X509Certificate(split.ca.certPem)),
+    ).toBe(true);
+  });
+
+  it('a server trusting the device CA accepts an Ed25519 device certificate and refuses a certificate of the server CA', async () => {
+    const ok = await handshake({
+      server: split.server,
+      serverTrusts: split.deviceCa.certPem,
+      client: split.devices['device-1'],
+      clientTrusts: split.ca.certPem,
+    });
+    expect(ok.clientData).toBe('ok\n');
+    expect(ok.serverAuthorized).toBe(true);
+    expect(deviceIdFromCertificate(ok.serverPeer)).toBe('device-1');
+    // A client certificate from the CA agents pin for the hub is not a device certificate.
+    const fromServerCa = await issueDeviceCertificate(split.ca, { deviceId: 'device-1' });
+    const refused = await handshake({
+      server: split.server,
+      serverTrusts: split.deviceCa.certPem,
+      client: fromServerCa,
+      clientTrusts: split.ca.certPem,
+      serverRejectUnauthorized: false,
+    });
+    expect(refused.serverAuthorized).toBe(false);
+  });
+
+  /** Bytes the client sends in a full mutual handshake, counted by a TCP relay in between. */
+  async function clientHandshakeBytes(p: TestPki): Promise<number> {
+    let sent = 0;
+    let release!: () => void;
+    const done = new Promise<void>((r) => (release = r));
+    const server = tls.createServer({
+      cert: p.server.certPem,
+      key: p.server.keyPem,
+      ca: [p.deviceCa.certPem],
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.3',
+    });
+    servers.add(server);
+    server.on('secureConnection', (s: tls.TLSSocket) => {
+      sockets.add(s);
+      s.end('ok\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const piped: net.Socket[] = [];
+    const relay = net.createServer((inbound) => {
+      const outbound = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+      piped.push(inbound, outbound);
+      inbound.on('data', (b: Buffer) => (sent += b.length));
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('error', () => undefined);
+      outbound.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const device = Object.values(p.devices)[0]!;
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: (relay.address() as AddressInfo).port,
+      servername: 'localhost',
+      ca: [p.ca.certPem],
+      cert: device.certPem,
+      key: device.keyPem,
+      minVersion: 'TLSv1.3',
+    });
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    // The server writes only once it has verified the client's certificate and Finished.
+    socket.once('data', () => release());
+    await done;
+    for (const s of piped) s.destroy();
+    await new Promise<void>((r) => relay.close(() => r()));
+    return sent;
+  }
+
+  it('with one CA the client sends the CA certificate in every handshake; with a separate device CA it sends only its own', async () => {
+    const caDer = new X509Certificate(pki.ca.certPem).raw.length;
+    const one = await clientHandshakeBytes(pki);
+    const two = await clientHandshakeBytes(split);
+    // The device certificates differ by a few bytes (key type, names); the CA certificate is
+    // hundreds of bytes.
+    expect(one - two).toBeGreaterThan(caDer - 100);
   });
 });

@@ -7,14 +7,15 @@
  * Everything is generated in memory and returned as PEM strings; nothing is written to disk
  * here and no key material is ever committed to the repository.
  *
- * Keys: ECDSA P-256. Signatures: ECDSA with SHA-256. Private keys are PKCS#8 PEM
- * (PEM label "PRIVATE KEY").
+ * Keys: ECDSA P-256 for the CAs and the hub; device TLS keys Ed25519 or ECDSA P-256 (see
+ * {@link DeviceKeyType}). Certificates are signed with ECDSA and SHA-256. Private keys are
+ * PKCS#8 PEM (PEM label "PRIVATE KEY").
  */
 // @peculiar/x509 uses tsyringe, which needs the Reflect metadata API loaded before it.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { isIP } from 'node:net';
-import { webcrypto } from 'node:crypto';
+import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 
 type WebCryptoKey = webcrypto.CryptoKey;
 type WebCryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -53,6 +54,14 @@ export type PkiErrorCode =
   | 'PKI_CA_KEY_MISMATCH'
   | 'PKI_INVALID_PUBLIC_KEY'
   | 'PKI_UNKNOWN_DEVICE';
+
+/**
+ * Key types a device TLS key may have. Agents generate Ed25519 since session 4: on the hub,
+ * whose OpenSSL keeps every peer certificate and its decoded key for as long as the tunnel
+ * lives, an Ed25519 client certificate costs less memory and CPU per handshake than a P-256
+ * one (docs/benchmarks.md). P-256 stays accepted (devices enrolled before, keys in a TPM).
+ */
+export type DeviceKeyType = 'ed25519' | 'p256';
 
 /** Typed error for every failure this module reports deliberately. */
 export class PkiError extends Error {
@@ -156,7 +165,13 @@ function cnName(commonName: string): x509.JsonName {
   return [{ CN: [commonName] }];
 }
 
-async function generateKeyPair(): Promise<WebCryptoKeyPair> {
+async function generateKeyPair(type: DeviceKeyType = 'p256'): Promise<WebCryptoKeyPair> {
+  if (type === 'ed25519')
+    // Node's webcrypto generates Ed25519 pairs (CryptoKeyPair) though the typing says CryptoKey.
+    return (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, [
+      'sign',
+      'verify',
+    ])) as WebCryptoKeyPair;
   return webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
 }
 
@@ -254,9 +269,10 @@ async function issueLeaf(
   commonName: string,
   validity: { notBefore: Date; notAfter: Date },
   extensions: x509.Extension[],
+  keyType: DeviceKeyType = 'p256',
 ): Promise<KeyPairPem> {
   const issuer = await loadCa(ca);
-  const keys = await generateKeyPair();
+  const keys = await generateKeyPair(keyType);
   const cert = await x509.X509CertificateGenerator.create(
     {
       serialNumber: randomSerialHex(),
@@ -325,27 +341,48 @@ export async function issueServerCertificate(
  */
 export async function issueDeviceCertificate(
   ca: CertificateAuthority,
-  opts: { deviceId: string } & ValidityOptions,
+  opts: { deviceId: string; keyType?: DeviceKeyType } & ValidityOptions,
 ): Promise<KeyPairPem> {
   assertDeviceId(opts.deviceId);
   const validity = resolveValidity(opts, DEFAULT_LEAF_DAYS);
-  return issueLeaf(ca, opts.deviceId, validity, [
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-    new x509.SubjectAlternativeNameExtension([
-      { type: 'url', value: `${DEVICE_URI_PREFIX}${opts.deviceId}` },
-    ]),
-  ]);
+  return issueLeaf(
+    ca,
+    opts.deviceId,
+    validity,
+    [
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'url', value: `${DEVICE_URI_PREFIX}${opts.deviceId}` },
+      ]),
+    ],
+    opts.keyType ?? 'p256',
+  );
 }
 
 /**
  * Generates a throwaway PKI: a CA, a server certificate for localhost (SAN DNS localhost,
  * IP 127.0.0.1 and ::1) and one device certificate per id.
+ *
+ * `ca` is what agents pin (it issued the hub's server certificate); `deviceCa` issued the
+ * device certificates and is what the hub trusts for client certificates (its `tls.ca`) and
+ * issues from. By default they are one CA. With `separateDeviceCa` they are two, the layout
+ * to deploy: with one CA for both, OpenSSL (which Node gives no way to stop building the chain)
+ * finds the issuer of its own certificate in the trust store on each side and sends the CA
+ * certificate in every handshake, both ways, and the hub then parses the extra certificate and
+ * keeps it for as long as the tunnel lives (docs/benchmarks.md, handshake-rate and idle-memory).
+ * `deviceKeyType` is the key type of the device certificates (default P-256).
  */
 export async function createTestPki(
-  opts: { deviceIds?: string[]; hubName?: string } = {},
+  opts: {
+    deviceIds?: string[];
+    hubName?: string;
+    separateDeviceCa?: boolean;
+    deviceKeyType?: DeviceKeyType;
+  } = {},
 ): Promise<{
   ca: CertificateAuthority;
+  deviceCa: CertificateAuthority;
   server: KeyPairPem;
   devices: Record<string, KeyPairPem>;
 }> {
@@ -355,13 +392,20 @@ export async function createTestPki(
   const ca = await createCertificateAuthority({
     commonName: `${hubName} test CA`.slice(0, MAX_NAME_LENGTH),
   });
+  const deviceCa = opts.separateDeviceCa
+    ? await createCertificateAuthority({
+        commonName: `${hubName} test device CA`.slice(0, MAX_NAME_LENGTH),
+      })
+    : ca;
   const [server, ...deviceCerts] = await Promise.all([
     issueServerCertificate(ca, {
       commonName: hubName,
       dnsNames: ['localhost'],
       ipAddresses: ['127.0.0.1', '::1'],
     }),
-    ...deviceIds.map((deviceId) => issueDeviceCertificate(ca, { deviceId })),
+    ...deviceIds.map((deviceId) =>
+      issueDeviceCertificate(deviceCa, { deviceId, keyType: opts.deviceKeyType ?? 'p256' }),
+    ),
   ]);
   if (!server) throw new Error('unreachable: server certificate missing');
   const devices: Record<string, KeyPairPem> = {};
@@ -369,7 +413,7 @@ export async function createTestPki(
     const pair = deviceCerts[i];
     if (pair) devices[id] = pair;
   });
-  return { ca, server, devices };
+  return { ca, deviceCa, server, devices };
 }
 
 /**
@@ -409,7 +453,7 @@ export function deviceIdFromX509(cert: { subject: string } | undefined): string 
 /**
  * Issues a device client certificate for a public key the device generated itself (enrolment
  * and rotation: the private key never leaves the device). `spkiDer` is the SubjectPublicKeyInfo
- * of an ECDSA P-256 key.
+ * of an Ed25519 or an ECDSA P-256 key ({@link DeviceKeyType}).
  */
 export async function issueDeviceCertificateForKey(
   ca: CertificateAuthority,
@@ -420,17 +464,18 @@ export async function issueDeviceCertificateForKey(
   const issuer = await loadCa(ca);
   let publicKey: WebCryptoKey;
   try {
+    const type = deviceKeyTypeOf(opts.spkiDer);
     publicKey = await webcrypto.subtle.importKey(
       'spki',
       Uint8Array.from(opts.spkiDer),
-      KEY_ALGORITHM,
+      type === 'ed25519' ? { name: 'Ed25519' } : KEY_ALGORITHM,
       true,
       ['verify'],
     );
   } catch (cause) {
     throw new PkiError(
       'PKI_INVALID_PUBLIC_KEY',
-      'the device public key is not an ECDSA P-256 SubjectPublicKeyInfo',
+      'the device public key is not an Ed25519 or ECDSA P-256 SubjectPublicKeyInfo',
       { cause },
     );
   }
@@ -458,6 +503,26 @@ export async function issueDeviceCertificateForKey(
     webcrypto,
   );
   return cert.toString('pem');
+}
+
+/**
+ * The type of a device TLS public key (DER SubjectPublicKeyInfo); throws a PkiError
+ * (`PKI_INVALID_PUBLIC_KEY`) for anything but Ed25519 and ECDSA P-256.
+ */
+export function deviceKeyTypeOf(spkiDer: Uint8Array): DeviceKeyType {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
+  } catch (cause) {
+    throw new PkiError('PKI_INVALID_PUBLIC_KEY', 'not a DER SubjectPublicKeyInfo', { cause });
+  }
+  if (key.asymmetricKeyType === 'ed25519') return 'ed25519';
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1')
+    return 'p256';
+  throw new PkiError(
+    'PKI_INVALID_PUBLIC_KEY',
+    `device TLS keys must be Ed25519 or ECDSA P-256 (got ${key.asymmetricKeyType ?? 'unknown'})`,
+  );
 }
 
 /**

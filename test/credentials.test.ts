@@ -18,6 +18,7 @@ import {
   saveEnrolment,
   StaticKeyProvider,
   type Agent,
+  type TlsKeyType,
 } from '../src/index.js';
 import { catalogue, registerMap, waitFor } from './helpers.js';
 
@@ -56,7 +57,7 @@ describe('enrolment, rotation and secrets', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function enrol(deviceId: string): Promise<FileKeystore> {
+  async function enrol(deviceId: string, tlsKeyType?: TlsKeyType): Promise<FileKeystore> {
     const token = authority.createEnrolmentToken(deviceId);
     const creds = await enrolDevice({
       hubUrl: hub.url,
@@ -64,6 +65,7 @@ describe('enrolment, rotation and secrets', () => {
       servername: 'localhost',
       deviceId,
       token,
+      ...(tlsKeyType ? { tlsKeyType } : {}),
     });
     return saveEnrolment(join(dir, `${deviceId}.keystore`), sealingKey, creds);
   }
@@ -102,6 +104,39 @@ describe('enrolment, rotation and secrets', () => {
       hub.store
         .securityEvents()
         .some((e) => e.kind === 'device-enrolled' && e.deviceId === 'XR-ENROL-1'),
+    ).toBe(true);
+  });
+
+  it('enrols with an Ed25519 TLS key by default and still accepts ECDSA P-256 keys, at enrolment and at renewal', async () => {
+    const keyType = (ks: FileKeystore): string | undefined =>
+      new X509Certificate(ks.read().tls!.certPem).publicKey.asymmetricKeyType;
+    const ed = await enrol('XR-KEY-ED');
+    expect(keyType(ed)).toBe('ed25519');
+    const ec = await enrol('XR-KEY-EC', 'p256');
+    expect(keyType(ec)).toBe('ec');
+    // Both tunnels open; the P-256 device renews with another P-256 key, and the new
+    // certificate works for the next connection.
+    const agentEd = agentFrom(ed);
+    const agentEc = agentFrom(ec, {
+      rotation: { ...credentialsFromKeystore(ec).rotation, tlsKeyType: 'p256' },
+    });
+    const renewed: number[] = [];
+    agentEc.on('credential-renewed', (c) => renewed.push(c.notAfterMs));
+    await Promise.all([agentEd.start(), agentEc.start()]);
+    expect(await waitFor(() => hub.isConnected('XR-KEY-ED') && hub.isConnected('XR-KEY-EC'))).toBe(
+      true,
+    );
+    expect(authority.forceRotation('XR-KEY-EC')).toBe(true);
+    expect(await waitFor(() => renewed.length === 1, 3000)).toBe(true);
+    const sealed = (await FileKeystore.open(ec.path, sealingKey)).read();
+    expect(sealed.tls!.certPem).not.toBe(sealed.previousTls!.certPem);
+    expect(new X509Certificate(sealed.tls!.certPem).publicKey.asymmetricKeyType).toBe('ec');
+    hub.redirect('XR-KEY-EC', '', 0, 'test reconnect');
+    expect(
+      await waitFor(
+        () => agentEc.stats().tunnelConnects === 2 && hub.isConnected('XR-KEY-EC'),
+        5000,
+      ),
     ).toBe(true);
   });
 

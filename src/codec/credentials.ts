@@ -20,7 +20,9 @@ export function hashEnrolmentToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/** Signed by the new TLS key (ECDSA P-256, SHA-256) in a RenewCredential request. */
+/**
+ * Signed by the new TLS key in a RenewCredential request: Ed25519, or ECDSA P-256 with SHA-256.
+ */
 export function renewProofInput(
   deviceId: string,
   requestId: string,

@@ -1,14 +1,9 @@
-import {
-  generateKeyPairSync,
-  randomBytes,
-  sign,
-  X509Certificate,
-  type KeyObject,
-} from 'node:crypto';
+import { randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { renewProofInput, type Frame } from '../codec/index.js';
 import type { TunnelClient } from '../tunnel/client.js';
 import type { Clock, TimerHandle } from './clock.js';
 import type { Logger } from './logger.js';
+import { generateTlsKey, type TlsKeyType } from './tls-key.js';
 
 export interface TlsCredential {
   certPem: string;
@@ -33,6 +28,8 @@ export interface RotationOptions {
    * throws, the agent keeps the old credential and retries later.
    */
   persist?: (credential: TlsCredential) => Promise<void>;
+  /** Type of each new TLS key. Default Ed25519 (see {@link TlsKeyType}). */
+  tlsKeyType?: TlsKeyType;
 }
 
 /** Longest single timer Node allows (about 24.8 days); longer waits are chained. */
@@ -45,7 +42,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * dropped for a rotation; the hub keeps accepting the old certificate for an overlap window.
  */
 export class CredentialRotator {
-  readonly #o: Required<Omit<RotationOptions, 'persist'>> & Pick<RotationOptions, 'persist'>;
+  readonly #o: Required<Omit<RotationOptions, 'persist' | 'tlsKeyType'>> &
+    Pick<RotationOptions, 'persist' | 'tlsKeyType'>;
   readonly #tunnel: TunnelClient;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -124,12 +122,9 @@ export class CredentialRotator {
 
   #request(): void {
     if (this.#stopped) return;
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
+    const { privateKey, spki, prove } = generateTlsKey(this.#o.tlsKeyType);
     const requestId = randomBytes(12).toString('base64url');
-    const proof = new Uint8Array(
-      sign('sha256', renewProofInput(this.#deviceId, requestId, spki), privateKey),
-    );
+    const proof = prove(renewProofInput(this.#deviceId, requestId, spki));
     const timeout = this.#clock.setTimeout(
       () => this.#failed('the hub did not answer the renewal request'),
       this.#o.answerTimeoutMs,

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { Agent as HttpAgent } from 'node:http';
 import { request } from 'node:https';
 import { enrolProofInput, hashEnrolmentToken } from '../codec/index.js';
@@ -8,6 +8,7 @@ import type { KeystoreContents } from '../keystore/contents.js';
 import { ed25519Identity, generateIdentityKey } from '../tunnel/identity.js';
 import { createProxyAgent, type ProxyConfig } from '../tunnel/proxy.js';
 import { TLS_POLICY } from '../tunnel/tls-policy.js';
+import { generateTlsKey, type TlsKeyType } from './tls-key.js';
 
 export type EnrolmentErrorCode =
   'ENROL_REFUSED' | 'ENROL_TOKEN_REFUSED' | 'ENROL_CONNECT_FAILED' | 'ENROL_BAD_RESPONSE';
@@ -36,6 +37,8 @@ export interface EnrolOptions {
   token: string;
   proxy?: ProxyConfig;
   timeoutMs?: number;
+  /** Type of the TLS client key generated here. Default Ed25519 (see {@link TlsKeyType}). */
+  tlsKeyType?: TlsKeyType;
 }
 
 export interface EnrolledCredentials {
@@ -49,7 +52,7 @@ export interface EnrolledCredentials {
 }
 
 /**
- * One-time enrolment: generates the device's identity (Ed25519) and TLS (ECDSA P-256) keys on
+ * One-time enrolment: generates the device's identity (Ed25519) and TLS (Ed25519 by default) keys on
  * the device, proves possession of both to the hub together with the one-time token, and gets
  * back a client certificate. No private key leaves the device.
  */
@@ -62,8 +65,8 @@ export async function enrolDevice(o: EnrolOptions): Promise<EnrolledCredentials>
     );
   }
   const identity = generateIdentityKey();
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
+  const tlsKey = generateTlsKey(o.tlsKeyType);
+  const { privateKey, spki } = tlsKey;
   const input = enrolProofInput(o.deviceId, hashEnrolmentToken(o.token), identity.publicKey, spki);
   const body = JSON.stringify({
     deviceId: o.deviceId,
@@ -71,7 +74,7 @@ export async function enrolDevice(o: EnrolOptions): Promise<EnrolledCredentials>
     identityPublicKey: Buffer.from(identity.publicKey).toString('base64'),
     tlsPublicKey: Buffer.from(spki).toString('base64'),
     identityProof: Buffer.from(ed25519Identity(identity.secretKey).sign(input)).toString('base64'),
-    tlsProof: sign('sha256', input, privateKey).toString('base64'),
+    tlsProof: Buffer.from(tlsKey.prove(input)).toString('base64'),
   });
   const target = new URL('/v1/enrol', `https://${url.host}`);
   const agent: HttpAgent | undefined = o.proxy ? createProxyAgent(o.proxy, target.href) : undefined;
