@@ -63,10 +63,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const catalogue = parseErrorCatalogue(catalogueJson);
   const immediateCodes = catalogueJson.codes.filter((c) => c.immediate).map((c) => c.code);
 
-  const pki = await createTestPki({ deviceIds: [DEVICE_ID], hubName: 'outpost-demo-hub' });
+  // The recommended layout (docs/security.md): a device CA apart from the hub's server CA, and
+  // an Ed25519 device TLS key.
+  const pki = await createTestPki({
+    deviceIds: [DEVICE_ID],
+    hubName: 'outpost-demo-hub',
+    separateDeviceCa: true,
+    deviceKeyType: 'ed25519',
+  });
   const sim = await startSimulator({ seed: o.seed, controlPort: false, timeScale: o.timeScale });
   const hub = await startHub({
-    tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+    tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.deviceCa.certPem },
     dbPath: join(dir, 'hub.sqlite'),
     hubId: 'demo-hub',
   });
