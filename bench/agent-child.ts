@@ -11,6 +11,7 @@
  * loads the agent's code and waits (the "packages loaded" reference). The child exits when the
  * parent disconnects.
  */
+import { getHeapSpaceStatistics } from 'node:v8';
 import catalogueJson from '../protocols/error-codes.json' with { type: 'json' };
 import registerMapJson from '../protocols/register-map.json' with { type: 'json' };
 import {
@@ -55,7 +56,14 @@ export type AgentChildRequest =
 export type AgentChildMessage =
   | { type: 'ready'; mode: 'loaded' | 'agent' }
   | { type: 'started' }
-  | { type: 'stats'; stats: unknown; memory: NodeJS.MemoryUsage; cpu: NodeJS.CpuUsage }
+  | {
+      type: 'stats';
+      stats: unknown;
+      memory: NodeJS.MemoryUsage;
+      cpu: NodeJS.CpuUsage;
+      /** V8's heap spaces: name, committed size and used size, bytes. */
+      heapSpaces: Array<[string, number, number]>;
+    }
   | { type: 'tunnel'; state: string; atMs: number }
   /** With `traceAlarms`: when an alarm record was accepted (durable) and handed to the socket. */
   | {
@@ -169,6 +177,11 @@ process.on('message', (raw) => {
       stats: agent?.stats() ?? null,
       memory: process.memoryUsage(),
       cpu: process.cpuUsage(),
+      heapSpaces: getHeapSpaceStatistics().map((h) => [
+        h.space_name,
+        h.physical_space_size,
+        h.space_used_size,
+      ]),
     });
   } else if (m.op === 'stop') stop(m.drainTimeoutMs).catch(fail);
 });
