@@ -11,7 +11,6 @@
  * loads the agent's code and waits (the "packages loaded" reference). The child exits when the
  * parent disconnects.
  */
-import { getHeapSpaceStatistics } from 'node:v8';
 import catalogueJson from '../protocols/error-codes.json' with { type: 'json' };
 import registerMapJson from '../protocols/register-map.json' with { type: 'json' };
 import {
@@ -49,8 +48,12 @@ export interface AgentChildConfig {
 
 export type AgentChildRequest =
   | { op: 'start'; config: AgentChildConfig }
-  /** `gc`: run a full GC first (needs `node --expose-gc`): the heap then holds live objects only. */
-  | { op: 'stats'; gc?: boolean }
+  /**
+   * `gc`: run a full GC first (needs `node --expose-gc`): the heap then holds live objects only.
+   * `spaces`: also V8's heap spaces (loads `node:v8` into the agent's process at the first ask,
+   * so the footprint bench asks only once sampling is over).
+   */
+  | { op: 'stats'; gc?: boolean; spaces?: boolean }
   | { op: 'stop'; drainTimeoutMs: number };
 
 export type AgentChildMessage =
@@ -61,8 +64,8 @@ export type AgentChildMessage =
       stats: unknown;
       memory: NodeJS.MemoryUsage;
       cpu: NodeJS.CpuUsage;
-      /** V8's heap spaces: name, committed size and used size, bytes. */
-      heapSpaces: Array<[string, number, number]>;
+      /** With `spaces`: V8's heap spaces as name, committed bytes, used bytes. */
+      heapSpaces?: Array<[string, number, number]>;
     }
   | { type: 'tunnel'; state: string; atMs: number }
   /** With `traceAlarms`: when an alarm record was accepted (durable) and handed to the socket. */
@@ -172,17 +175,25 @@ process.on('message', (raw) => {
   else if (m.op === 'stats') {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (m.gc && gc) gc();
-    send({
-      type: 'stats',
-      stats: agent?.stats() ?? null,
-      memory: process.memoryUsage(),
-      cpu: process.cpuUsage(),
-      heapSpaces: getHeapSpaceStatistics().map((h) => [
-        h.space_name,
-        h.physical_space_size,
-        h.space_used_size,
-      ]),
-    });
+    const reply = (heapSpaces?: Array<[string, number, number]>): void =>
+      send({
+        type: 'stats',
+        stats: agent?.stats() ?? null,
+        memory: process.memoryUsage(),
+        cpu: process.cpuUsage(),
+        ...(heapSpaces ? { heapSpaces } : {}),
+      });
+    if (!m.spaces) reply();
+    else
+      import('node:v8')
+        .then((v8) =>
+          reply(
+            v8
+              .getHeapSpaceStatistics()
+              .map((h) => [h.space_name, h.physical_space_size, h.space_used_size]),
+          ),
+        )
+        .catch(fail);
   } else if (m.op === 'stop') stop(m.drainTimeoutMs).catch(fail);
 });
 

@@ -136,6 +136,8 @@ interface ProcessResult {
   /** Whether heap samples followed a forced full GC (the `-live` agent). */
   heapSamplesAfterGc?: boolean;
   heapMiB?: { heapUsedMedian: number; heapTotalMedian: number; externalMedian: number };
+  /** V8 heap spaces at the end of the run (asked once sampling is over): committed / used KiB. */
+  heapSpacesKiB?: Record<string, [number, number]>;
   agentStats?: unknown;
   /** RSS (MiB) every minute, for the record. */
   rssPerMinuteMiB: number[];
@@ -264,6 +266,7 @@ export const agentFootprintBench: Bench = {
     const heap = new Map<string, HeapSample[]>(AGENTS.map((a) => [a.name, []]));
     const results: ProcessResult[] = [];
     const finalStats = new Map<string, unknown>();
+    const finalSpaces = new Map<string, Record<string, [number, number]>>();
     try {
       const bundle = await buildAgentBundle(dir);
       const pki = await createTestPki({
@@ -357,8 +360,22 @@ export const agentFootprintBench: Bench = {
       }
       clearInterval(heapTimer);
       sampler.stop();
-      for (const [i, a] of AGENTS.entries())
-        finalStats.set(a.name, (await agents[i]!.stats()).stats);
+      for (const [i, a] of AGENTS.entries()) {
+        // Heap spaces only now: asking loads node:v8 into the agent's process.
+        const last = await agents[i]!.stats(10_000, false, true);
+        finalStats.set(a.name, last.stats);
+        finalSpaces.set(
+          a.name,
+          Object.fromEntries(
+            (last.heapSpaces ?? [])
+              .filter(([, committed]) => committed > 0)
+              .map(([n, committed, used]) => [
+                n.replace(/_space$/, ''),
+                [round(committed / 1024, 0), round(used / 1024, 0)],
+              ]),
+          ),
+        );
+      }
       for (const name of ['bare', 'loaded', ...AGENTS.map((a) => a.name)]) {
         const r = analyse(
           name,
@@ -368,6 +385,7 @@ export const agentFootprintBench: Bench = {
           heap.get(name),
         );
         if (finalStats.has(name)) r.agentStats = finalStats.get(name);
+        if (finalSpaces.has(name)) r.heapSpacesKiB = finalSpaces.get(name);
         const spec = AGENTS.find((a) => a.name === name);
         if (spec) r.heapSamplesAfterGc = FORCE_GC || spec.gcBeforeHeapSample === true;
         results.push(r);
@@ -421,6 +439,15 @@ export const agentFootprintBench: Bench = {
       log(
         `lean process (MALLOC_ARENA_MAX=2, --single-threaded) at 60 s poll: RSS ${lean.rssMiB.steadyMedian} / ${lean.rssMiB.steadyMax} MiB median / max, CPU ${lean.cpuPctOfOneCore} %`,
       );
+    for (const r of results)
+      if (r.heapSpacesKiB)
+        log(
+          `${r.process}: V8 heap spaces at the end, committed / used KiB: ${Object.entries(
+            r.heapSpacesKiB,
+          )
+            .map(([n, [c, u]]) => `${n} ${c}/${u}`)
+            .join(', ')}`,
+        );
     const live = results.find((r) => r.process === 'poll-10hz-live');
     if (live)
       log(
