@@ -48,14 +48,25 @@ export interface AgentChildConfig {
 
 export type AgentChildRequest =
   | { op: 'start'; config: AgentChildConfig }
-  /** `gc`: run a full GC first (needs `node --expose-gc`): the heap then holds live objects only. */
-  | { op: 'stats'; gc?: boolean }
+  /**
+   * `gc`: run a full GC first (needs `node --expose-gc`): the heap then holds live objects only.
+   * `spaces`: also V8's heap spaces (loads `node:v8` into the agent's process at the first ask,
+   * so the footprint bench asks only once sampling is over).
+   */
+  | { op: 'stats'; gc?: boolean; spaces?: boolean }
   | { op: 'stop'; drainTimeoutMs: number };
 
 export type AgentChildMessage =
   | { type: 'ready'; mode: 'loaded' | 'agent' }
   | { type: 'started' }
-  | { type: 'stats'; stats: unknown; memory: NodeJS.MemoryUsage; cpu: NodeJS.CpuUsage }
+  | {
+      type: 'stats';
+      stats: unknown;
+      memory: NodeJS.MemoryUsage;
+      cpu: NodeJS.CpuUsage;
+      /** With `spaces`: V8's heap spaces as name, committed bytes, used bytes. */
+      heapSpaces?: Array<[string, number, number]>;
+    }
   | { type: 'tunnel'; state: string; atMs: number }
   /** With `traceAlarms`: when an alarm record was accepted (durable) and handed to the socket. */
   | {
@@ -164,12 +175,25 @@ process.on('message', (raw) => {
   else if (m.op === 'stats') {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (m.gc && gc) gc();
-    send({
-      type: 'stats',
-      stats: agent?.stats() ?? null,
-      memory: process.memoryUsage(),
-      cpu: process.cpuUsage(),
-    });
+    const reply = (heapSpaces?: Array<[string, number, number]>): void =>
+      send({
+        type: 'stats',
+        stats: agent?.stats() ?? null,
+        memory: process.memoryUsage(),
+        cpu: process.cpuUsage(),
+        ...(heapSpaces ? { heapSpaces } : {}),
+      });
+    if (!m.spaces) reply();
+    else
+      import('node:v8')
+        .then((v8) =>
+          reply(
+            v8
+              .getHeapSpaceStatistics()
+              .map((h) => [h.space_name, h.physical_space_size, h.space_used_size]),
+          ),
+        )
+        .catch(fail);
   } else if (m.op === 'stop') stop(m.drainTimeoutMs).catch(fail);
 });
 

@@ -5,13 +5,16 @@
  * The real agent (`createAgent`, Modbus TCP adapter against the firmware simulator, the hub
  * over TLS 1.3 with a throwaway PKI and a SQLite file, `FileSpool` in a temp dir) runs in a
  * child process of its own, bundled by esbuild and started with plain `node` (bench/agent-child.ts).
- * Five children run side by side for the whole run, so their figures share the machine's load:
+ * Seven children run side by side for the whole run, so their figures share the machine's load:
  *
  * - `bare`: an empty Node process (IPC channel only): the floor;
  * - `loaded`: the agent's bundle loaded (what src/index.ts imports up front), nothing started;
  * - `poll-60s`: the agent with its defaults (full poll 60 s, error poll 1 s, telemetry sent every
  *   15 min, heartbeat, spool);
  * - `poll-10hz`: the same with `pollIntervalMs: 100` (the error poll is then folded into it);
+ * - `poll-60s-lean`, `poll-10hz-lean`: the same two in a process started with
+ *   `MALLOC_ARENA_MAX=2` and `node --single-threaded`, the settings docs/operations.md
+ *   recommends for a process that runs the agent (reported, not in the verdict);
  * - `poll-10hz-live`: a second 10 polls/s agent, started with `--expose-gc`, that runs a full GC
  *   before each heap sample: its heapUsed is the live heap, and the slope of it (divided by the
  *   polls per second) is what each poll leaves behind. Its RSS is not a footprint figure (the
@@ -66,7 +69,7 @@ const TARGET_RSS_MIB = 64;
 const TARGET_CPU_PCT = 0.5;
 
 interface AgentSpec {
-  name: 'poll-60s' | 'poll-60s-lean' | 'poll-10hz' | 'poll-10hz-live';
+  name: 'poll-60s' | 'poll-60s-lean' | 'poll-10hz' | 'poll-10hz-lean' | 'poll-10hz-live';
   deviceId: string;
   pollIntervalMs?: number;
   /** Process settings an OEM may choose for its own process (docs/benchmarks.md). */
@@ -87,6 +90,13 @@ const AGENTS: readonly AgentSpec[] = [
     execArgv: ['--single-threaded'],
   },
   { name: 'poll-10hz', deviceId: 'XR200-FOOTPRINT-10HZ', pollIntervalMs: 100 },
+  {
+    name: 'poll-10hz-lean',
+    deviceId: 'XR200-FOOTPRINT-10HZ-LEAN',
+    pollIntervalMs: 100,
+    env: { MALLOC_ARENA_MAX: '2' },
+    execArgv: ['--single-threaded'],
+  },
   {
     name: 'poll-10hz-live',
     deviceId: 'XR200-FOOTPRINT-10HZ-LIVE',
@@ -136,6 +146,8 @@ interface ProcessResult {
   /** Whether heap samples followed a forced full GC (the `-live` agent). */
   heapSamplesAfterGc?: boolean;
   heapMiB?: { heapUsedMedian: number; heapTotalMedian: number; externalMedian: number };
+  /** V8 heap spaces at the end of the run (asked once sampling is over): committed / used KiB. */
+  heapSpacesKiB?: Record<string, [number, number]>;
   agentStats?: unknown;
   /** RSS (MiB) every minute, for the record. */
   rssPerMinuteMiB: number[];
@@ -264,6 +276,7 @@ export const agentFootprintBench: Bench = {
     const heap = new Map<string, HeapSample[]>(AGENTS.map((a) => [a.name, []]));
     const results: ProcessResult[] = [];
     const finalStats = new Map<string, unknown>();
+    const finalSpaces = new Map<string, Record<string, [number, number]>>();
     try {
       const bundle = await buildAgentBundle(dir);
       const pki = await createTestPki({
@@ -331,7 +344,7 @@ export const agentFootprintBench: Bench = {
         }
       }, HEAP_EVERY_MS);
       log(
-        `running ${durationS} s: bare node, agent code loaded, agent at 60 s poll (and a second one in a lean process), agent at 10 polls/s, a second one at 10 polls/s with forced GC before heap samples (pids ${children.map((c) => c.pid).join(', ')})`,
+        `running ${durationS} s: bare node, agent code loaded, agent at 60 s poll and at 10 polls/s (each also in a lean process), a second one at 10 polls/s with forced GC before heap samples (pids ${children.map((c) => c.pid).join(', ')})`,
       );
       const liveIndex = AGENTS.findIndex((a) => a.gcBeforeHeapSample === true);
       const snapshot = (): void => {
@@ -346,7 +359,7 @@ export const agentFootprintBench: Bench = {
           return String(round((s[s.length - 1]?.rssKiB ?? 0) / KIB_PER_MIB, 1));
         };
         log(
-          `  [${Math.round(at / 1000)} s] RSS MiB bare ${last('bare')} loaded ${last('loaded')} 60s ${last('poll-60s')} 60s-lean ${last('poll-60s-lean')} 10hz ${last('poll-10hz')}, load ${loadAvg().join(' ')}`,
+          `  [${Math.round(at / 1000)} s] RSS MiB bare ${last('bare')} loaded ${last('loaded')} 60s ${last('poll-60s')} 60s-lean ${last('poll-60s-lean')} 10hz ${last('poll-10hz')} 10hz-lean ${last('poll-10hz-lean')}, load ${loadAvg().join(' ')}`,
         );
       }
       await sleep(Math.max(0, started + durationS * 1000 - Date.now()));
@@ -357,8 +370,22 @@ export const agentFootprintBench: Bench = {
       }
       clearInterval(heapTimer);
       sampler.stop();
-      for (const [i, a] of AGENTS.entries())
-        finalStats.set(a.name, (await agents[i]!.stats()).stats);
+      for (const [i, a] of AGENTS.entries()) {
+        // Heap spaces only now: asking loads node:v8 into the agent's process.
+        const last = await agents[i]!.stats(10_000, false, true);
+        finalStats.set(a.name, last.stats);
+        finalSpaces.set(
+          a.name,
+          Object.fromEntries(
+            (last.heapSpaces ?? [])
+              .filter(([, committed]) => committed > 0)
+              .map(([n, committed, used]) => [
+                n.replace(/_space$/, ''),
+                [round(committed / 1024, 0), round(used / 1024, 0)],
+              ]),
+          ),
+        );
+      }
       for (const name of ['bare', 'loaded', ...AGENTS.map((a) => a.name)]) {
         const r = analyse(
           name,
@@ -368,6 +395,7 @@ export const agentFootprintBench: Bench = {
           heap.get(name),
         );
         if (finalStats.has(name)) r.agentStats = finalStats.get(name);
+        if (finalSpaces.has(name)) r.heapSpacesKiB = finalSpaces.get(name);
         const spec = AGENTS.find((a) => a.name === name);
         if (spec) r.heapSamplesAfterGc = FORCE_GC || spec.gcBeforeHeapSample === true;
         results.push(r);
@@ -416,11 +444,19 @@ export const agentFootprintBench: Bench = {
     );
     const p60 = results.find((r) => r.process === 'poll-60s');
     const p10 = results.find((r) => r.process === 'poll-10hz');
-    const lean = results.find((r) => r.process === 'poll-60s-lean');
-    if (lean)
+    for (const lean of results.filter((r) => r.process.endsWith('-lean')))
       log(
-        `lean process (MALLOC_ARENA_MAX=2, --single-threaded) at 60 s poll: RSS ${lean.rssMiB.steadyMedian} / ${lean.rssMiB.steadyMax} MiB median / max, CPU ${lean.cpuPctOfOneCore} %`,
+        `lean process (MALLOC_ARENA_MAX=2, --single-threaded; docs/operations.md) ${lean.process}: RSS ${lean.rssMiB.steadyMedian} / ${lean.rssMiB.steadyMax} MiB median / max, CPU ${lean.cpuPctOfOneCore} %`,
       );
+    for (const r of results)
+      if (r.heapSpacesKiB)
+        log(
+          `${r.process}: V8 heap spaces at the end, committed / used KiB: ${Object.entries(
+            r.heapSpacesKiB,
+          )
+            .map(([n, [c, u]]) => `${n} ${c}/${u}`)
+            .join(', ')}`,
+        );
     const live = results.find((r) => r.process === 'poll-10hz-live');
     if (live)
       log(
@@ -450,8 +486,10 @@ export const agentFootprintBench: Bench = {
           'poll-60s':
             'createAgent defaults: pollIntervalMs 60000, errorPollIntervalMs 1000, telemetry.sendIntervalMs 15 min, heartbeat, credential rotation on; modbusTcpAdapter to firmware-sim (seed 42, default workload, 127.0.0.1); FileSpool (defaults) in a temp dir; hub wss TLS 1.3 with client certificates',
           'poll-60s-lean':
-            "the same as poll-60s in a process started with MALLOC_ARENA_MAX=2 and node --single-threaded (settings of the device maker's process, not of the library); not part of the verdict",
+            'the same as poll-60s in a process started with MALLOC_ARENA_MAX=2 and node --single-threaded (the settings docs/operations.md recommends for a process that runs the agent; the library cannot set them); not part of the verdict',
           'poll-10hz': 'the same with pollIntervalMs 100 (error poll folded into the full poll)',
+          'poll-10hz-lean':
+            'the same as poll-10hz with the settings of poll-60s-lean; not part of the verdict',
           'poll-10hz-live':
             'the same as poll-10hz, node --expose-gc, a full GC before every heap sample: heapUsed is the live heap; its slope / polls per second = bytes left per poll. Its RSS is lowered by the forced GCs and is not a footprint figure',
         },

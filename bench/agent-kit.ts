@@ -187,12 +187,13 @@ export class AgentProcess {
   async stats(
     timeoutMs = 10_000,
     gc = false,
+    spaces = false,
   ): Promise<Extract<AgentChildMessage, { type: 'stats' }>> {
     const reply = this.waitFor<Extract<AgentChildMessage, { type: 'stats' }>>(
       (m) => m.type === 'stats',
       timeoutMs,
     );
-    this.send({ op: 'stats', gc });
+    this.send({ op: 'stats', gc, spaces });
     return reply;
   }
 

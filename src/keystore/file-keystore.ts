@@ -110,7 +110,7 @@ export class FileKeystore {
    * the one before, so none is lost. A failed update changes nothing and later ones still run.
    *
    * @throws KeystoreError `KEYSTORE_INVALID_CONTENTS`, `KEYSTORE_BAD_KEY`,
-   *   `KEYSTORE_WRITE_FAILED` (the file and `read()` are unchanged — except when only the
+   *   `KEYSTORE_WRITE_FAILED` (the file and `read()` are unchanged, except when only the
    *   final directory sync failed: then the new contents are in place, `read()` returns them,
    *   and the message says durability is unknown); or whatever `mutator` threw.
    */

@@ -646,7 +646,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
    * Appends without waiting for earlier appends: the spool commits them as a group (one fsync)
    * and assigns seqs in call order, so order within a lane is kept. The tunnel is told as soon
    * as each record is accepted. A refused alarm-lane record (disk full, I/O error) is kept and
-   * retried every second; a refused telemetry record is counted and dropped — it was never
+   * retried every second; a refused telemetry record is counted and dropped: it was never
    * accepted, so nothing was promised.
    */
   #append(input: RecordInput, onAccepted: (r: QueuedRecord) => void): void {

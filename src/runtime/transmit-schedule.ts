@@ -92,7 +92,7 @@ function parseClock(text: string, shown: string, path: string, isEnd: boolean): 
 /** Parses one window, `"HH:MM-HH:MM"` (hyphen, en or em dash; spaces allowed). */
 export function parseWindow(text: string, path: string): TransmitWindow {
   const shown = JSON.stringify(text);
-  const m = /^\s*(\d{1,2}:\d{2})\s*[-–—]\s*(\d{1,2}:\d{2})\s*$/.exec(text);
+  const m = /^\s*(\d{1,2}:\d{2})\s*[-\u2013\u2014]\s*(\d{1,2}:\d{2})\s*$/.exec(text);
   if (!m?.[1] || !m[2]) {
     throw new ConfigError(
       `transmit window ${shown}: expected "HH:MM-HH:MM", e.g. "02:00-04:00"`,

@@ -359,7 +359,7 @@ export class FileSpool implements OutboundQueue {
   }
 
   /**
-   * Writes the state file; on a full disk, gives up the reserve and tries once more — the
+   * Writes the state file; on a full disk, gives up the reserve and tries once more: the
    * write that lets acked segments be deleted must not itself need the space they hold.
    */
   async #saveState(): Promise<void> {
@@ -556,7 +556,7 @@ export class FileSpool implements OutboundQueue {
 
   /**
    * Stops accepting appends, commits the pending ones, persists the state and closes files.
-   * @throws SpoolError `SPOOL_WRITE_FAILED` if the final state could not be saved — the records
+   * @throws SpoolError `SPOOL_WRITE_FAILED` if the final state could not be saved: the records
    *   are safe; some acked ones may be sent again after the next open.
    */
   close(): Promise<void> {

@@ -77,7 +77,7 @@ export class GapBook {
 
   /**
    * The hub acked past these seqs: a reported gap has done its job, and one not yet reported
-   * would be false (the hub holds those records — they were in flight when evicted, or
+   * would be false (the hub holds those records: they were in flight when evicted, or
    * delivered before their bytes were damaged). Returns the records this process dropped
    * into such unreported gaps: the hub has them, so the ack removed (delivered) them.
    */

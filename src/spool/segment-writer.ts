@@ -114,7 +114,7 @@ export class SegmentWriter {
   #buffer: PendingAppend[] = [];
   /**
    * Frames of `#buffer[0 .. #staged.length)`, encoded ahead under seqs `#stagedAfter + 1`
-   * onwards — valid only if every group before them succeeds (checked when a group starts).
+   * onwards: valid only if every group before them succeeds (checked when a group starts).
    */
   #staged: Staged[] = [];
   #stagedAfter = 0;
@@ -220,7 +220,7 @@ export class SegmentWriter {
   }
 
   /**
-   * Takes the next group from the buffer — every append in it, up to the byte bound — to be
+   * Takes the next group from the buffer (every append in it, up to the byte bound) to be
    * numbered after `after`, the highest durable seq.
    */
   #take(after: number): Group {

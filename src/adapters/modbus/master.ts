@@ -24,19 +24,7 @@ export function loadModbusRtu(): Promise<ModbusRtuClass> {
   return loading;
 }
 
-/** Function code of a read of `table`. */
-export function functionCodeOf(table: ModbusTable): 1 | 2 | 3 | 4 {
-  switch (table) {
-    case 'coil':
-      return 1;
-    case 'discrete':
-      return 2;
-    case 'holding':
-      return 3;
-    case 'input':
-      return 4;
-  }
-}
+export { functionCodeOf } from './mbap.js';
 
 /**
  * One read through a modbus-serial master, normalised: exactly `count` numbers (bits as 0/1;
