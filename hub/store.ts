@@ -42,7 +42,7 @@ export interface StoredGap {
   fromSeq: number;
   toSeq: number;
   records: number;
-  reason: 'quota' | 'corrupt' | 'unspecified';
+  reason: 'quota' | 'corrupt' | 'hub-state-behind' | 'unspecified';
   storedAtMs: number;
 }
 
@@ -905,7 +905,14 @@ export class HubStore {
       fromSeq: r.from_seq as number,
       toSeq: r.to_seq as number,
       records: r.records as number,
-      reason: r.reason === 1 ? 'quota' : r.reason === 2 ? 'corrupt' : 'unspecified',
+      reason:
+        r.reason === 1
+          ? 'quota'
+          : r.reason === 2
+            ? 'corrupt'
+            : r.reason === 3
+              ? 'hub-state-behind'
+              : 'unspecified',
       storedAtMs: r.at_ms as number,
     }));
   }

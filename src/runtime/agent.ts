@@ -373,7 +373,8 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     tunnel.on('sent', (r, n) => this.emit('sent', r, n));
     tunnel.on('acked', (r) => this.emit('acked', r));
     tunnel.on('gap', (g) => {
-      this.#stats.recordsInGaps += g.records;
+      // A hub that lost its state is told what it lacks; that is no loss of the device's.
+      if (g.reason !== 'hub-state-behind') this.#stats.recordsInGaps += g.records;
       this.emit('gap', g);
     });
     tunnel.on('command', (c) => void this.#runCommand(c));

@@ -71,7 +71,12 @@ export interface QueueGap {
   fromSeq: number;
   toSeq: number;
   records: number;
-  reason: 'quota' | 'corrupt';
+  /**
+   * quota, corrupt: dropped by the queue. hub-state-behind: reported by the tunnel, not the
+   * queue: a hub acked these before and they were deleted, but the hub now connected has no
+   * record of them (see GAP_REASON_HUB_STATE_BEHIND).
+   */
+  reason: 'quota' | 'corrupt' | 'hub-state-behind';
 }
 
 export interface QueueStats {

@@ -513,6 +513,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
         this.#handshakeTimer = undefined;
         const acked = frame.hubAuth.ackedSeq ?? 0;
         if (acked > 0) this.#acked(acked);
+        this.#reportHubStateBehind(acked);
         if (frame.hubAuth.heartbeatIntervalMs)
           this.#heartbeatMs = frame.hubAuth.heartbeatIntervalMs;
         this.#announcedSpreadMs = Math.min(
@@ -705,7 +706,14 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
    * Reports records the queue dropped (quota, corruption) so the hub's cumulative ack can move
    * past them. A Gap carries no seq of its own; it is sent on every connection until acked past.
    */
-  #sendGaps(ws: WebSocket): void {
+  /**
+   * Everything below the oldest record still queued was acked by a hub (or went as a gap) and
+   * is gone from the device. A hub that says it has less (`ackedSeq` from HubAuth) lost its
+   * state: left alone, its cumulative ack would wait forever for those seqs and the window
+   * would stall. The range it lacks, less gaps still to be acked, goes to it as gaps.
+   */
+  /** Gaps the queue has dropped since the last call join those waiting for the hub's ack. */
+  #collectGaps(): void {
     for (const gap of this.#o.queue.takeGaps?.() ?? []) {
       this.#gaps.push({ gap, sent: false });
       this.#o.logger.warn('records were dropped from the queue; reporting the gap to the hub', {
@@ -716,6 +724,43 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       });
       this.emit('gap', gap);
     }
+  }
+
+  #reportHubStateBehind(hubAcked: number): void {
+    const q = this.#o.queue;
+    if (!q.oldest) return;
+    this.#collectGaps(); // the queue's own gaps are no loss of the hub's
+    const floor = (q.oldest()?.seq ?? q.stats().lastSeq + 1) - 1;
+    if (floor <= hubAcked) return;
+    let from = hubAcked + 1;
+    const pending = this.#gaps
+      .map((g) => g.gap)
+      .filter((g) => g.toSeq >= from && g.fromSeq <= floor)
+      .sort((a, b) => a.fromSeq - b.fromSeq);
+    const missing: QueueGap[] = [];
+    for (const g of [...pending, { fromSeq: floor + 1, toSeq: floor + 1 }]) {
+      const to = Math.min(g.fromSeq - 1, floor);
+      if (to >= from)
+        missing.push({
+          fromSeq: from,
+          toSeq: to,
+          records: to - from + 1,
+          reason: 'hub-state-behind',
+        });
+      from = Math.max(from, g.toSeq + 1);
+    }
+    for (const gap of missing) {
+      this.#gaps.push({ gap, sent: false });
+      this.#o.logger.warn(
+        'the hub has no record of seqs it acked before (its state was restored or lost); reporting them as a gap',
+        { fromSeq: gap.fromSeq, toSeq: gap.toSeq, hubAcked },
+      );
+      this.emit('gap', gap);
+    }
+  }
+
+  #sendGaps(ws: WebSocket): void {
+    this.#collectGaps();
     for (const g of this.#gaps) {
       if (g.sent) continue;
       g.sent = true;
@@ -726,7 +771,7 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
           fromSeq: g.gap.fromSeq,
           toSeq: g.gap.toSeq,
           records: g.gap.records,
-          reason: g.gap.reason === 'quota' ? 1 : 2,
+          reason: GAP_REASONS[g.gap.reason],
         },
       });
     }
@@ -881,6 +926,12 @@ export function checkTunnelConfig(hubUrl: string, tls: Pick<TunnelTlsOptions, 's
  * frame, and a peer behind a black-holed path never sends one. The reconnect waits on 'close'.
  */
 const CLOSE_GRACE_MS = 1000;
+/** GapReason on the wire. */
+const GAP_REASONS: Record<QueueGap['reason'], number> = {
+  quota: 1,
+  corrupt: 2,
+  'hub-state-behind': 3,
+};
 /** A hub cannot make its agents wait longer than this for their first reconnect. */
 const MAX_RECONNECT_SPREAD_MS = 10 * 60_000;
 function closeSoon(ws: WebSocket, code: number, reason: string): void {

@@ -403,7 +403,8 @@ export namespace outpost {
         enum GapReason {
             GAP_REASON_UNSPECIFIED = 0,
             GAP_REASON_QUOTA = 1,
-            GAP_REASON_CORRUPT = 2
+            GAP_REASON_CORRUPT = 2,
+            GAP_REASON_HUB_STATE_BEHIND = 3
         }
 
         interface IAck extends outpost.v1.Ack.$Properties {

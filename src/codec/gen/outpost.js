@@ -1727,6 +1727,7 @@ export const outpost = $root.outpost = (() => {
             values[valuesById[0] = "GAP_REASON_UNSPECIFIED"] = 0;
             values[valuesById[1] = "GAP_REASON_QUOTA"] = 1;
             values[valuesById[2] = "GAP_REASON_CORRUPT"] = 2;
+            values[valuesById[3] = "GAP_REASON_HUB_STATE_BEHIND"] = 3;
             return values;
         })();
 
