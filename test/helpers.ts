@@ -12,12 +12,16 @@ import {
 } from '../hub/index.js';
 import { decodeFrame, encodeFrame, type Body, type Frame } from '../src/codec/index.js';
 import {
+  MemoryQueue,
   parseErrorCatalogue,
   parseRegisterMap,
+  silentLogger,
+  systemClock,
   type AgentConfig,
   type DeviceAdapter,
   type DeviceEvent,
 } from '../src/index.js';
+import { TunnelClient, type TunnelOptions } from '../src/tunnel/client.js';
 import { AgentHandshake } from '../src/tunnel/handshake.js';
 import { ed25519Identity } from '../src/tunnel/identity.js';
 
@@ -159,6 +163,34 @@ type TestPki = Awaited<ReturnType<typeof createTestPki>>;
 /** The agent's `hub` options for `deviceId`: the hub's URL and pinned key, the test PKI's files. */
 export function hubOptions(hub: Hub, pki: TestPki, deviceId: string): AgentConfig['hub'] {
   return testAgentHubOptions(pki, deviceId, hub);
+}
+
+/**
+ * The agent's TunnelClient for `deviceId` of the test PKI, against `hub`: its certificate, its
+ * identity key, the hub's pinned key, a MemoryQueue, the system clock and a silent logger;
+ * `overrides` replace any option (queue, window, backoff, clock...). Not started.
+ */
+export function tunnelClient(
+  hub: { url: string; identityPublicKey: Uint8Array },
+  pki: TestPki,
+  deviceId: string,
+  secretKey: Uint8Array,
+  overrides: Partial<TunnelOptions> = {},
+): TunnelClient {
+  const d = pki.devices[deviceId];
+  if (!d) throw new Error(`the test PKI has no device ${deviceId}`);
+  return new TunnelClient({
+    url: hub.url,
+    tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
+    deviceId,
+    agentVersion: 'test',
+    identity: ed25519Identity(secretKey),
+    hubIdentityKey: hub.identityPublicKey,
+    queue: new MemoryQueue(),
+    clock: systemClock,
+    logger: silentLogger,
+    ...overrides,
+  });
 }
 
 /**

@@ -8,10 +8,8 @@ import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, startHub, type Hub } from '../hub/index.js';
 import { encodeBody } from '../src/codec/index.js';
-import { MemoryQueue, silentLogger, systemClock, type QueueGap } from '../src/index.js';
-import { TunnelClient } from '../src/tunnel/client.js';
-import { ed25519Identity } from '../src/tunnel/identity.js';
-import { waitFor } from './helpers.js';
+import { MemoryQueue, type QueueGap } from '../src/index.js';
+import { tunnelClient, waitFor } from './helpers.js';
 
 const ID = 'XR-BEHIND';
 
@@ -46,18 +44,9 @@ describe('a hub that lost its state', () => {
   it('is told the seqs it lacks as a hub-state-behind gap, and delivery goes on', async () => {
     const first = await hub();
     const queue = new MemoryQueue();
-    const d = pki.devices[ID]!;
     const gaps: QueueGap[] = [];
-    const tunnel = new TunnelClient({
-      url: first.url,
-      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
-      deviceId: ID,
-      agentVersion: 'test',
-      identity: ed25519Identity(keys.secretKey),
-      hubIdentityKey: first.identityPublicKey,
+    const tunnel = tunnelClient(first, pki, ID, keys.secretKey, {
       queue,
-      clock: systemClock,
-      logger: silentLogger,
       backoff: { baseMs: 20, capMs: 100 },
       window: 4,
     });

@@ -8,10 +8,9 @@ import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, startHub, type Hub, type HubOptions } from '../hub/index.js';
 import { encodeBody } from '../src/codec/index.js';
-import { MemoryQueue, silentLogger, systemClock, type Clock } from '../src/index.js';
-import { TunnelClient } from '../src/tunnel/client.js';
-import { ed25519Identity } from '../src/tunnel/identity.js';
-import { waitFor } from './helpers.js';
+import { MemoryQueue, systemClock, type Clock } from '../src/index.js';
+import type { TunnelClient } from '../src/tunnel/client.js';
+import { tunnelClient, waitFor } from './helpers.js';
 
 const IDS = ['SPREAD-A', 'SPREAD-B', 'SPREAD-C'];
 
@@ -51,17 +50,9 @@ describe('reconnect spread', () => {
       },
       clearTimeout: systemClock.clearTimeout,
     };
-    const d = pki.devices[IDS[i]!]!;
-    const tunnel = new TunnelClient({
-      url: h.url,
-      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
-      deviceId: IDS[i]!,
-      agentVersion: 'test',
-      identity: ed25519Identity(keys[i]!.secretKey),
-      hubIdentityKey: h.identityPublicKey,
+    const tunnel = tunnelClient(h, pki, IDS[i]!, keys[i]!.secretKey, {
       queue,
       clock,
-      logger: silentLogger,
       backoff: { baseMs: 100, capMs: 400 },
       random: () => 0.5,
     });

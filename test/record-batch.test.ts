@@ -7,10 +7,9 @@ import {
   encodeFrameWithBody,
   type Frame,
 } from '../src/codec/index.js';
-import { MemoryQueue, silentLogger, systemClock } from '../src/index.js';
-import { TunnelClient } from '../src/tunnel/client.js';
-import { ed25519Identity } from '../src/tunnel/identity.js';
-import { oneSample, rawClient, waitFor } from './helpers.js';
+import { MemoryQueue } from '../src/index.js';
+import type { TunnelClient } from '../src/tunnel/client.js';
+import { oneSample, rawClient, tunnelClient, waitFor } from './helpers.js';
 
 // Several records per WebSocket message (RecordBatch) when the agent has a backlog, and the
 // hub's side of it: each record keeps its seq, is de-duplicated and acked cumulatively, and a
@@ -42,17 +41,8 @@ describe('record batches through the tunnel', () => {
     window: number,
     maxBatchBytes?: number,
   ): TunnelClient {
-    const d = pki.devices['XR-BATCH']!;
-    const tunnel = new TunnelClient({
-      url: hub.url,
-      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
-      deviceId: 'XR-BATCH',
-      agentVersion: 'test',
-      identity: ed25519Identity(keys.secretKey),
-      hubIdentityKey: hub.identityPublicKey,
+    const tunnel = tunnelClient(hub, pki, 'XR-BATCH', keys.secretKey, {
       queue,
-      clock: systemClock,
-      logger: silentLogger,
       window,
       maxBatchRecords: 50,
       ...(maxBatchBytes ? { maxBatchBytes } : {}),

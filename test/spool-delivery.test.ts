@@ -12,16 +12,16 @@ import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, startHub, type Hub } from '../hub/index.js';
 import { encodeBody } from '../src/codec/index.js';
+import { createAgent, FileSpool, type QueuedRecord } from '../src/index.js';
+import type { TunnelClient } from '../src/tunnel/client.js';
 import {
-  createAgent,
-  FileSpool,
-  silentLogger,
-  systemClock,
-  type QueuedRecord,
-} from '../src/index.js';
-import { TunnelClient } from '../src/tunnel/client.js';
-import { ed25519Identity } from '../src/tunnel/identity.js';
-import { catalogue, countingAdapter, hubOptions, oneSample, waitFor } from './helpers.js';
+  catalogue,
+  countingAdapter,
+  hubOptions,
+  oneSample,
+  tunnelClient,
+  waitFor,
+} from './helpers.js';
 
 /** A telemetry body with `n` samples (about 10 bytes each). */
 function samplesBody(start: number, n: number): Parameters<typeof encodeBody>[0] {
@@ -63,19 +63,7 @@ describe('spool delivery through the real tunnel and hub', () => {
   });
 
   function tunnelFor(deviceId: string, queue: FileSpool, window = 64): TunnelClient {
-    const d = pki.devices[deviceId]!;
-    return new TunnelClient({
-      url: hub.url,
-      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
-      deviceId,
-      agentVersion: 'test',
-      identity: ed25519Identity(keys.get(deviceId)!.secretKey),
-      hubIdentityKey: hub.identityPublicKey,
-      queue,
-      clock: systemClock,
-      logger: silentLogger,
-      window,
-    });
+    return tunnelClient(hub, pki, deviceId, keys.get(deviceId)!.secretKey, { queue, window });
   }
 
   it('reports records evicted for quota as a gap; the hub acks past it and the spool drains', async () => {

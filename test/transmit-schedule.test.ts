@@ -10,10 +10,15 @@ import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, startHub, type Hub } from '../hub/index.js';
 import { encodeBody } from '../src/codec/index.js';
-import { createAgent, MemoryQueue, silentLogger, systemClock, type Clock } from '../src/index.js';
-import { TunnelClient } from '../src/tunnel/client.js';
-import { ed25519Identity } from '../src/tunnel/identity.js';
-import { catalogue, countingAdapter, hubOptions, oneSample, waitFor } from './helpers.js';
+import { createAgent, MemoryQueue, systemClock, type Clock } from '../src/index.js';
+import {
+  catalogue,
+  countingAdapter,
+  hubOptions,
+  oneSample,
+  tunnelClient,
+  waitFor,
+} from './helpers.js';
 
 const MIN = 60_000;
 
@@ -107,17 +112,8 @@ describe('transmit schedule and bulk cap against the real hub', () => {
       await queue.append({ lane: 'bulk', type: 'telemetry', body, samples: 200 });
     }
     const rate = 4000;
-    const d = pki.devices['XR-BULK']!;
-    const tunnel = new TunnelClient({
-      url: hub.url,
-      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
-      deviceId: 'XR-BULK',
-      agentVersion: 'test',
-      identity: ed25519Identity(keys['XR-BULK'].secretKey),
-      hubIdentityKey: hub.identityPublicKey,
+    const tunnel = tunnelClient(hub, pki, 'XR-BULK', keys['XR-BULK'].secretKey, {
       queue,
-      clock: systemClock,
-      logger: silentLogger,
       bulkBytesPerSecond: rate,
     });
     const stored: Array<{ type: string; seq: number }> = [];

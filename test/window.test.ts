@@ -2,10 +2,8 @@ import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, startHub, type Hub } from '../hub/index.js';
 import { encodeBody } from '../src/codec/index.js';
-import { MemoryQueue, silentLogger, systemClock } from '../src/index.js';
-import { TunnelClient } from '../src/tunnel/client.js';
-import { ed25519Identity } from '../src/tunnel/identity.js';
-import { oneSample, waitFor } from './helpers.js';
+import { MemoryQueue } from '../src/index.js';
+import { oneSample, tunnelClient, waitFor } from './helpers.js';
 
 // Alarms overtake telemetry. If more alarms wait than the window holds, the window fills with
 // frames the hub cannot acknowledge cumulatively (the older telemetry is missing) - unless the
@@ -41,19 +39,7 @@ describe('sliding window with alarms ahead of a telemetry backlog', () => {
         body: encodeBody({ type: 'alarm', alarm: { code: 2002, state: (i % 2) + 1 } }),
       });
     }
-    const d = pki.devices['XR-WINDOW']!;
-    const tunnel = new TunnelClient({
-      url: hub.url,
-      tls: { ca: pki.ca.certPem, cert: d.certPem, key: d.keyPem, servername: 'localhost' },
-      deviceId: 'XR-WINDOW',
-      agentVersion: 'test',
-      identity: ed25519Identity(keys.secretKey),
-      hubIdentityKey: hub.identityPublicKey,
-      queue,
-      clock: systemClock,
-      logger: silentLogger,
-      window: 16,
-    });
+    const tunnel = tunnelClient(hub, pki, 'XR-WINDOW', keys.secretKey, { queue, window: 16 });
     tunnel.start();
     try {
       expect(await waitFor(() => queue.stats().records === 0, 15_000)).toBe(true);
