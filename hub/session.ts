@@ -537,7 +537,9 @@ export class DeviceSession implements CommitOwner {
       else this.#o.events.stored(this.#deviceId, frame, receivedAtMs, r.samples);
     });
     pos.acked = pos.above.advance(pos.acked);
-    this.#scheduleAck();
+    // A commit already gathers many frames: its ack goes now, not after the rest of this turn's
+    // reads, so the agent's window keeps moving while a long burst is being read.
+    if (this.#phase === 'open') this.#send({ type: 'ack', ack: { upTo: pos.acked } });
   }
 
   /** {@link CommitOwner}: not stored, so not acked: the agent keeps the records and resends them. */

@@ -426,14 +426,23 @@ export class HubStore {
     const next = new Map<string, StreamPosition>();
     const results = this.#db.transaction((): StoreResult[] => {
       const out = new Array<StoreResult>(items.length);
+      // A commit's items come in runs from one tunnel: look the stream up once per run.
+      let runDevice: string | undefined;
+      let runStream = '';
+      let pos: StreamPosition = { acked: 0, above: new ReceivedSeqs() };
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
-        const key = streamKey(item.deviceId, item.streamId);
-        let pos = next.get(key);
-        if (!pos) {
-          const held = this.#seqs.get(key) ?? { acked: 0, above: new ReceivedSeqs() };
-          pos = { acked: held.acked, above: held.above.clone() };
-          next.set(key, pos);
+        if (item.deviceId !== runDevice || item.streamId !== runStream) {
+          runDevice = item.deviceId;
+          runStream = item.streamId;
+          const key = streamKey(item.deviceId, item.streamId);
+          let p = next.get(key);
+          if (!p) {
+            const held = this.#seqs.get(key) ?? { acked: 0, above: new ReceivedSeqs() };
+            p = { acked: held.acked, above: held.above.clone() };
+            next.set(key, p);
+          }
+          pos = p;
         }
         const frame = item.frame;
         if (frame.type === 'gap') {

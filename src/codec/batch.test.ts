@@ -8,6 +8,7 @@ import {
   encodeBatchFrame,
   encodeFrame,
   encodeFrameWithBody,
+  BODY_FIELD,
   proto,
   reader,
   type Body,
@@ -137,5 +138,89 @@ describe('decodeFrame envelope reader', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('the hand-written envelope paths', () => {
+  const bodyTypes = [
+    'alarm',
+    'telemetry',
+    'gap',
+    'commandResult',
+    'telemetryDeflate',
+    'hello',
+  ] as const;
+
+  it('encodeFrameWithBody writes what the generated Envelope encoder writes, byte for byte', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            // Device ids alternate between a few values, so the cached prefix is both hit and missed.
+            deviceId: fc.constantFrom('', 'XR200-0001', 'XR200-0002', 'Gerät-ñ-7', 'x'.repeat(200)),
+            protocolVersion: fc.constantFrom(undefined, 0, 1, 2, 300),
+            seq: fc.oneof(
+              fc.constant(0),
+              fc.integer({ min: 1, max: 200 }),
+              fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+              fc.constant(-1),
+            ),
+            sentAtMs: fc.oneof(
+              fc.constant(0),
+              fc.integer({ min: 0, max: 4_000_000_000_000 }),
+              fc.constant(Number.MAX_SAFE_INTEGER),
+            ),
+            type: fc.constantFrom(...bodyTypes),
+            body: fc.uint8Array({ maxLength: 300 }),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (frames) => {
+          for (const f of frames) {
+            const ours = encodeFrameWithBody(
+              {
+                deviceId: f.deviceId,
+                seq: f.seq,
+                sentAtMs: f.sentAtMs,
+                ...(f.protocolVersion === undefined ? {} : { protocolVersion: f.protocolVersion }),
+              },
+              f.type,
+              f.body,
+            );
+            const w = proto.v1.Envelope.encode({
+              protocolVersion: f.protocolVersion ?? 1,
+              deviceId: f.deviceId,
+              seq: f.seq,
+              sentAtMs: f.sentAtMs,
+            });
+            w.uint32((BODY_FIELD[f.type] << 3) | 2).bytes(f.body);
+            expect(Buffer.from(ours).toString('hex')).toBe(Buffer.from(w.finish()).toString('hex'));
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('reads each frame its own device id when ids alternate, and refuses a bad id of a cached length', () => {
+    const alarm = encodeAlarmBody({ code: 1003, state: 1, text: 'x' });
+    const ids = ['XR200-0001', 'XR200-0002', 'XR200-0001', 'CT-9', 'XR200-0002'];
+    for (const [i, deviceId] of ids.entries()) {
+      const f = decodeFrame(
+        encodeFrameWithBody({ deviceId, seq: i + 1, sentAtMs: 5 }, 'alarm', alarm),
+      );
+      expect(f.deviceId).toBe(deviceId);
+    }
+    // Same length as the cached 'XR200-0002', one byte differs and is not UTF-8.
+    const good = encodeFrameWithBody(
+      { deviceId: 'XR200-0002', seq: 1, sentAtMs: 5 },
+      'alarm',
+      alarm,
+    );
+    const bad = Buffer.from(good);
+    const at = bad.indexOf(Buffer.from('XR200-0002'));
+    bad[at + 9] = 0xff;
+    expect(() => decodeFrame(bad)).toThrow(CodecError);
+    expect(decodeFrame(good).deviceId).toBe('XR200-0002');
   });
 });

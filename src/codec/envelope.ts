@@ -156,14 +156,92 @@ export function encodeFrameWithBody(
   type: BodyType,
   body: Uint8Array,
 ): Uint8Array {
-  const w = pb.Envelope.encode({
-    protocolVersion: header.protocolVersion ?? PROTOCOL_VERSION,
-    deviceId: header.deviceId,
-    seq: header.seq,
-    sentAtMs: header.sentAtMs,
-  });
-  w.uint32((BODY_FIELD[type] << 3) | 2).bytes(body);
-  return w.finish();
+  const seq = header.seq;
+  const sentAtMs = header.sentAtMs;
+  if (!isVarintNumber(seq) || !isVarintNumber(sentAtMs)) {
+    // Not a plain non-negative integer: let the generated encoder apply protobuf's rules.
+    const w = pb.Envelope.encode({
+      protocolVersion: header.protocolVersion ?? PROTOCOL_VERSION,
+      deviceId: header.deviceId,
+      seq,
+      sentAtMs,
+    });
+    w.uint32((BODY_FIELD[type] << 3) | 2).bytes(body);
+    return w.finish();
+  }
+  const prefix = envelopePrefix(header.protocolVersion ?? PROTOCOL_VERSION, header.deviceId);
+  const tag = (BODY_FIELD[type] << 3) | 2;
+  const length =
+    prefix.length +
+    (seq === 0 ? 0 : 1 + uint64Length(seq)) +
+    (sentAtMs === 0 ? 0 : 1 + uint64Length(sentAtMs)) +
+    varintLength(tag) +
+    varintLength(body.length) +
+    body.length;
+  const out = Buffer.allocUnsafe(length);
+  out.set(prefix, 0);
+  let at = prefix.length;
+  at = writeHeaderTail(out, at, seq, sentAtMs);
+  at = writeUint64(out, at, tag);
+  at = writeUint64(out, at, body.length);
+  out.set(body, at);
+  return out;
+}
+
+/**
+ * The encoded protocol_version and device_id fields (fields 1 and 2, as the generated encoder
+ * writes them), for the last header seen: an agent writes the same two in every frame.
+ */
+let prefixCache: { protocolVersion: number; deviceId: string; bytes: Uint8Array } = {
+  protocolVersion: -1,
+  deviceId: '',
+  bytes: new Uint8Array(0),
+};
+
+function envelopePrefix(protocolVersion: number, deviceId: string): Uint8Array {
+  const c = prefixCache;
+  if (c.protocolVersion === protocolVersion && c.deviceId === deviceId) return c.bytes;
+  const bytes = pb.Envelope.encode({ protocolVersion, deviceId }).finish();
+  prefixCache = { protocolVersion, deviceId, bytes };
+  return bytes;
+}
+
+/** A number the hand-written varint writer encodes as protobuf's uint64 does. */
+function isVarintNumber(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+/** Fields 3 (seq) and 4 (sent_at_ms) as the generated encoder writes them (zero: omitted). */
+function writeHeaderTail(out: Uint8Array, at: number, seq: number, sentAtMs: number): number {
+  if (seq !== 0) {
+    out[at++] = (3 << 3) | 0;
+    at = writeUint64(out, at, seq);
+  }
+  if (sentAtMs !== 0) {
+    out[at++] = (4 << 3) | 0;
+    at = writeUint64(out, at, sentAtMs);
+  }
+  return at;
+}
+
+/** Bytes of `n` (a non-negative safe integer) as a varint. */
+function uint64Length(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+/** Writes `n` (a non-negative safe integer) as a varint at `at`; returns the next offset. */
+function writeUint64(out: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[at++] = n;
+  return at;
 }
 
 /** Encodes just a body message (what the queue stores). */
@@ -217,27 +295,33 @@ export function encodeBatchFrame(
 ): Uint8Array {
   let inner = 0;
   for (const r of records) inner += 1 + varintLength(r.length) + r.length;
-  const w = pb.Envelope.encode({
-    protocolVersion: header.protocolVersion ?? PROTOCOL_VERSION,
-    deviceId: header.deviceId,
-    seq: 0,
-    sentAtMs: header.sentAtMs,
-  });
-  w.uint32((BODY_FIELD.batch << 3) | 2).uint32(inner);
-  const head = w.finish();
-  const out = new Uint8Array(head.length + inner);
+  const sentAtMs = header.sentAtMs;
+  let head: Uint8Array;
+  if (isVarintNumber(sentAtMs)) {
+    const prefix = envelopePrefix(header.protocolVersion ?? PROTOCOL_VERSION, header.deviceId);
+    head = Buffer.allocUnsafe(prefix.length + 11 + 2 + 5);
+    head.set(prefix, 0);
+    let at = writeHeaderTail(head, prefix.length, 0, sentAtMs);
+    at = writeUint64(head, at, (BODY_FIELD.batch << 3) | 2);
+    at = writeUint64(head, at, inner);
+    head = head.subarray(0, at);
+  } else {
+    const w = pb.Envelope.encode({
+      protocolVersion: header.protocolVersion ?? PROTOCOL_VERSION,
+      deviceId: header.deviceId,
+      seq: 0,
+      sentAtMs,
+    });
+    w.uint32((BODY_FIELD.batch << 3) | 2).uint32(inner);
+    head = w.finish();
+  }
+  const out = Buffer.allocUnsafe(head.length + inner);
   out.set(head, 0);
   let at = head.length;
   const tag = (BATCH_RECORDS_FIELD << 3) | 2;
   for (const r of records) {
     out[at++] = tag;
-    for (let n = r.length; ; n >>>= 7) {
-      if (n < 0x80) {
-        out[at++] = n;
-        break;
-      }
-      out[at++] = (n & 0x7f) | 0x80;
-    }
+    at = writeUint64(out, at, r.length);
     out.set(r, at);
     at += r.length;
   }
@@ -255,10 +339,8 @@ export function batchFrameLength(deviceId: string, records: number, recordBytes:
 }
 
 /** Body field number -> its name in the generated Envelope and the decoder of its message. */
-const BODY_DECODERS: Array<
-  | { name: keyof outpost.v1.Envelope; decode: (r: protobuf.Reader, len: number) => unknown }
-  | undefined
-> = [];
+/** Decoders of the body fields, by field number (the generated message decoders). */
+const BODY_DECODERS: Array<((r: protobuf.Reader, len: number) => unknown) | undefined> = [];
 {
   const decoders: Record<BodyType, (r: protobuf.Reader, len: number) => unknown> = {
     hello: (r, n) => pb.Hello.decode(r, n),
@@ -283,23 +365,70 @@ const BODY_DECODERS: Array<
     batch: (r, n) => pb.RecordBatch.decode(r, n),
   };
   for (const [name, field] of Object.entries(BODY_FIELD) as Array<[BodyType, number]>) {
-    BODY_DECODERS[field] = { name, decode: decoders[name] };
+    BODY_DECODERS[field] = decoders[name];
   }
 }
 
 /**
- * Reads an Envelope: what the generated `Envelope.decode` returns, without its oneof
- * bookkeeping (each body it sets deletes the 15 other members from the message, which was a
- * fifth of the hub's decode time for a 2 KB alarm). Same wire rules: fields in any order,
- * unknown fields skipped, the last body field wins (a sender never repeats one).
+ * The last device id read, as bytes and as a string. A hub node reads the same id in every
+ * frame of a tunnel (and in every record of a batch): reusing the string spares a UTF-8 decode
+ * and gives the session's identity check one flat string to compare, not a new one each time.
  */
-function readEnvelope(bytes: Uint8Array): outpost.v1.Envelope {
+let lastIdBytes: Uint8Array = new Uint8Array(0);
+let lastId = '';
+
+function readDeviceId(r: protobuf.Reader): string {
+  const at = r.pos;
+  const length = r.size();
+  const start = r.pos;
+  const cached = lastIdBytes;
+  if (length === cached.length && start + length <= r.len) {
+    const buf = r.buf;
+    let i = 0;
+    while (i < length && buf[start + i] === cached[i]) i++;
+    if (i === length) {
+      r.pos = start + length;
+      return lastId;
+    }
+  }
+  r.pos = at;
+  const id = r.stringVerify();
+  if (id.length <= 128) {
+    lastIdBytes = r.buf.slice(start, r.pos);
+    lastId = id;
+  }
+  return id;
+}
+
+/**
+ * An Envelope as read off the wire: the header fields and the last body field (its number and
+ * its decoded message). One object shape for every frame.
+ */
+interface RawEnvelope {
+  protocolVersion: number;
+  deviceId: string;
+  seq: number;
+  sentAtMs: number;
+  /** Field number of the body (0: none). */
+  bodyField: number;
+  body: unknown;
+}
+
+/**
+ * Reads an Envelope the way the generated `Envelope.decode` would, without its oneof
+ * bookkeeping (each body it sets deletes the 15 other members from the message, which was a
+ * fifth of the hub's decode time for a 2 KB alarm) and without building objects whose shape
+ * depends on the body. Same wire rules: fields in any order, unknown fields skipped, the last
+ * body field wins (a sender never repeats one).
+ */
+function readEnvelope(bytes: Uint8Array): RawEnvelope {
   const r = reader(bytes);
   let protocolVersion = 0;
   let deviceId = '';
   let seq = 0;
   let sentAtMs = 0;
-  let body: { name: keyof outpost.v1.Envelope; value: unknown } | undefined;
+  let bodyField = 0;
+  let body: unknown = undefined;
   while (r.pos < r.len) {
     const tag = r.tag();
     const field = tag >>> 3;
@@ -312,23 +441,18 @@ function readEnvelope(bytes: Uint8Array): outpost.v1.Envelope {
       continue;
     }
     if (wireType === 2 && field === 2) {
-      deviceId = r.stringVerify();
+      deviceId = readDeviceId(r);
       continue;
     }
-    const decoder = BODY_DECODERS[field];
-    if (wireType === 2 && decoder) {
-      body = { name: decoder.name, value: decoder.decode(r, r.uint32()) };
+    const decode = BODY_DECODERS[field];
+    if (wireType === 2 && decode) {
+      body = decode(r, r.uint32());
+      bodyField = field;
       continue;
     }
     r.skipType(wireType, 0, field);
   }
-  const env = { protocolVersion, deviceId, seq, sentAtMs } as Record<string, unknown>;
-  if (body) {
-    env.body = body.name;
-    env[body.name] = body.value;
-  }
-  // A plain object with the fields decodeFrame reads; not an Envelope instance.
-  return env as unknown as outpost.v1.Envelope;
+  return { protocolVersion, deviceId, seq, sentAtMs, bodyField, body };
 }
 
 export interface DecodeOptions {
@@ -349,7 +473,7 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
       `frame of ${bytes.length} bytes exceeds the ${maxBytes}-byte limit`,
     );
   }
-  let env: outpost.v1.Envelope;
+  let env: RawEnvelope;
   try {
     env = readEnvelope(bytes);
   } catch (cause) {
@@ -359,61 +483,136 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
       { cause },
     );
   }
-  if (!SUPPORTED_VERSIONS.includes(env.protocolVersion)) {
+  const { protocolVersion, deviceId, seq, sentAtMs, body } = env;
+  if (!SUPPORTED_VERSIONS.includes(protocolVersion)) {
     throw new CodecError(
       'OUTPOST_UNSUPPORTED_VERSION',
-      `protocol version ${env.protocolVersion} is not supported (supported: ${SUPPORTED_VERSIONS.join(', ')})`,
+      `protocol version ${protocolVersion} is not supported (supported: ${SUPPORTED_VERSIONS.join(', ')})`,
     );
   }
-  const header = {
-    protocolVersion: env.protocolVersion,
-    deviceId: env.deviceId,
-    seq: env.seq,
-    sentAtMs: env.sentAtMs,
-  };
-  if (!Number.isSafeInteger(header.seq) || header.seq < 0) {
-    throw new CodecError(
-      'OUTPOST_MALFORMED_FRAME',
-      `sequence number ${header.seq} is out of range`,
-    );
+  if (!Number.isSafeInteger(seq) || seq < 0) {
+    throw new CodecError('OUTPOST_MALFORMED_FRAME', `sequence number ${seq} is out of range`);
   }
-  switch (env.body) {
-    case 'hello':
-      return { ...header, type: 'hello', hello: env.hello! };
-    case 'deviceAuth':
-      return { ...header, type: 'deviceAuth', deviceAuth: env.deviceAuth! };
-    case 'hubAuth':
-      return { ...header, type: 'hubAuth', hubAuth: env.hubAuth! };
-    case 'telemetry':
-      return { ...header, type: 'telemetry', telemetry: env.telemetry! };
-    case 'alarm':
-      return { ...header, type: 'alarm', alarm: env.alarm! };
-    case 'gap':
-      return { ...header, type: 'gap', gap: env.gap! };
-    case 'commandResult':
-      return { ...header, type: 'commandResult', commandResult: env.commandResult! };
-    case 'ack':
-      return { ...header, type: 'ack', ack: env.ack! };
-    case 'command':
-      return { ...header, type: 'command', command: env.command! };
-    case 'error':
-      return { ...header, type: 'error', error: env.error! };
-    case 'redirect':
-      return { ...header, type: 'redirect', redirect: env.redirect! };
-    case 'renewCredential':
-      return { ...header, type: 'renewCredential', renewCredential: env.renewCredential! };
-    case 'credentialIssued':
-      return { ...header, type: 'credentialIssued', credentialIssued: env.credentialIssued! };
-    case 'rotateNow':
-      return { ...header, type: 'rotateNow', rotateNow: env.rotateNow! };
-    case 'telemetryDeflate':
+  // One object literal per body type, header fields first: each site builds its frames with one
+  // fixed shape (spreading a header and then adding fields made V8 migrate every frame's map).
+  const v = protocolVersion;
+  switch (env.bodyField) {
+    case BODY_FIELD.hello:
+      return { protocolVersion: v, deviceId, seq, sentAtMs, type: 'hello', hello: body as Hello };
+    case BODY_FIELD.deviceAuth:
       return {
-        ...header,
-        type: 'telemetry',
-        telemetry: inflateTelemetry(env.telemetryDeflate!, maxBytes),
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'deviceAuth',
+        deviceAuth: body as DeviceAuth,
       };
-    case 'batch':
-      return { ...header, type: 'batch', batch: { records: env.batch!.records ?? [] } };
+    case BODY_FIELD.hubAuth:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'hubAuth',
+        hubAuth: body as HubAuth,
+      };
+    case BODY_FIELD.telemetry:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'telemetry',
+        telemetry: body as TelemetryBatch,
+      };
+    case BODY_FIELD.alarm:
+      return { protocolVersion: v, deviceId, seq, sentAtMs, type: 'alarm', alarm: body as Alarm };
+    case BODY_FIELD.gap:
+      return { protocolVersion: v, deviceId, seq, sentAtMs, type: 'gap', gap: body as Gap };
+    case BODY_FIELD.commandResult:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'commandResult',
+        commandResult: body as CommandResult,
+      };
+    case BODY_FIELD.ack:
+      return { protocolVersion: v, deviceId, seq, sentAtMs, type: 'ack', ack: body as Ack };
+    case BODY_FIELD.command:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'command',
+        command: body as Command,
+      };
+    case BODY_FIELD.error:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'error',
+        error: body as ProtocolErrorBody,
+      };
+    case BODY_FIELD.redirect:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'redirect',
+        redirect: body as outpost.v1.Redirect,
+      };
+    case BODY_FIELD.renewCredential:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'renewCredential',
+        renewCredential: body as outpost.v1.RenewCredential,
+      };
+    case BODY_FIELD.credentialIssued:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'credentialIssued',
+        credentialIssued: body as outpost.v1.CredentialIssued,
+      };
+    case BODY_FIELD.rotateNow:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'rotateNow',
+        rotateNow: body as outpost.v1.RotateNow,
+      };
+    case BODY_FIELD.telemetryDeflate:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'telemetry',
+        telemetry: inflateTelemetry(body as Uint8Array, maxBytes),
+      };
+    case BODY_FIELD.batch:
+      return {
+        protocolVersion: v,
+        deviceId,
+        seq,
+        sentAtMs,
+        type: 'batch',
+        batch: { records: (body as outpost.v1.RecordBatch).records ?? [] },
+      };
     default:
       throw new CodecError('OUTPOST_MISSING_BODY', 'frame carries no known body');
   }
