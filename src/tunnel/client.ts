@@ -702,16 +702,6 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     return false;
   }
 
-  /**
-   * Reports records the queue dropped (quota, corruption) so the hub's cumulative ack can move
-   * past them. A Gap carries no seq of its own; it is sent on every connection until acked past.
-   */
-  /**
-   * Everything below the oldest record still queued was acked by a hub (or went as a gap) and
-   * is gone from the device. A hub that says it has less (`ackedSeq` from HubAuth) lost its
-   * state: left alone, its cumulative ack would wait forever for those seqs and the window
-   * would stall. The range it lacks, less gaps still to be acked, goes to it as gaps.
-   */
   /** Gaps the queue has dropped since the last call join those waiting for the hub's ack. */
   #collectGaps(): void {
     for (const gap of this.#o.queue.takeGaps?.() ?? []) {
@@ -726,6 +716,12 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     }
   }
 
+  /**
+   * Everything below the oldest record still queued was acked by a hub (or went as a gap) and
+   * is gone from the device. A hub that says it has less (`ackedSeq` from HubAuth) lost its
+   * state: left alone, its cumulative ack would wait forever for those seqs and the window
+   * would stall. The range it lacks, less gaps still to be acked, goes to it as gaps.
+   */
   #reportHubStateBehind(hubAcked: number): void {
     const q = this.#o.queue;
     if (!q.oldest) return;
@@ -759,6 +755,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     }
   }
 
+  /**
+   * Reports records the queue dropped (quota, corruption) so the hub's cumulative ack can move
+   * past them. A Gap carries no seq of its own; it is sent on every connection until acked past.
+   */
   #sendGaps(ws: WebSocket): void {
     this.#collectGaps();
     for (const g of this.#gaps) {
