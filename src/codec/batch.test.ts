@@ -203,7 +203,7 @@ describe('the hand-written envelope paths', () => {
   });
 
   it('reads each frame its own device id when ids alternate, and refuses a bad id of a cached length', () => {
-    const alarm = encodeAlarmBody({ code: 1003, state: 1, text: 'x' });
+    const alarm = proto.v1.Alarm.encode({ code: 1003, state: 1, text: 'x' }).finish();
     const ids = ['XR200-0001', 'XR200-0002', 'XR200-0001', 'CT-9', 'XR200-0002'];
     for (const [i, deviceId] of ids.entries()) {
       const f = decodeFrame(
