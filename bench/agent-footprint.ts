@@ -69,7 +69,7 @@ const TARGET_RSS_MIB = 64;
 const TARGET_CPU_PCT = 0.5;
 
 interface AgentSpec {
-  name: 'poll-60s' | 'poll-60s-lean' | 'poll-10hz' | 'poll-10hz-lean' | 'poll-10hz-live';
+  name: string;
   deviceId: string;
   pollIntervalMs?: number;
   /** Process settings an OEM may choose for its own process (docs/benchmarks.md). */
@@ -79,7 +79,7 @@ interface AgentSpec {
   gcBeforeHeapSample?: boolean;
 }
 
-const AGENTS: readonly AgentSpec[] = [
+const DEFAULT_AGENTS: readonly AgentSpec[] = [
   { name: 'poll-60s', deviceId: 'XR200-FOOTPRINT-60S' },
   {
     // The same agent in a process the device maker tuned for a small footprint: two glibc
@@ -104,6 +104,40 @@ const AGENTS: readonly AgentSpec[] = [
     gcBeforeHeapSample: true,
   },
 ];
+
+/**
+ * OUTPOST_BENCH_FOOTPRINT_VARIANTS=1 (a comparison, not the footprint verdict): instead of the
+ * children above, agents at the 60 s poll (and three at 10 polls/s) each in a process with
+ * other V8 flags on top of the lean settings, side by side. Writes agent-footprint-variants.json.
+ */
+const VARIANTS_MODE = process.env.OUTPOST_BENCH_FOOTPRINT_VARIANTS === '1';
+const LEAN_ENV = { MALLOC_ARENA_MAX: '2' };
+const lean = (name: string, flags: string[], pollIntervalMs?: number): AgentSpec => ({
+  name,
+  deviceId: `XR200-FP-${name.toUpperCase()}`,
+  env: LEAN_ENV,
+  execArgv: ['--single-threaded', ...flags],
+  ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+});
+const VARIANT_AGENTS: readonly AgentSpec[] = [
+  { name: 'poll-60s', deviceId: 'XR200-FP-60S-DEFAULTS' },
+  lean('poll-60s-lean', []),
+  lean('60s-lean-ofs', ['--optimize-for-size']),
+  lean('60s-lean-hgp10', ['--heap-growing-percent=10']),
+  lean('60s-lean-lite', ['--lite-mode']),
+  lean('60s-lean-maxlazy', ['--max-lazy']),
+  lean('60s-lean-ofs-hgp10', ['--optimize-for-size', '--heap-growing-percent=10']),
+  lean('60s-lean-semi1', ['--max-semi-space-size=1']),
+  lean('60s-lean-old24', ['--max-old-space-size=24']),
+  lean('10hz-lean', [], 100),
+  lean('10hz-lean-ofs-hgp10', ['--optimize-for-size', '--heap-growing-percent=10'], 100),
+  lean('10hz-lean-lite', ['--lite-mode'], 100),
+  {
+    ...lean('60s-lean-live', []),
+    gcBeforeHeapSample: true,
+  },
+];
+const AGENTS: readonly AgentSpec[] = VARIANTS_MODE ? VARIANT_AGENTS : DEFAULT_AGENTS;
 
 interface HeapSample {
   tMs: number;
@@ -359,7 +393,7 @@ export const agentFootprintBench: Bench = {
           return String(round((s[s.length - 1]?.rssKiB ?? 0) / KIB_PER_MIB, 1));
         };
         log(
-          `  [${Math.round(at / 1000)} s] RSS MiB bare ${last('bare')} loaded ${last('loaded')} 60s ${last('poll-60s')} 60s-lean ${last('poll-60s-lean')} 10hz ${last('poll-10hz')} 10hz-lean ${last('poll-10hz-lean')}, load ${loadAvg().join(' ')}`,
+          `  [${Math.round(at / 1000)} s] RSS MiB ${['bare', 'loaded', ...AGENTS.map((a) => a.name)].map((k) => `${k} ${last(k)}`).join(', ')}; load ${loadAvg().join(' ')}`,
         );
       }
       await sleep(Math.max(0, started + durationS * 1000 - Date.now()));
@@ -469,12 +503,18 @@ export const agentFootprintBench: Bench = {
     }
     log(`load average at start ${loadAtStart.join(' ')}, at end ${loadAtEnd.join(' ')}`);
     return {
-      bench: `agent-footprint${soak ? '-soak' : ''}${FORCE_GC ? '-gc' : ''}`,
-      command: `${FORCE_GC ? 'OUTPOST_BENCH_FORCE_GC=1 ' : ''}npm run bench -- agent-footprint${optionFlags(benchOptions)}`,
+      bench: `agent-footprint${VARIANTS_MODE ? '-variants' : ''}${soak ? '-soak' : ''}${FORCE_GC ? '-gc' : ''}`,
+      command: `${VARIANTS_MODE ? 'OUTPOST_BENCH_FOOTPRINT_VARIANTS=1 ' : ''}${FORCE_GC ? 'OUTPOST_BENCH_FORCE_GC=1 ' : ''}npm run bench -- agent-footprint${optionFlags(benchOptions)}`,
       wallTimeS: round((nowNs() - t0) / 1e9, 1),
       settings: {
         durationS,
         forceGcBeforeHeapSamples: FORCE_GC,
+        agents: AGENTS.map((a) => ({
+          name: a.name,
+          env: a.env ?? {},
+          nodeFlags: a.execArgv ?? [],
+          pollIntervalMs: a.pollIntervalMs ?? 60_000,
+        })),
         steadyWindowFromS: steadyFromMs / 1000,
         growthFitFromS: fitFromMs / 1000,
         loadAvgAtStart: loadAtStart,
