@@ -29,7 +29,8 @@
  * Default: 180 s (`--duration <n>s|m|h` changes it; `--duration 10m` is the short growth run);
  * `--soak` runs 1 hour, fits the last 50 minutes and writes agent-footprint-soak.json instead.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
@@ -39,15 +40,19 @@ import {
   AgentProcess,
   benchOptions,
   buildAgentBundle,
+  buildCliBundle,
   KIB_PER_MIB,
   loadAvg,
   MIB,
   optionFlags,
   ProcSampler,
+  ServiceProcess,
   sleep,
   slope,
+  unitProcessSettings,
   type ProcSample,
 } from './agent-kit.js';
+import { FileKeyProvider, saveEnrolment } from '../src/index.js';
 import { median, nowNs, round, table, type Bench } from './lib.js';
 
 const DEFAULT_DURATION_S = 180;
@@ -139,6 +144,21 @@ const VARIANT_AGENTS: readonly AgentSpec[] = [
 ];
 const AGENTS: readonly AgentSpec[] = VARIANTS_MODE ? VARIANT_AGENTS : DEFAULT_AGENTS;
 
+/**
+ * The real `outpost agent` command (cli/outpost.ts bundled as dist/cli/outpost.js is), with a
+ * configuration file and an enrolled keystore, at its defaults (60 s poll): `service-unit` is
+ * started exactly as deploy/systemd/outpost-agent.service's ExecStart= and Environment= say
+ * (read from that file), `service-defaults` with plain `node` and no environment change. No
+ * IPC: RSS and CPU from /proc only; at the end each gets SIGTERM, as systemd stops it.
+ */
+const SERVICES: ReadonlyArray<{ name: string; deviceId: string; unit: boolean }> = VARIANTS_MODE
+  ? []
+  : [
+      { name: 'service-unit', deviceId: 'XR200-FOOTPRINT-UNIT', unit: true },
+      { name: 'service-defaults', deviceId: 'XR200-FOOTPRINT-SVC', unit: false },
+    ];
+const NAMES = ['bare', 'loaded', ...AGENTS.map((a) => a.name), ...SERVICES.map((s) => s.name)];
+
 interface HeapSample {
   tMs: number;
   polls: number;
@@ -183,6 +203,8 @@ interface ProcessResult {
   /** V8 heap spaces at the end of the run (asked once sampling is over): committed / used KiB. */
   heapSpacesKiB?: Record<string, [number, number]>;
   agentStats?: unknown;
+  /** `outpost agent` children: exit status after SIGTERM (0 expected). */
+  exitOnSigterm?: number | null;
   /** RSS (MiB) every minute, for the record. */
   rssPerMinuteMiB: number[];
   /** Every heap sample: seconds since start, heapUsed and heapTotal (MiB). */
@@ -303,10 +325,13 @@ export const agentFootprintBench: Bench = {
     const fitFromMs = steadyFromMs;
     const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-footprint-'));
     const children: AgentProcess[] = [];
+    const services: ServiceProcess[] = [];
+    const exitCodes = new Map<string, number | null>();
     let sim: Simulator | undefined;
     let hub: Hub | undefined;
     let sampler: ProcSampler | undefined;
     let heapTimer: NodeJS.Timeout | undefined;
+    let unit: Awaited<ReturnType<typeof unitProcessSettings>> | undefined;
     const heap = new Map<string, HeapSample[]>(AGENTS.map((a) => [a.name, []]));
     const results: ProcessResult[] = [];
     const finalStats = new Map<string, unknown>();
@@ -314,7 +339,7 @@ export const agentFootprintBench: Bench = {
     try {
       const bundle = await buildAgentBundle(dir);
       const pki = await createTestPki({
-        deviceIds: AGENTS.map((a) => a.deviceId),
+        deviceIds: [...AGENTS.map((a) => a.deviceId), ...SERVICES.map((s) => s.deviceId)],
         hubName: 'footprint-bench-hub',
       });
       sim = await startSimulator({ seed: 42, controlPort: false });
@@ -359,11 +384,61 @@ export const agentFootprintBench: Bench = {
           ...(spec.pollIntervalMs === undefined ? {} : { pollIntervalMs: spec.pollIntervalMs }),
         });
       }
+      unit = SERVICES.length > 0 ? await unitProcessSettings() : undefined;
+      const cli = SERVICES.length > 0 ? buildCliBundle(dir) : '';
+      for (const svc of SERVICES) {
+        const keys = nacl.sign.keyPair();
+        hub.registerDevice(svc.deviceId, keys.publicKey);
+        const device = pki.devices[svc.deviceId]!;
+        const sdir = join(dir, svc.name);
+        await mkdir(sdir);
+        const sealingKeyFile = join(sdir, 'sealing.key');
+        // What `outpost agent enrol` leaves behind, made here from the bench's PKI.
+        await saveEnrolment(join(sdir, 'keystore'), await FileKeyProvider.create(sealingKeyFile), {
+          deviceId: svc.deviceId,
+          identity: { publicKey: keys.publicKey, secretKey: keys.secretKey },
+          tls: {
+            certPem: device.certPem,
+            keyPem: device.keyPem,
+            notAfterMs: Date.parse(new X509Certificate(device.certPem).validTo),
+          },
+          hubCaPems: [pki.ca.certPem],
+          hubIdentityKey: hub.identityPublicKey,
+        });
+        await writeFile(join(sdir, 'hub-ca.pem'), pki.ca.certPem);
+        const configFile = join(sdir, 'agent.json');
+        await writeFile(
+          configFile,
+          JSON.stringify({
+            deviceId: svc.deviceId,
+            hub: { url: hub.url, caFile: 'hub-ca.pem', servername: 'localhost' },
+            keystore: { path: 'keystore', sealingKeyFile: 'sealing.key' },
+            spool: { dir: 'spool' },
+            adapter: { type: 'modbus-tcp', host: '127.0.0.1', port: sim.modbusPort },
+            logLevel: 'warn',
+          }),
+        );
+        const proc = new ServiceProcess(
+          cli,
+          configFile,
+          svc.unit ? unit!.nodeFlags : [],
+          svc.unit ? unit!.env : {},
+        );
+        services.push(proc);
+        const h = hub;
+        const deadline = Date.now() + 30_000;
+        while (!h.isConnected(svc.deviceId)) {
+          if (Date.now() > deadline)
+            throw new Error(`${svc.name} did not connect in 30 s: ${proc.output}`);
+          await sleep(100);
+        }
+      }
       const started = Date.now();
       sampler = new ProcSampler({
         bare: bare.pid,
         loaded: loaded.pid,
         ...Object.fromEntries(AGENTS.map((a, i) => [a.name, agents[i]!.pid])),
+        ...Object.fromEntries(SERVICES.map((s, i) => [s.name, services[i]!.pid])),
       });
       heapTimer = setInterval(() => {
         for (const [i, a] of AGENTS.entries()) {
@@ -393,7 +468,7 @@ export const agentFootprintBench: Bench = {
           return String(round((s[s.length - 1]?.rssKiB ?? 0) / KIB_PER_MIB, 1));
         };
         log(
-          `  [${Math.round(at / 1000)} s] RSS MiB ${['bare', 'loaded', ...AGENTS.map((a) => a.name)].map((k) => `${k} ${last(k)}`).join(', ')}; load ${loadAvg().join(' ')}`,
+          `  [${Math.round(at / 1000)} s] RSS MiB ${NAMES.map((k) => `${k} ${last(k)}`).join(', ')}; load ${loadAvg().join(' ')}`,
         );
       }
       await sleep(Math.max(0, started + durationS * 1000 - Date.now()));
@@ -420,7 +495,9 @@ export const agentFootprintBench: Bench = {
           ),
         );
       }
-      for (const name of ['bare', 'loaded', ...AGENTS.map((a) => a.name)]) {
+      for (const [i, svc] of SERVICES.entries())
+        exitCodes.set(svc.name, await services[i]!.terminate());
+      for (const name of NAMES) {
         const r = analyse(
           name,
           sampler.samples.get(name)!,
@@ -429,6 +506,7 @@ export const agentFootprintBench: Bench = {
           heap.get(name),
         );
         if (finalStats.has(name)) r.agentStats = finalStats.get(name);
+        if (exitCodes.has(name)) r.exitOnSigterm = exitCodes.get(name);
         if (finalSpaces.has(name)) r.heapSpacesKiB = finalSpaces.get(name);
         const spec = AGENTS.find((a) => a.name === name);
         if (spec) r.heapSamplesAfterGc = FORCE_GC || spec.gcBeforeHeapSample === true;
@@ -437,7 +515,7 @@ export const agentFootprintBench: Bench = {
     } finally {
       clearInterval(heapTimer);
       sampler?.stop();
-      await Promise.all(children.map((c) => c.kill()));
+      await Promise.all([...children.map((c) => c.kill()), ...services.map((p) => p.terminate())]);
       await hub?.close();
       await sim?.close();
       await rm(dir, { recursive: true, force: true });
@@ -498,7 +576,19 @@ export const agentFootprintBench: Bench = {
       );
     if (p60 && p10) {
       log(
-        `targets: RSS <= ${TARGET_RSS_MIB} MiB: 60 s ${p60.rssMiB.steadyMax}, 10/s ${p10.rssMiB.steadyMax} -> ${Math.max(p60.rssMiB.steadyMax, p10.rssMiB.steadyMax) <= TARGET_RSS_MIB ? 'met' : 'not met'}; CPU < ${TARGET_CPU_PCT} % at 60 s poll: ${p60.cpuPctOfOneCore} % -> ${p60.cpuPctOfOneCore < TARGET_CPU_PCT ? 'met' : 'not met'}`,
+        `Node defaults (reference): RSS max 60 s ${p60.rssMiB.steadyMax} MiB, 10/s ${p10.rssMiB.steadyMax} MiB; CPU at 60 s poll ${p60.cpuPctOfOneCore} %`,
+      );
+    }
+    const svc = results.find((r) => r.process === 'service-unit');
+    if (svc) {
+      log(
+        `targets, for outpost agent as the systemd unit runs it (${unit?.nodeFlags.join(' ')} ${Object.entries(
+          unit?.env ?? {},
+        )
+          .map(([k, v]) => `${k}=${v}`)
+          .join(
+            ' ',
+          )}), 60 s poll: RSS <= ${TARGET_RSS_MIB} MiB: median ${svc.rssMiB.steadyMedian}, max ${svc.rssMiB.steadyMax} -> ${svc.rssMiB.steadyMax <= TARGET_RSS_MIB ? 'met' : 'not met'}; CPU < ${TARGET_CPU_PCT} %: ${svc.cpuPctOfOneCore} % -> ${svc.cpuPctOfOneCore < TARGET_CPU_PCT ? 'met' : 'not met'}; RSS slope ${svc.rssSlopeMiBPerHour} MiB/h; exit status after SIGTERM ${svc.exitOnSigterm}`,
       );
     }
     log(`load average at start ${loadAtStart.join(' ')}, at end ${loadAtEnd.join(' ')}`);
@@ -532,6 +622,9 @@ export const agentFootprintBench: Bench = {
             'the same as poll-10hz with the settings of poll-60s-lean; not part of the verdict',
           'poll-10hz-live':
             'the same as poll-10hz, node --expose-gc, a full GC before every heap sample: heapUsed is the live heap; its slope / polls per second = bytes left per poll. Its RSS is lowered by the forced GCs and is not a footprint figure',
+          'service-unit': `the real outpost agent command (cli/outpost.ts bundled by esbuild as dist/cli/outpost.js is built) with a configuration file (library defaults: 60 s poll, 1 s error poll, 15 min send), an enrolled FileKeystore and a FileSpool, started as deploy/systemd/outpost-agent.service says: node ${unit?.nodeFlags.join(' ') ?? '?'}, environment ${JSON.stringify(unit?.env ?? {})}; the verdict`,
+          'service-defaults':
+            'the same command with plain node and no environment change (Node defaults), for reference',
         },
         sampling:
           '/proc/<pid>/stat utime+stime (CLK_TCK ticks) and /proc/<pid>/status VmRSS and RssAnon every 1 s from the parent; process.memoryUsage() over IPC every 10 s (agents only)',
