@@ -80,6 +80,11 @@ interface AgentSpec {
   /** Process settings an OEM may choose for its own process (docs/benchmarks.md). */
   env?: Record<string, string>;
   execArgv?: readonly string[];
+  /**
+   * Started with deploy/systemd/outpost-agent.service's node flags and Environment= (read from
+   * the unit at run time), then `execArgv` and `env` on top.
+   */
+  unit?: boolean;
   /** Full GC before every heap sample (`--expose-gc`): heapUsed is then the live heap. */
   gcBeforeHeapSample?: boolean;
 }
@@ -107,6 +112,23 @@ const DEFAULT_AGENTS: readonly AgentSpec[] = [
     deviceId: 'XR200-FOOTPRINT-10HZ-LIVE',
     pollIntervalMs: 100,
     gcBeforeHeapSample: true,
+  },
+  // The shipped unit's process settings on the bench's agent child (which reports its V8 heap
+  // over IPC; the `service-unit` command below cannot), at both rates, and with --lite-mode on
+  // top (docs/operations.md: smaller, but no WebAssembly, so no PAC files, and no optimising
+  // compiler).
+  { name: 'poll-60s-unit', deviceId: 'XR200-FOOTPRINT-60S-UNIT', unit: true },
+  {
+    name: 'poll-10hz-unit',
+    deviceId: 'XR200-FOOTPRINT-10HZ-UNIT',
+    pollIntervalMs: 100,
+    unit: true,
+  },
+  {
+    name: 'poll-60s-unit-lite',
+    deviceId: 'XR200-FOOTPRINT-60S-LITE',
+    unit: true,
+    execArgv: ['--lite-mode'],
   },
 ];
 
@@ -348,6 +370,7 @@ export const agentFootprintBench: Bench = {
         dbPath: join(dir, 'hub.sqlite'),
         hubId: 'footprint-bench-hub',
       });
+      unit = await unitProcessSettings();
       const bare = await AgentProcess.spawn(bundle.bare, [], true);
       children.push(bare);
       const loaded = await AgentProcess.spawn(bundle.agent, ['--loaded']);
@@ -362,13 +385,14 @@ export const agentFootprintBench: Bench = {
           [],
           false,
           [
+            ...(spec.unit ? unit.nodeFlags : []),
             ...(spec.execArgv ?? []),
             ...(FORCE_GC || spec.gcBeforeHeapSample ? ['--expose-gc'] : []),
             ...(SNAPSHOT_DIR && spec.gcBeforeHeapSample
               ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`]
               : []),
           ],
-          spec.env,
+          spec.unit ? { ...unit.env, ...spec.env } : spec.env,
         );
         children.push(child);
         agents.push(child);
@@ -384,7 +408,6 @@ export const agentFootprintBench: Bench = {
           ...(spec.pollIntervalMs === undefined ? {} : { pollIntervalMs: spec.pollIntervalMs }),
         });
       }
-      unit = SERVICES.length > 0 ? await unitProcessSettings() : undefined;
       const cli = SERVICES.length > 0 ? buildCliBundle(dir) : '';
       for (const svc of SERVICES) {
         const keys = nacl.sign.keyPair();
@@ -421,8 +444,8 @@ export const agentFootprintBench: Bench = {
         const proc = new ServiceProcess(
           cli,
           configFile,
-          svc.unit ? unit!.nodeFlags : [],
-          svc.unit ? unit!.env : {},
+          svc.unit ? unit.nodeFlags : [],
+          svc.unit ? unit.env : {},
         );
         services.push(proc);
         const h = hub;
@@ -622,6 +645,10 @@ export const agentFootprintBench: Bench = {
             'the same as poll-10hz with the settings of poll-60s-lean; not part of the verdict',
           'poll-10hz-live':
             'the same as poll-10hz, node --expose-gc, a full GC before every heap sample: heapUsed is the live heap; its slope / polls per second = bytes left per poll. Its RSS is lowered by the forced GCs and is not a footprint figure',
+          'poll-60s-unit': `the bench's agent child (as poll-60s) started with the unit's settings: node ${unit?.nodeFlags.join(' ') ?? '?'}, environment ${JSON.stringify(unit?.env ?? {})}`,
+          'poll-10hz-unit': 'the same at pollIntervalMs 100',
+          'poll-60s-unit-lite':
+            'poll-60s-unit with --lite-mode on top (no optimising compiler, no WebAssembly); not in the unit',
           'service-unit': `the real outpost agent command (cli/outpost.ts bundled by esbuild as dist/cli/outpost.js is built) with a configuration file (library defaults: 60 s poll, 1 s error poll, 15 min send), an enrolled FileKeystore and a FileSpool, started as deploy/systemd/outpost-agent.service says: node ${unit?.nodeFlags.join(' ') ?? '?'}, environment ${JSON.stringify(unit?.env ?? {})}; the verdict`,
           'service-defaults':
             'the same command with plain node and no environment change (Node defaults), for reference',

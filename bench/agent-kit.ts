@@ -360,9 +360,13 @@ export async function unitProcessSettings(): Promise<{
   return { env, nodeFlags, execStart };
 }
 
-/** Bundles cli/outpost.ts into `dir` as dist/cli/outpost.js is built (npm packages external). */
+/**
+ * Bundles cli/outpost.ts into `dir`/cli as dist/cli/outpost.js is built: npm packages external,
+ * code splitting on (tsup's `splitting: true`), so the demo's hub and simulator stay in a chunk
+ * `outpost agent` never loads. Returns the entry script.
+ */
 export function buildCliBundle(dir: string): string {
-  const outfile = join(dir, 'outpost.mjs');
+  const outdir = join(dir, 'cli');
   const r = spawnSync(
     join(REPO, 'node_modules/.bin/esbuild'),
     [
@@ -372,13 +376,14 @@ export function buildCliBundle(dir: string): string {
       '--format=esm',
       '--target=node20',
       '--packages=external',
+      '--splitting',
       '--log-level=warning',
-      `--outfile=${outfile}`,
+      `--outdir=${outdir}`,
     ],
     { encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`esbuild failed: ${r.stderr || r.error?.message}`);
-  return outfile;
+  return join(outdir, 'outpost.js');
 }
 
 /** `node <flags> outpost.mjs agent --config <file>`: the real service command, no IPC. */

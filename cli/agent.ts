@@ -128,8 +128,26 @@ async function openKeystore(c: AgentServiceConfig): Promise<FileKeystore> {
   return FileKeystore.open(c.keystore.path, sealingKey(c));
 }
 
+/**
+ * PAC files are evaluated in a WebAssembly sandbox (pac-resolver); a process started with
+ * `--lite-mode` or `--jitless` has no WebAssembly. Said at start, not at the first dial.
+ */
+export function checkRuntimeSupports(c: AgentServiceConfig): void {
+  if (
+    c.proxy?.mode === 'pac' &&
+    (globalThis as { WebAssembly?: unknown }).WebAssembly === undefined
+  )
+    throw new AgentConfigError(
+      'AGENT_CONFIG_INVALID',
+      c.file,
+      'proxy.mode',
+      'PAC files need WebAssembly, which this process runs without (node --lite-mode or --jitless): remove that flag from ExecStart=, or use proxy mode "url" or "env"',
+    );
+}
+
 /** Builds the agent from a checked configuration (keystore opened, nothing started). */
 export async function assembleAgent(c: AgentServiceConfig, log: Logger): Promise<Agent> {
+  checkRuntimeSupports(c);
   const { registerMap, catalogue } = await loadDeviceDefinitions(c);
   const keystore = await openKeystore(c);
   const creds = credentialsFromKeystore(keystore);

@@ -2,7 +2,6 @@
 import { parseArgs } from 'node:util';
 import { EXIT_CONFIG, enrolAgent, runAgentService, serviceLogger } from './agent.js';
 import { AgentConfigError, loadAgentConfig } from './agent-config.js';
-import { runDemo } from './demo.js';
 
 const HELP = `outpost - remote management agent for medical imaging equipment
 
@@ -58,6 +57,9 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`--${name} must be a number ≥ ${min} (got "${v}")`);
     return n;
   };
+  // Loaded only for the demo: it brings the hub (SQLite) and the simulator, which `outpost
+  // agent` must not carry in its memory.
+  const { runDemo } = await import('./demo.js');
   const result = await runDemo({
     durationS: values.duration === undefined ? undefined : num('duration', values.duration, 1),
     json: values.json,
