@@ -18,7 +18,12 @@
  * - `poll-10hz-live`: a second 10 polls/s agent, started with `--expose-gc`, that runs a full GC
  *   before each heap sample: its heapUsed is the live heap, and the slope of it (divided by the
  *   polls per second) is what each poll leaves behind. Its RSS is not a footprint figure (the
- *   forced GCs lower it); the other two agents are never forced.
+ *   forced GCs lower it); the other two agents are never forced;
+ * - `poll-60s-unit`, `poll-10hz-unit`, `poll-60s-unit-lite`: the agent child with the systemd
+ *   unit's node flags and environment (and `--lite-mode` on top for the last);
+ * - `service-unit`: the real `outpost agent` command, started exactly as
+ *   deploy/systemd/outpost-agent.service says (the verdict); `service-defaults`: the same
+ *   command on Node's defaults.
  *
  * The parent (simulator, hub, this harness) reads /proc/<pid>/stat (utime + stime) and
  * /proc/<pid>/status (VmRSS) of each child every second, and asks the agents for
