@@ -18,7 +18,12 @@
  * - `poll-10hz-live`: a second 10 polls/s agent, started with `--expose-gc`, that runs a full GC
  *   before each heap sample: its heapUsed is the live heap, and the slope of it (divided by the
  *   polls per second) is what each poll leaves behind. Its RSS is not a footprint figure (the
- *   forced GCs lower it); the other two agents are never forced.
+ *   forced GCs lower it); the other two agents are never forced;
+ * - `poll-60s-unit`, `poll-10hz-unit`, `poll-60s-unit-lite`: the agent child with the systemd
+ *   unit's node flags and environment (and `--lite-mode` on top for the last);
+ * - `service-unit`: the real `outpost agent` command, started exactly as
+ *   deploy/systemd/outpost-agent.service says (the verdict); `service-defaults`: the same
+ *   command on Node's defaults.
  *
  * The parent (simulator, hub, this harness) reads /proc/<pid>/stat (utime + stime) and
  * /proc/<pid>/status (VmRSS) of each child every second, and asks the agents for
@@ -29,7 +34,8 @@
  * Default: 180 s (`--duration <n>s|m|h` changes it; `--duration 10m` is the short growth run);
  * `--soak` runs 1 hour, fits the last 50 minutes and writes agent-footprint-soak.json instead.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
@@ -39,15 +45,19 @@ import {
   AgentProcess,
   benchOptions,
   buildAgentBundle,
+  buildCliBundle,
   KIB_PER_MIB,
   loadAvg,
   MIB,
   optionFlags,
   ProcSampler,
+  ServiceProcess,
   sleep,
   slope,
+  unitProcessSettings,
   type ProcSample,
 } from './agent-kit.js';
+import { FileKeyProvider, saveEnrolment } from '../src/index.js';
 import { median, nowNs, round, table, type Bench } from './lib.js';
 
 const DEFAULT_DURATION_S = 180;
@@ -69,17 +79,22 @@ const TARGET_RSS_MIB = 64;
 const TARGET_CPU_PCT = 0.5;
 
 interface AgentSpec {
-  name: 'poll-60s' | 'poll-60s-lean' | 'poll-10hz' | 'poll-10hz-lean' | 'poll-10hz-live';
+  name: string;
   deviceId: string;
   pollIntervalMs?: number;
   /** Process settings an OEM may choose for its own process (docs/benchmarks.md). */
   env?: Record<string, string>;
   execArgv?: readonly string[];
+  /**
+   * Started with deploy/systemd/outpost-agent.service's node flags and Environment= (read from
+   * the unit at run time), then `execArgv` and `env` on top.
+   */
+  unit?: boolean;
   /** Full GC before every heap sample (`--expose-gc`): heapUsed is then the live heap. */
   gcBeforeHeapSample?: boolean;
 }
 
-const AGENTS: readonly AgentSpec[] = [
+const DEFAULT_AGENTS: readonly AgentSpec[] = [
   { name: 'poll-60s', deviceId: 'XR200-FOOTPRINT-60S' },
   {
     // The same agent in a process the device maker tuned for a small footprint: two glibc
@@ -103,7 +118,73 @@ const AGENTS: readonly AgentSpec[] = [
     pollIntervalMs: 100,
     gcBeforeHeapSample: true,
   },
+  // The shipped unit's process settings on the bench's agent child (which reports its V8 heap
+  // over IPC; the `service-unit` command below cannot), at both rates, and with --lite-mode on
+  // top (docs/operations.md: smaller, but no WebAssembly, so no PAC files, and no optimising
+  // compiler).
+  { name: 'poll-60s-unit', deviceId: 'XR200-FOOTPRINT-60S-UNIT', unit: true },
+  {
+    name: 'poll-10hz-unit',
+    deviceId: 'XR200-FOOTPRINT-10HZ-UNIT',
+    pollIntervalMs: 100,
+    unit: true,
+  },
+  {
+    name: 'poll-60s-unit-lite',
+    deviceId: 'XR200-FOOTPRINT-60S-LITE',
+    unit: true,
+    execArgv: ['--lite-mode'],
+  },
 ];
+
+/**
+ * OUTPOST_BENCH_FOOTPRINT_VARIANTS=1 (a comparison, not the footprint verdict): instead of the
+ * children above, agents at the 60 s poll (and three at 10 polls/s) each in a process with
+ * other V8 flags on top of the lean settings, side by side. Writes agent-footprint-variants.json.
+ */
+const VARIANTS_MODE = process.env.OUTPOST_BENCH_FOOTPRINT_VARIANTS === '1';
+const LEAN_ENV = { MALLOC_ARENA_MAX: '2' };
+const lean = (name: string, flags: string[], pollIntervalMs?: number): AgentSpec => ({
+  name,
+  deviceId: `XR200-FP-${name.toUpperCase()}`,
+  env: LEAN_ENV,
+  execArgv: ['--single-threaded', ...flags],
+  ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+});
+const VARIANT_AGENTS: readonly AgentSpec[] = [
+  { name: 'poll-60s', deviceId: 'XR200-FP-60S-DEFAULTS' },
+  lean('poll-60s-lean', []),
+  lean('60s-lean-ofs', ['--optimize-for-size']),
+  lean('60s-lean-hgp10', ['--heap-growing-percent=10']),
+  lean('60s-lean-lite', ['--lite-mode']),
+  lean('60s-lean-maxlazy', ['--max-lazy']),
+  lean('60s-lean-ofs-hgp10', ['--optimize-for-size', '--heap-growing-percent=10']),
+  lean('60s-lean-semi1', ['--max-semi-space-size=1']),
+  lean('60s-lean-old24', ['--max-old-space-size=24']),
+  lean('10hz-lean', [], 100),
+  lean('10hz-lean-ofs-hgp10', ['--optimize-for-size', '--heap-growing-percent=10'], 100),
+  lean('10hz-lean-lite', ['--lite-mode'], 100),
+  {
+    ...lean('60s-lean-live', []),
+    gcBeforeHeapSample: true,
+  },
+];
+const AGENTS: readonly AgentSpec[] = VARIANTS_MODE ? VARIANT_AGENTS : DEFAULT_AGENTS;
+
+/**
+ * The real `outpost agent` command (cli/outpost.ts bundled as dist/cli/outpost.js is), with a
+ * configuration file and an enrolled keystore, at its defaults (60 s poll): `service-unit` is
+ * started exactly as deploy/systemd/outpost-agent.service's ExecStart= and Environment= say
+ * (read from that file), `service-defaults` with plain `node` and no environment change. No
+ * IPC: RSS and CPU from /proc only; at the end each gets SIGTERM, as systemd stops it.
+ */
+const SERVICES: ReadonlyArray<{ name: string; deviceId: string; unit: boolean }> = VARIANTS_MODE
+  ? []
+  : [
+      { name: 'service-unit', deviceId: 'XR200-FOOTPRINT-UNIT', unit: true },
+      { name: 'service-defaults', deviceId: 'XR200-FOOTPRINT-SVC', unit: false },
+    ];
+const NAMES = ['bare', 'loaded', ...AGENTS.map((a) => a.name), ...SERVICES.map((s) => s.name)];
 
 interface HeapSample {
   tMs: number;
@@ -149,6 +230,8 @@ interface ProcessResult {
   /** V8 heap spaces at the end of the run (asked once sampling is over): committed / used KiB. */
   heapSpacesKiB?: Record<string, [number, number]>;
   agentStats?: unknown;
+  /** `outpost agent` children: exit status after SIGTERM (0 expected). */
+  exitOnSigterm?: number | null;
   /** RSS (MiB) every minute, for the record. */
   rssPerMinuteMiB: number[];
   /** Every heap sample: seconds since start, heapUsed and heapTotal (MiB). */
@@ -269,10 +352,13 @@ export const agentFootprintBench: Bench = {
     const fitFromMs = steadyFromMs;
     const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-footprint-'));
     const children: AgentProcess[] = [];
+    const services: ServiceProcess[] = [];
+    const exitCodes = new Map<string, number | null>();
     let sim: Simulator | undefined;
     let hub: Hub | undefined;
     let sampler: ProcSampler | undefined;
     let heapTimer: NodeJS.Timeout | undefined;
+    let unit: Awaited<ReturnType<typeof unitProcessSettings>> | undefined;
     const heap = new Map<string, HeapSample[]>(AGENTS.map((a) => [a.name, []]));
     const results: ProcessResult[] = [];
     const finalStats = new Map<string, unknown>();
@@ -280,7 +366,7 @@ export const agentFootprintBench: Bench = {
     try {
       const bundle = await buildAgentBundle(dir);
       const pki = await createTestPki({
-        deviceIds: AGENTS.map((a) => a.deviceId),
+        deviceIds: [...AGENTS.map((a) => a.deviceId), ...SERVICES.map((s) => s.deviceId)],
         hubName: 'footprint-bench-hub',
       });
       sim = await startSimulator({ seed: 42, controlPort: false });
@@ -289,6 +375,7 @@ export const agentFootprintBench: Bench = {
         dbPath: join(dir, 'hub.sqlite'),
         hubId: 'footprint-bench-hub',
       });
+      unit = await unitProcessSettings();
       const bare = await AgentProcess.spawn(bundle.bare, [], true);
       children.push(bare);
       const loaded = await AgentProcess.spawn(bundle.agent, ['--loaded']);
@@ -303,13 +390,14 @@ export const agentFootprintBench: Bench = {
           [],
           false,
           [
+            ...(spec.unit ? unit.nodeFlags : []),
             ...(spec.execArgv ?? []),
             ...(FORCE_GC || spec.gcBeforeHeapSample ? ['--expose-gc'] : []),
             ...(SNAPSHOT_DIR && spec.gcBeforeHeapSample
               ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`]
               : []),
           ],
-          spec.env,
+          spec.unit ? { ...unit.env, ...spec.env } : spec.env,
         );
         children.push(child);
         agents.push(child);
@@ -325,11 +413,60 @@ export const agentFootprintBench: Bench = {
           ...(spec.pollIntervalMs === undefined ? {} : { pollIntervalMs: spec.pollIntervalMs }),
         });
       }
+      const cli = SERVICES.length > 0 ? buildCliBundle(dir) : '';
+      for (const svc of SERVICES) {
+        const keys = nacl.sign.keyPair();
+        hub.registerDevice(svc.deviceId, keys.publicKey);
+        const device = pki.devices[svc.deviceId]!;
+        const sdir = join(dir, svc.name);
+        await mkdir(sdir);
+        const sealingKeyFile = join(sdir, 'sealing.key');
+        // What `outpost agent enrol` leaves behind, made here from the bench's PKI.
+        await saveEnrolment(join(sdir, 'keystore'), await FileKeyProvider.create(sealingKeyFile), {
+          deviceId: svc.deviceId,
+          identity: { publicKey: keys.publicKey, secretKey: keys.secretKey },
+          tls: {
+            certPem: device.certPem,
+            keyPem: device.keyPem,
+            notAfterMs: Date.parse(new X509Certificate(device.certPem).validTo),
+          },
+          hubCaPems: [pki.ca.certPem],
+          hubIdentityKey: hub.identityPublicKey,
+        });
+        await writeFile(join(sdir, 'hub-ca.pem'), pki.ca.certPem);
+        const configFile = join(sdir, 'agent.json');
+        await writeFile(
+          configFile,
+          JSON.stringify({
+            deviceId: svc.deviceId,
+            hub: { url: hub.url, caFile: 'hub-ca.pem', servername: 'localhost' },
+            keystore: { path: 'keystore', sealingKeyFile: 'sealing.key' },
+            spool: { dir: 'spool' },
+            adapter: { type: 'modbus-tcp', host: '127.0.0.1', port: sim.modbusPort },
+            logLevel: 'warn',
+          }),
+        );
+        const proc = new ServiceProcess(
+          cli,
+          configFile,
+          svc.unit ? unit.nodeFlags : [],
+          svc.unit ? unit.env : {},
+        );
+        services.push(proc);
+        const h = hub;
+        const deadline = Date.now() + 30_000;
+        while (!h.isConnected(svc.deviceId)) {
+          if (Date.now() > deadline)
+            throw new Error(`${svc.name} did not connect in 30 s: ${proc.output}`);
+          await sleep(100);
+        }
+      }
       const started = Date.now();
       sampler = new ProcSampler({
         bare: bare.pid,
         loaded: loaded.pid,
         ...Object.fromEntries(AGENTS.map((a, i) => [a.name, agents[i]!.pid])),
+        ...Object.fromEntries(SERVICES.map((s, i) => [s.name, services[i]!.pid])),
       });
       heapTimer = setInterval(() => {
         for (const [i, a] of AGENTS.entries()) {
@@ -359,7 +496,7 @@ export const agentFootprintBench: Bench = {
           return String(round((s[s.length - 1]?.rssKiB ?? 0) / KIB_PER_MIB, 1));
         };
         log(
-          `  [${Math.round(at / 1000)} s] RSS MiB bare ${last('bare')} loaded ${last('loaded')} 60s ${last('poll-60s')} 60s-lean ${last('poll-60s-lean')} 10hz ${last('poll-10hz')} 10hz-lean ${last('poll-10hz-lean')}, load ${loadAvg().join(' ')}`,
+          `  [${Math.round(at / 1000)} s] RSS MiB ${NAMES.map((k) => `${k} ${last(k)}`).join(', ')}; load ${loadAvg().join(' ')}`,
         );
       }
       await sleep(Math.max(0, started + durationS * 1000 - Date.now()));
@@ -386,7 +523,9 @@ export const agentFootprintBench: Bench = {
           ),
         );
       }
-      for (const name of ['bare', 'loaded', ...AGENTS.map((a) => a.name)]) {
+      for (const [i, svc] of SERVICES.entries())
+        exitCodes.set(svc.name, await services[i]!.terminate());
+      for (const name of NAMES) {
         const r = analyse(
           name,
           sampler.samples.get(name)!,
@@ -395,6 +534,7 @@ export const agentFootprintBench: Bench = {
           heap.get(name),
         );
         if (finalStats.has(name)) r.agentStats = finalStats.get(name);
+        if (exitCodes.has(name)) r.exitOnSigterm = exitCodes.get(name);
         if (finalSpaces.has(name)) r.heapSpacesKiB = finalSpaces.get(name);
         const spec = AGENTS.find((a) => a.name === name);
         if (spec) r.heapSamplesAfterGc = FORCE_GC || spec.gcBeforeHeapSample === true;
@@ -403,7 +543,7 @@ export const agentFootprintBench: Bench = {
     } finally {
       clearInterval(heapTimer);
       sampler?.stop();
-      await Promise.all(children.map((c) => c.kill()));
+      await Promise.all([...children.map((c) => c.kill()), ...services.map((p) => p.terminate())]);
       await hub?.close();
       await sim?.close();
       await rm(dir, { recursive: true, force: true });
@@ -464,17 +604,35 @@ export const agentFootprintBench: Bench = {
       );
     if (p60 && p10) {
       log(
-        `targets: RSS <= ${TARGET_RSS_MIB} MiB: 60 s ${p60.rssMiB.steadyMax}, 10/s ${p10.rssMiB.steadyMax} -> ${Math.max(p60.rssMiB.steadyMax, p10.rssMiB.steadyMax) <= TARGET_RSS_MIB ? 'met' : 'not met'}; CPU < ${TARGET_CPU_PCT} % at 60 s poll: ${p60.cpuPctOfOneCore} % -> ${p60.cpuPctOfOneCore < TARGET_CPU_PCT ? 'met' : 'not met'}`,
+        `Node defaults (reference): RSS max 60 s ${p60.rssMiB.steadyMax} MiB, 10/s ${p10.rssMiB.steadyMax} MiB; CPU at 60 s poll ${p60.cpuPctOfOneCore} %`,
+      );
+    }
+    const svc = results.find((r) => r.process === 'service-unit');
+    if (svc) {
+      log(
+        `targets, for outpost agent as the systemd unit runs it (${unit?.nodeFlags.join(' ')} ${Object.entries(
+          unit?.env ?? {},
+        )
+          .map(([k, v]) => `${k}=${v}`)
+          .join(
+            ' ',
+          )}), 60 s poll: RSS <= ${TARGET_RSS_MIB} MiB: median ${svc.rssMiB.steadyMedian}, max ${svc.rssMiB.steadyMax} -> ${svc.rssMiB.steadyMax <= TARGET_RSS_MIB ? 'met' : 'not met'}; CPU < ${TARGET_CPU_PCT} %: ${svc.cpuPctOfOneCore} % -> ${svc.cpuPctOfOneCore < TARGET_CPU_PCT ? 'met' : 'not met'}; RSS slope ${svc.rssSlopeMiBPerHour} MiB/h; exit status after SIGTERM ${svc.exitOnSigterm}`,
       );
     }
     log(`load average at start ${loadAtStart.join(' ')}, at end ${loadAtEnd.join(' ')}`);
     return {
-      bench: `agent-footprint${soak ? '-soak' : ''}${FORCE_GC ? '-gc' : ''}`,
-      command: `${FORCE_GC ? 'OUTPOST_BENCH_FORCE_GC=1 ' : ''}npm run bench -- agent-footprint${optionFlags(benchOptions)}`,
+      bench: `agent-footprint${VARIANTS_MODE ? '-variants' : ''}${soak ? '-soak' : ''}${FORCE_GC ? '-gc' : ''}`,
+      command: `${VARIANTS_MODE ? 'OUTPOST_BENCH_FOOTPRINT_VARIANTS=1 ' : ''}${FORCE_GC ? 'OUTPOST_BENCH_FORCE_GC=1 ' : ''}npm run bench -- agent-footprint${optionFlags(benchOptions)}`,
       wallTimeS: round((nowNs() - t0) / 1e9, 1),
       settings: {
         durationS,
         forceGcBeforeHeapSamples: FORCE_GC,
+        agents: AGENTS.map((a) => ({
+          name: a.name,
+          env: a.env ?? {},
+          nodeFlags: a.execArgv ?? [],
+          pollIntervalMs: a.pollIntervalMs ?? 60_000,
+        })),
         steadyWindowFromS: steadyFromMs / 1000,
         growthFitFromS: fitFromMs / 1000,
         loadAvgAtStart: loadAtStart,
@@ -492,6 +650,13 @@ export const agentFootprintBench: Bench = {
             'the same as poll-10hz with the settings of poll-60s-lean; not part of the verdict',
           'poll-10hz-live':
             'the same as poll-10hz, node --expose-gc, a full GC before every heap sample: heapUsed is the live heap; its slope / polls per second = bytes left per poll. Its RSS is lowered by the forced GCs and is not a footprint figure',
+          'poll-60s-unit': `the bench's agent child (as poll-60s) started with the unit's settings: node ${unit?.nodeFlags.join(' ') ?? '?'}, environment ${JSON.stringify(unit?.env ?? {})}`,
+          'poll-10hz-unit': 'the same at pollIntervalMs 100',
+          'poll-60s-unit-lite':
+            'poll-60s-unit with --lite-mode on top (no optimising compiler, no WebAssembly); not in the unit',
+          'service-unit': `the real outpost agent command (cli/outpost.ts bundled by esbuild as dist/cli/outpost.js is built) with a configuration file (library defaults: 60 s poll, 1 s error poll, 15 min send), an enrolled FileKeystore and a FileSpool, started as deploy/systemd/outpost-agent.service says: node ${unit?.nodeFlags.join(' ') ?? '?'}, environment ${JSON.stringify(unit?.env ?? {})}; the verdict`,
+          'service-defaults':
+            'the same command with plain node and no environment change (Node defaults), for reference',
         },
         sampling:
           '/proc/<pid>/stat utime+stime (CLK_TCK ticks) and /proc/<pid>/status VmRSS and RssAnon every 1 s from the parent; process.memoryUsage() over IPC every 10 s (agents only)',

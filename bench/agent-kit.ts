@@ -4,7 +4,7 @@
  * runs), per-process figures from /proc, a least-squares slope, and the bench options
  * (`--duration`, `--soak`) that bench/run.ts passes through.
  */
-import { spawnSync, fork, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
 import { readFile, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -319,3 +319,108 @@ export const MIB = 2 ** 20;
 export const KIB_PER_MIB = 1024;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// The agent as the shipped systemd unit runs it
+
+const UNIT_FILE = fileURLToPath(
+  new URL('../deploy/systemd/outpost-agent.service', import.meta.url),
+);
+const CLI_SOURCE = fileURLToPath(new URL('../cli/outpost.ts', import.meta.url));
+
+/** `Environment=` and the node flags of `ExecStart=` in deploy/systemd/outpost-agent.service. */
+export async function unitProcessSettings(): Promise<{
+  env: Record<string, string>;
+  nodeFlags: string[];
+  execStart: string;
+}> {
+  const text = await readFile(UNIT_FILE, 'utf8');
+  const env: Record<string, string> = {};
+  let execStart = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const m = /^Environment=(.*)$/.exec(line);
+    if (m) {
+      for (const pair of m[1]!.split(/\s+/)) {
+        const eq = pair.indexOf('=');
+        if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+    }
+    if (line.startsWith('ExecStart=')) execStart = line.slice('ExecStart='.length);
+  }
+  const words = execStart.split(/\s+/);
+  // /usr/bin/node <flags...> <script> agent --config <file>
+  const nodeFlags: string[] = [];
+  for (const w of words.slice(1)) {
+    if (!w.startsWith('--')) break;
+    nodeFlags.push(w);
+  }
+  if (!execStart || nodeFlags.length === 0)
+    throw new Error(`${UNIT_FILE}: no ExecStart= with node flags found`);
+  return { env, nodeFlags, execStart };
+}
+
+/**
+ * Bundles cli/outpost.ts into `dir`/cli as dist/cli/outpost.js is built: npm packages external,
+ * code splitting on (tsup's `splitting: true`), so the demo's hub and simulator stay in a chunk
+ * `outpost agent` never loads. Returns the entry script.
+ */
+export function buildCliBundle(dir: string): string {
+  const outdir = join(dir, 'cli');
+  const r = spawnSync(
+    join(REPO, 'node_modules/.bin/esbuild'),
+    [
+      CLI_SOURCE,
+      '--bundle',
+      '--platform=node',
+      '--format=esm',
+      '--target=node20',
+      '--packages=external',
+      '--splitting',
+      '--log-level=warning',
+      `--outdir=${outdir}`,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`esbuild failed: ${r.stderr || r.error?.message}`);
+  return join(outdir, 'outpost.js');
+}
+
+/** `node <flags> outpost.mjs agent --config <file>`: the real service command, no IPC. */
+export class ServiceProcess {
+  readonly #proc: ChildProcess;
+  readonly exited: Promise<number | null>;
+  output = '';
+
+  constructor(
+    script: string,
+    configFile: string,
+    nodeFlags: string[],
+    env: Record<string, string>,
+  ) {
+    this.#proc = spawn(process.execPath, [...nodeFlags, script, 'agent', '--config', configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    const keep = (d: Buffer): void => {
+      if (this.output.length < 64 * 1024) this.output += d.toString();
+    };
+    this.#proc.stdout!.on('data', keep);
+    this.#proc.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => this.#proc.on('exit', (code) => resolve(code)));
+  }
+
+  get pid(): number {
+    return this.#proc.pid!;
+  }
+
+  /** SIGTERM, as systemd stops it; resolves with the exit status (SIGKILL after `graceMs`). */
+  async terminate(graceMs = 15_000): Promise<number | null> {
+    if (this.#proc.exitCode !== null) return this.#proc.exitCode;
+    this.#proc.kill('SIGTERM');
+    const t = setTimeout(() => this.#proc.kill('SIGKILL'), graceMs);
+    const code = await this.exited;
+    clearTimeout(t);
+    return code;
+  }
+}

@@ -1,11 +1,17 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { runDemo } from './demo.js';
+import { EXIT_CONFIG, enrolAgent, runAgentService, serviceLogger } from './agent.js';
+import { AgentConfigError, loadAgentConfig } from './agent-config.js';
 
 const HELP = `outpost - remote management agent for medical imaging equipment
 
 Usage:
   outpost demo [options]     simulator + hub + agent on loopback, live view until Ctrl-C
+  outpost agent --config <file.json>
+                             run one agent as a service (deploy/systemd/); SIGTERM stops it
+  outpost agent enrol --config <file.json> [--token <token>]
+                             one-time enrolment: keys generated here, keystore sealed
+                             (the token may come from OUTPOST_ENROL_TOKEN instead)
 
 Demo options:
   --duration <s>        stop after this many seconds and print a summary
@@ -20,6 +26,7 @@ Demo options:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'agent') return agentMain(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -50,6 +57,9 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`--${name} must be a number ≥ ${min} (got "${v}")`);
     return n;
   };
+  // Loaded only for the demo: it brings the hub (SQLite) and the simulator, which `outpost
+  // agent` must not carry in its memory.
+  const { runDemo } = await import('./demo.js');
   const result = await runDemo({
     durationS: values.duration === undefined ? undefined : num('duration', values.duration, 1),
     json: values.json,
@@ -73,6 +83,78 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** The underlying system error's code, when there is one (ENOENT, EACCES...). */
+function causeOf(err: unknown): { cause?: string } {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+  if (!cause) return {};
+  return { cause: String(cause.code ?? cause.message ?? 'unknown') };
+}
+
+/** Exit statuses: 0 stopped on a signal; 78 bad configuration or keystore; 1 any other failure. */
+async function agentMain(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        token: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const sub = positionals[0];
+  if (sub !== undefined && sub !== 'enrol')
+    throw new UsageError(`unknown agent command "${sub}" (did you mean "outpost agent enrol"?)`);
+  if (values.config === undefined) throw new UsageError('--config <file.json> is required');
+  // Until the configuration is read, problems go out as JSON lines at the default level.
+  let log = serviceLogger('info');
+  try {
+    const config = await loadAgentConfig(values.config);
+    log = serviceLogger(config.logLevel);
+    if (sub === 'enrol') {
+      const token = values.token ?? process.env.OUTPOST_ENROL_TOKEN;
+      if (!token) throw new UsageError('--token <token> (or OUTPOST_ENROL_TOKEN) is required');
+      await enrolAgent(config, token, log);
+      return 0;
+    }
+    const runLog = log;
+    process.on('uncaughtException', (err) => {
+      runLog.error('uncaught exception', { error: err.name, message: err.message });
+      process.exit(1);
+    });
+    const stopRequested = new Promise<string>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    return await runAgentService(config, log, stopRequested);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const e = err as { code?: unknown; name?: unknown; message?: unknown };
+    const code = typeof e.code === 'string' ? e.code : undefined;
+    // A configuration the service cannot run with (systemd: RestartPreventExitStatus=78), and
+    // a keystore that does not open with this key, are not cured by restarting.
+    const fatalConfig =
+      err instanceof AgentConfigError || (code !== undefined && code.startsWith('KEYSTORE_'));
+    log.error(sub === 'enrol' ? 'enrolment failed' : 'agent failed', {
+      error: String(e.name ?? 'Error'),
+      ...(code ? { code } : {}),
+      ...(err instanceof AgentConfigError ? { file: err.file, field: err.field } : {}),
+      message: String(e.message ?? err),
+      ...causeOf(err),
+    });
+    return fatalConfig ? EXIT_CONFIG : 1;
+  }
+}
 
 main(process.argv.slice(2)).then(
   (code) => {

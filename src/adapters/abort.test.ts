@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AdapterError } from './errors.js';
-import { linkSignals } from './abort.js';
+import { linkSignals, raceSignals } from './abort.js';
 import { heldBy } from './test-signals.js';
 
 describe('linkSignals', () => {
@@ -41,5 +41,42 @@ describe('linkSignals', () => {
     const linked = linkSignals(closing.signal);
     closing.abort('closed');
     expect(linked.signal.reason).toBe('closed');
+  });
+});
+
+describe('raceSignals', () => {
+  it('follows the work, rejects with the reason of the first signal to fire, and lets go of every signal', async () => {
+    const a = new AbortController();
+    const b = new AbortController();
+    await expect(raceSignals(Promise.resolve(7), a.signal, undefined, b.signal)).resolves.toBe(7);
+    expect(heldBy(a.signal) + heldBy(b.signal)).toBe(0);
+    const pending = raceSignals(new Promise<never>(() => undefined), a.signal, b.signal);
+    const reason = new AdapterError('ADAPTER_TIMEOUT', 'late');
+    b.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    expect(heldBy(a.signal)).toBe(0);
+  });
+
+  it('rejects at once when a signal already fired, as a cancellation unless the reason is an AdapterError', async () => {
+    const a = new AbortController();
+    a.abort('gone');
+    const work = Promise.reject(new Error('ignored'));
+    await expect(raceSignals(work, undefined, a.signal)).rejects.toMatchObject({
+      code: 'ADAPTER_CANCELLED',
+    });
+  });
+
+  it('leaves nothing on a long-lived signal after many calls', async () => {
+    const closing = new AbortController();
+    for (let i = 0; i < 2000; i++) {
+      const call = new AbortController();
+      const p = raceSignals(
+        i % 2 ? Promise.resolve(i) : Promise.reject(new Error('x')),
+        call.signal,
+        closing.signal,
+      );
+      await p.catch(() => undefined);
+    }
+    expect(heldBy(closing.signal)).toBe(0);
   });
 });

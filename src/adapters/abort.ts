@@ -23,6 +23,49 @@ export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined):
   });
 }
 
+/**
+ * Like {@link raceAbort} over several signals at once (the first to fire wins), without a
+ * combined signal. Prefer it to {@link linkSignals} on a per-call path: on Node 20 every
+ * AbortSignal an AbortController makes survives the young-generation GC, so one per call fills
+ * the old generation with garbage until the next full GC (docs/operations.md).
+ */
+export function raceSignals<T>(
+  work: Promise<T>,
+  ...signals: ReadonlyArray<AbortSignal | undefined>
+): Promise<T> {
+  const live = signals.filter((s): s is AbortSignal => s !== undefined);
+  const fired = live.find((s) => s.aborted);
+  if (fired) {
+    work.catch(() => undefined);
+    return Promise.reject(reasonOf(fired));
+  }
+  if (live.length === 0) return work;
+  if (live.length === 1) return raceAbort(work, live[0]);
+  return new Promise<T>((resolve, reject) => {
+    const handlers = live.map((s) => {
+      const onAbort = (): void => {
+        detach();
+        reject(reasonOf(s));
+      };
+      s.addEventListener('abort', onAbort, { once: true });
+      return [s, onAbort] as const;
+    });
+    const detach = (): void => {
+      for (const [s, onAbort] of handlers) s.removeEventListener('abort', onAbort);
+    };
+    work.then(
+      (v) => {
+        detach();
+        resolve(v);
+      },
+      (e: unknown) => {
+        detach();
+        reject(e);
+      },
+    );
+  });
+}
+
 export function cancelled(): AdapterError {
   return new AdapterError('ADAPTER_CANCELLED', 'operation cancelled');
 }

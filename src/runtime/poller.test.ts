@@ -512,3 +512,41 @@ describe('Poller: property', () => {
     );
   });
 });
+
+describe('Poller: one AbortSignal for as many runs as leave it clean', () => {
+  it('hands the next run the same signal unless the last one left a listener on it or it fired', async () => {
+    const clock = new FakeClock();
+    const seen: AbortSignal[] = [];
+    const { poller: p, errors } = poller(
+      clock,
+      (signal) => {
+        seen.push(signal);
+        const n = seen.length;
+        // Run 3 leaves a listener behind (an adapter that forgets to remove one).
+        if (n === 3) signal.addEventListener('abort', () => undefined);
+        // Run 5 outlives its timeout: its signal fires.
+        if (n === 5)
+          return new Promise<void>((_, reject) =>
+            signal.addEventListener('abort', () => reject(signal.reason as Error), {
+              once: true,
+            }),
+          );
+        return Promise.resolve();
+      },
+      { timeoutMs: 500 },
+    );
+    p.start();
+    await clock.advance(6000);
+    await p.stop();
+    expect(seen.length).toBeGreaterThanOrEqual(6);
+    expect(seen[1]).toBe(seen[0]);
+    expect(seen[2]).toBe(seen[0]);
+    expect(seen[3]).not.toBe(seen[2]); // run 3 left a listener on it
+    expect(seen[4]).toBe(seen[3]);
+    expect(seen[4]!.aborted).toBe(true); // run 5 timed out
+    expect(seen[5]).not.toBe(seen[4]);
+    expect(seen[5]!.aborted).toBe(false);
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as AdapterError).code).toBe('ADAPTER_TIMEOUT');
+  });
+});

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { AdapterError } from '../adapters/errors.js';
 import type { Clock, TimerHandle } from './clock.js';
 
@@ -20,6 +21,8 @@ export class Poller {
   readonly #o: PollerOptions;
   #timer: TimerHandle | undefined;
   #current: AbortController | undefined;
+  /** The last run's controller, kept for the next run while nothing is attached to it. */
+  #spare: AbortController | undefined;
   #running: Promise<void> | undefined;
   #stopped = true;
   #nextAt = 0;
@@ -47,7 +50,11 @@ export class Poller {
 
   #tick(): void {
     if (this.#stopped) return;
-    const ctl = new AbortController();
+    // One controller for as many runs as leave its signal clean (not aborted, no listener
+    // left behind): on Node 20 each new AbortSignal survives the young-generation GC, so a
+    // fresh one a second (the error poll) fills the old generation with garbage.
+    const ctl = this.#spare ?? new AbortController();
+    this.#spare = undefined;
     this.#current = ctl;
     const timeoutMs = this.#o.timeoutMs ?? Math.min(this.#o.intervalMs, 30_000);
     const timeout = this.#o.clock.setTimeout(
@@ -69,6 +76,8 @@ export class Poller {
       .finally(() => {
         this.#o.clock.clearTimeout(timeout);
         this.#current = undefined;
+        if (!ctl.signal.aborted && getEventListeners(ctl.signal, 'abort').length === 0)
+          this.#spare = ctl;
         this.#schedule();
       });
   }

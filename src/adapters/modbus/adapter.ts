@@ -1,4 +1,4 @@
-import { linkSignals, raceAbort, reasonOf } from '../abort.js';
+import { raceAbort, raceSignals, reasonOf } from '../abort.js';
 import { AdapterError } from '../errors.js';
 import type {
   AdapterHealth,
@@ -131,14 +131,15 @@ export class ModbusAdapter implements DeviceAdapter {
 
   /** One bus transaction at a time: Modbus masters are not re-entrant. */
   #exclusive<T>(fn: () => Promise<T>, caller: AbortSignal | undefined): Promise<T> {
-    const linked = linkSignals(caller, this.#closing.signal);
-    const { signal } = linked;
+    // No combined signal per call (raceSignals): this runs for every error poll.
+    const closing = this.#closing.signal;
     const run = this.#busy.then(() => {
-      if (signal.aborted) throw reasonOf(signal);
+      if (caller?.aborted) throw reasonOf(caller);
+      if (closing.aborted) throw reasonOf(closing);
       return fn();
     });
     this.#busy = run.catch(() => undefined);
-    return raceAbort(run, signal).finally(linked.release);
+    return raceSignals(run, caller, closing);
   }
 
   async #ensureOpen(): Promise<void> {

@@ -1,4 +1,4 @@
-import { linkSignals, raceAbort, reasonOf } from '../abort.js';
+import { linkSignals, raceAbort, raceSignals, reasonOf } from '../abort.js';
 import { AdapterError, ConfigError } from '../errors.js';
 import type { AdapterHealth, DeviceEvent } from '../types.js';
 import { isRetriable } from './errors.js';
@@ -142,23 +142,26 @@ export class CommandLink {
     args: readonly string[] = [],
     signal?: AbortSignal,
   ): Promise<{ verb: string; fields: string[] }> {
-    const linked = linkSignals(signal, this.#closing.signal);
-    const sig = linked.signal;
+    // The caller's signal and the close signal side by side, no combined signal per command
+    // (raceSignals): on Node 20 each AbortSignal outlives the young-generation GC.
+    const signals = signal ? [signal, this.#closing.signal] : [this.#closing.signal];
+    const fired = (): AbortSignal | undefined => signals.find((s) => s.aborted);
     const run = this.#busy.then(async () => {
       for (let attempt = 0; ; attempt++) {
-        if (sig.aborted) throw reasonOf(sig);
+        const f = fired();
+        if (f) throw reasonOf(f);
         try {
-          const reply = await this.#transact(verb, args, sig);
+          const reply = await this.#transact(verb, args, signals);
           this.#health.readsOk++;
           return reply;
         } catch (err) {
           this.#fail(err);
-          if (!isRetriable(err) || attempt >= this.#retries || sig.aborted) throw err;
+          if (!isRetriable(err) || attempt >= this.#retries || fired()) throw err;
         }
       }
     });
     this.#busy = run.catch(() => undefined);
-    return raceAbort(run, sig).finally(linked.release);
+    return raceSignals(run, ...signals);
   }
 
   health(): SerialHealth {
@@ -219,10 +222,11 @@ export class CommandLink {
   async #transact(
     verb: string,
     args: readonly string[],
-    signal: AbortSignal,
+    signals: readonly AbortSignal[],
   ): Promise<{ verb: string; fields: string[] }> {
     await this.#ensureOpen();
-    if (signal.aborted) throw reasonOf(signal);
+    const fired = signals.find((s) => s.aborted);
+    if (fired) throw reasonOf(fired);
     this.#tag = (this.#tag % 99_999) + 1;
     const bytes = encodeRequest(verb, args, this.#tag);
     this.#health.commands++;
@@ -236,18 +240,18 @@ export class CommandLink {
           if (done) return;
           done = true;
           this.#clock.clearTimeout(timer);
-          signal.removeEventListener('abort', onAbort);
+          for (const [s, onAbort] of handlers) s.removeEventListener('abort', onAbort);
           if (this.#pending === pending) this.#pending = null;
           if (result instanceof AdapterError) reject(result);
           else resolve(result);
         },
       };
-      const onAbort = (): void => pending.settle(reasonOf(signal));
+      const handlers = signals.map((s) => [s, (): void => pending.settle(reasonOf(s))] as const);
       const timer = this.#clock.setTimeout(
         () => pending.settle(this.#timedOut(pending)),
         this.#timeoutMs,
       );
-      signal.addEventListener('abort', onAbort, { once: true });
+      for (const [s, onAbort] of handlers) s.addEventListener('abort', onAbort, { once: true });
       this.#pending = pending;
       this.#transport
         .write(bytes)
