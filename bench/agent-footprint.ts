@@ -234,8 +234,8 @@ interface ProcessResult {
   exitOnSigterm?: number | null;
   /** RSS (MiB) every minute, for the record. */
   rssPerMinuteMiB: number[];
-  /** Every heap sample: seconds since start, heapUsed and heapTotal (MiB). */
-  heapSeries?: Array<[number, number, number]>;
+  /** Every heap sample: seconds since start, heapUsed, heapTotal, external and arrayBuffers (MiB). */
+  heapSeries?: Array<[number, number, number, number, number]>;
 }
 
 function analyse(
@@ -328,6 +328,8 @@ function analyse(
       round(h.tMs / 1000, 0),
       round(h.heapUsed / MIB, 3),
       round(h.heapTotal / MIB, 2),
+      round(h.external / MIB, 3),
+      round(h.arrayBuffers / MIB, 3),
     ]);
     result.heapMiB = {
       heapUsedMedian: round(median(hs.map((h) => h.heapUsed)) / MIB, 1),
