@@ -169,7 +169,16 @@ const VARIANT_AGENTS: readonly AgentSpec[] = [
     gcBeforeHeapSample: true,
   },
 ];
-const AGENTS: readonly AgentSpec[] = VARIANTS_MODE ? VARIANT_AGENTS : DEFAULT_AGENTS;
+/**
+ * OUTPOST_BENCH_FOOTPRINT_ONLY=<name>,<name> (for long soaks): only the named agent and service
+ * children run (bare and loaded always do), so a multi-hour run loads the machine less.
+ */
+const ONLY = process.env.OUTPOST_BENCH_FOOTPRINT_ONLY?.split(',')
+  .map((n) => n.trim())
+  .filter((n) => n.length > 0);
+const selected = <T extends { name: string }>(list: readonly T[]): readonly T[] =>
+  ONLY ? list.filter((x) => ONLY.includes(x.name)) : list;
+const AGENTS: readonly AgentSpec[] = selected(VARIANTS_MODE ? VARIANT_AGENTS : DEFAULT_AGENTS);
 
 /**
  * The real `outpost agent` command (cli/outpost.ts bundled as dist/cli/outpost.js is), with a
@@ -180,10 +189,10 @@ const AGENTS: readonly AgentSpec[] = VARIANTS_MODE ? VARIANT_AGENTS : DEFAULT_AG
  */
 const SERVICES: ReadonlyArray<{ name: string; deviceId: string; unit: boolean }> = VARIANTS_MODE
   ? []
-  : [
+  : selected([
       { name: 'service-unit', deviceId: 'XR200-FOOTPRINT-UNIT', unit: true },
       { name: 'service-defaults', deviceId: 'XR200-FOOTPRINT-SVC', unit: false },
-    ];
+    ]);
 const NAMES = ['bare', 'loaded', ...AGENTS.map((a) => a.name), ...SERVICES.map((s) => s.name)];
 
 interface HeapSample {
@@ -623,8 +632,8 @@ export const agentFootprintBench: Bench = {
     }
     log(`load average at start ${loadAtStart.join(' ')}, at end ${loadAtEnd.join(' ')}`);
     return {
-      bench: `agent-footprint${VARIANTS_MODE ? '-variants' : ''}${soak ? '-soak' : ''}${FORCE_GC ? '-gc' : ''}`,
-      command: `${VARIANTS_MODE ? 'OUTPOST_BENCH_FOOTPRINT_VARIANTS=1 ' : ''}${FORCE_GC ? 'OUTPOST_BENCH_FORCE_GC=1 ' : ''}npm run bench -- agent-footprint${optionFlags(benchOptions)}`,
+      bench: `agent-footprint${VARIANTS_MODE ? '-variants' : ''}${soak ? '-soak' : ''}${FORCE_GC ? '-gc' : ''}${ONLY ? `-${Math.round(durationS / 60)}m` : ''}`,
+      command: `${ONLY ? `OUTPOST_BENCH_FOOTPRINT_ONLY=${ONLY.join(',')} ` : ''}${VARIANTS_MODE ? 'OUTPOST_BENCH_FOOTPRINT_VARIANTS=1 ' : ''}${FORCE_GC ? 'OUTPOST_BENCH_FORCE_GC=1 ' : ''}npm run bench -- agent-footprint${optionFlags(benchOptions)}`,
       wallTimeS: round((nowNs() - t0) / 1e9, 1),
       settings: {
         durationS,
