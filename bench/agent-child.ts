@@ -158,6 +158,38 @@ async function start(c: AgentChildConfig): Promise<void> {
   }
   await agent.start();
   send({ type: 'started' });
+  const allocDir = process.env.OUTPOST_BENCH_ALLOC_PROFILE;
+  if (allocDir) void profileAllocations(allocDir);
+}
+
+/**
+ * OUTPOST_BENCH_ALLOC_PROFILE=<dir> (a diagnostic): after 60 s of running, V8's sampling heap
+ * profiler records every sampled allocation for 120 s, including objects a GC later freed, and
+ * writes `alloc-<pid>.heapprofile` (open it in Chrome DevTools' Memory tab): where the agent's
+ * garbage comes from.
+ */
+async function profileAllocations(dir: string): Promise<void> {
+  const { Session } = await import('node:inspector');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) =>
+      session.post(method, params, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+  // OUTPOST_BENCH_ALLOC_PROFILE_PROMOTED=1: leave out what a scavenge freed (and profile for
+  // 600 s): what remains is what survived young-generation GCs, i.e. what reached old space.
+  const promoted = process.env.OUTPOST_BENCH_ALLOC_PROFILE_PROMOTED === '1';
+  await new Promise((r) => setTimeout(r, 60_000));
+  await post('HeapProfiler.startSampling', {
+    samplingInterval: promoted ? 64 : 256,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: !promoted,
+  });
+  await new Promise((r) => setTimeout(r, promoted ? 600_000 : 120_000));
+  const res = (await post('HeapProfiler.stopSampling')) as { profile: unknown };
+  await writeFile(`${dir}/alloc-${process.pid}.heapprofile`, JSON.stringify(res.profile));
+  session.disconnect();
 }
 
 async function stop(drainTimeoutMs: number): Promise<void> {

@@ -126,9 +126,18 @@ export class AgentProcess {
     env?: Record<string, string>,
   ): Promise<AgentProcess> {
     const prof = process.env.OUTPOST_BENCH_CPU_PROF;
+    // OUTPOST_BENCH_CHILD_FLAGS='--trace-gc ...' (a diagnostic): extra node flags for every agent
+    // child (not bare); their output goes to the bench's stdout.
+    const extra = bare
+      ? []
+      : (process.env.OUTPOST_BENCH_CHILD_FLAGS?.split(/\s+/).filter(Boolean) ?? []);
     const proc = fork(script, args, {
       // OUTPOST_BENCH_CPU_PROF=<dir>: every agent child writes a V8 CPU profile there at exit.
-      execArgv: [...execArgv, ...(prof && !bare ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])],
+      execArgv: [
+        ...execArgv,
+        ...extra,
+        ...(prof && !bare ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+      ],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       ...(env ? { env: { ...process.env, ...env } } : {}),
     });

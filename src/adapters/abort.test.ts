@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AdapterError } from './errors.js';
-import { linkSignals, raceSignals } from './abort.js';
+import { getEventListeners } from 'node:events';
+import { foreignAbortListeners, linkSignals, raceAbort, raceSignals, waitingOn } from './abort.js';
 import { heldBy } from './test-signals.js';
 
 describe('linkSignals', () => {
@@ -78,5 +79,37 @@ describe('raceSignals', () => {
       await p.catch(() => undefined);
     }
     expect(heldBy(closing.signal)).toBe(0);
+  });
+});
+
+describe('one abort listener per signal', () => {
+  it('serves every waiting call from a single listener, and fires each of them once', async () => {
+    const shared = new AbortController();
+    const other = new AbortController();
+    const never = new Promise<never>(() => undefined);
+    const calls = [
+      raceAbort(never, shared.signal),
+      raceSignals(never, other.signal, shared.signal),
+      raceSignals(never, shared.signal, undefined),
+    ];
+    // Settled calls leave the list; the listener stays, the only one on the signal.
+    for (let i = 0; i < 100; i++)
+      await raceSignals(Promise.resolve(i), shared.signal, other.signal);
+    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(1);
+    expect(foreignAbortListeners(shared.signal)).toBe(0);
+    expect(waitingOn(shared.signal)).toBe(3);
+    expect(waitingOn(other.signal)).toBe(1);
+    const reason = new AdapterError('ADAPTER_TIMEOUT', 'late');
+    shared.abort(reason);
+    for (const c of calls) await expect(c).rejects.toBe(reason);
+    expect(waitingOn(shared.signal)).toBe(0);
+    expect(waitingOn(other.signal)).toBe(0);
+  });
+
+  it('counts listeners someone else added as foreign', () => {
+    const ctl = new AbortController();
+    void raceAbort(Promise.resolve(1), ctl.signal);
+    ctl.signal.addEventListener('abort', () => undefined);
+    expect(foreignAbortListeners(ctl.signal)).toBe(1);
   });
 });

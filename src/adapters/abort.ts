@@ -1,4 +1,69 @@
+import { getEventListeners } from 'node:events';
 import { AdapterError } from './errors.js';
+
+/**
+ * What waits on one signal right now, and the single `abort` listener that serves them all.
+ *
+ * A call that must end when a long-lived signal fires (the poller's reused signal, an adapter's
+ * close signal) could add a listener and remove it when it settles; but on Node 20 each
+ * add/remove pair on a signal that has reached the old generation leaves a few hundred bytes
+ * there (the listener bookkeeping of its EventTarget), which an agent polling once a second
+ * piles up until the next full GC (docs/operations.md). So each signal gets one listener, on
+ * first use, that stays; a call joins and leaves a plain array.
+ */
+/** Called with the reason as an AdapterError (see {@link reasonOf}) and the signal that fired. */
+type OnAbort = (reason: AdapterError, signal: AbortSignal) => void;
+
+interface Waiters {
+  readonly list: Array<OnAbort>;
+  readonly listener: () => void;
+}
+
+const waitersBySignal = new WeakMap<AbortSignal, Waiters>();
+
+function waitersOf(signal: AbortSignal): Waiters {
+  let w = waitersBySignal.get(signal);
+  if (w === undefined) {
+    const list: Array<OnAbort> = [];
+    const listener = (): void => {
+      const reason = reasonOf(signal);
+      for (const settle of list.splice(0)) settle(reason, signal);
+    };
+    signal.addEventListener('abort', listener, { once: true });
+    w = { list, listener };
+    waitersBySignal.set(signal, w);
+  }
+  return w;
+}
+
+/** Calls `onAbort` (once) when `signal` fires, until {@link unwatch} takes it back. */
+function watch(signal: AbortSignal, onAbort: OnAbort): void {
+  waitersOf(signal).list.push(onAbort);
+}
+
+function unwatch(signal: AbortSignal, onAbort: OnAbort): void {
+  const list = waitersBySignal.get(signal)?.list;
+  if (list === undefined) return;
+  const i = list.lastIndexOf(onAbort);
+  if (i < 0) return;
+  // Order does not matter (all of them run on abort): swap with the last, no new array.
+  list[i] = list[list.length - 1]!;
+  list.pop();
+}
+
+/**
+ * The `abort` listeners on `signal` other than this module's own: what someone else left there.
+ * The poller reuses a signal only when this is 0.
+ */
+export function foreignAbortListeners(signal: AbortSignal): number {
+  const own = waitersBySignal.get(signal)?.listener;
+  return getEventListeners(signal, 'abort').filter((l) => l !== own).length;
+}
+
+/** How many calls wait on `signal` through this module (tests). */
+export function waitingOn(signal: AbortSignal): number {
+  return waitersBySignal.get(signal)?.list.length ?? 0;
+}
 
 /** Rejects with a cancelled AdapterError as soon as `signal` fires; otherwise follows `work`. */
 export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
@@ -8,15 +73,14 @@ export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined):
     return Promise.reject(reasonOf(signal));
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(reasonOf(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
+    watch(signal, reject);
     work.then(
       (v) => {
-        signal.removeEventListener('abort', onAbort);
+        unwatch(signal, reject);
         resolve(v);
       },
       (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        unwatch(signal, reject);
         reject(e);
       },
     );
@@ -33,33 +97,45 @@ export function raceSignals<T>(
   work: Promise<T>,
   ...signals: ReadonlyArray<AbortSignal | undefined>
 ): Promise<T> {
-  const live = signals.filter((s): s is AbortSignal => s !== undefined);
-  const fired = live.find((s) => s.aborted);
-  if (fired) {
-    work.catch(() => undefined);
-    return Promise.reject(reasonOf(fired));
+  let first: AbortSignal | undefined;
+  let second: AbortSignal | undefined;
+  let more = false;
+  for (const s of signals) {
+    if (s === undefined) continue;
+    if (s.aborted) {
+      work.catch(() => undefined);
+      return Promise.reject(reasonOf(s));
+    }
+    if (first === undefined) first = s;
+    else if (second === undefined) second = s;
+    else more = true;
   }
-  if (live.length === 0) return work;
-  if (live.length === 1) return raceAbort(work, live[0]);
+  if (first === undefined) return work;
+  if (second === undefined) return raceAbort(work, first);
+  if (more) {
+    // Rare (no caller passes three today): fold the rest in one level at a time.
+    const [a, ...rest] = signals.filter((s): s is AbortSignal => s !== undefined);
+    return raceAbort(raceSignals(work, ...rest), a);
+  }
+  const a = first;
+  const b = second;
   return new Promise<T>((resolve, reject) => {
-    const handlers = live.map((s) => {
-      const onAbort = (): void => {
-        detach();
-        reject(reasonOf(s));
-      };
-      s.addEventListener('abort', onAbort, { once: true });
-      return [s, onAbort] as const;
-    });
-    const detach = (): void => {
-      for (const [s, onAbort] of handlers) s.removeEventListener('abort', onAbort);
+    const settle = (reason: AdapterError): void => {
+      unwatch(a, settle);
+      unwatch(b, settle);
+      reject(reason);
     };
+    watch(a, settle);
+    watch(b, settle);
     work.then(
       (v) => {
-        detach();
+        unwatch(a, settle);
+        unwatch(b, settle);
         resolve(v);
       },
       (e: unknown) => {
-        detach();
+        unwatch(a, settle);
+        unwatch(b, settle);
         reject(e);
       },
     );
@@ -91,9 +167,13 @@ export interface LinkedSignal {
  */
 export function linkSignals(...sources: ReadonlyArray<AbortSignal | undefined>): LinkedSignal {
   const ctl = new AbortController();
-  const attached: Array<[AbortSignal, () => void]> = [];
+  const attached: AbortSignal[] = [];
+  const onAbort = (_reason: AdapterError, fired: AbortSignal): void => {
+    release();
+    ctl.abort(fired.reason);
+  };
   const release = (): void => {
-    for (const [s, onAbort] of attached.splice(0)) s.removeEventListener('abort', onAbort);
+    for (const s of attached.splice(0)) unwatch(s, onAbort);
   };
   for (const s of sources) {
     if (s === undefined) continue;
@@ -102,12 +182,8 @@ export function linkSignals(...sources: ReadonlyArray<AbortSignal | undefined>):
       ctl.abort(s.reason);
       return { signal: ctl.signal, release };
     }
-    const onAbort = (): void => {
-      release();
-      ctl.abort(s.reason);
-    };
-    s.addEventListener('abort', onAbort, { once: true });
-    attached.push([s, onAbort]);
+    watch(s, onAbort);
+    attached.push(s);
   }
   return { signal: ctl.signal, release };
 }

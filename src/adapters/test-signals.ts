@@ -1,9 +1,10 @@
 /** Test helper (not exported by the library). */
-import { getEventListeners } from 'node:events';
+import { foreignAbortListeners, waitingOn } from './abort.js';
 
 /**
- * What a signal holds on behalf of others: its `abort` listeners, plus the list of dependants
- * Node keeps for `AbortSignal.any()` (an internal set; 0 when this Node version has none).
+ * What a signal holds on behalf of others: the calls waiting on it through abort.ts, its other
+ * `abort` listeners, plus the list of dependants Node keeps for `AbortSignal.any()` (an internal
+ * set; 0 when this Node version has none). abort.ts's one permanent listener is not counted.
  */
 export function heldBy(signal: AbortSignal): number {
   const key = Object.getOwnPropertySymbols(signal).find(
@@ -12,5 +13,5 @@ export function heldBy(signal: AbortSignal): number {
   const dependants = key
     ? ((signal as unknown as Record<symbol, { size?: number } | undefined>)[key]?.size ?? 0)
     : 0;
-  return getEventListeners(signal, 'abort').length + dependants;
+  return waitingOn(signal) + foreignAbortListeners(signal) + dependants;
 }

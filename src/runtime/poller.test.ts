@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { raceAbort, raceSignals } from '../adapters/abort.js';
 import { AdapterError } from '../adapters/errors.js';
+import { heldBy } from '../adapters/test-signals.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { Poller, type PollerOptions } from './poller.js';
 
@@ -548,5 +550,37 @@ describe('Poller: one AbortSignal for as many runs as leave it clean', () => {
     expect(seen[5]!.aborted).toBe(false);
     expect(errors).toHaveLength(1);
     expect((errors[0] as AdapterError).code).toBe('ADAPTER_TIMEOUT');
+  });
+
+  it('keeps handing out the same signal to runs that wait on it through raceAbort/raceSignals, and a stuck one still times out', async () => {
+    const clock = new FakeClock();
+    const closing = new AbortController();
+    const seen: AbortSignal[] = [];
+    const { poller: p, errors } = poller(
+      clock,
+      (signal) => {
+        seen.push(signal);
+        // Run 4 never settles on its own: only the poller's timeout ends it.
+        const work = seen.length === 4 ? new Promise<void>(() => undefined) : Promise.resolve();
+        return seen.length % 2
+          ? raceSignals(work, signal, closing.signal)
+          : raceAbort(work, signal);
+      },
+      { timeoutMs: 500 },
+    );
+    p.start();
+    await clock.advance(6000);
+    await p.stop();
+    expect(seen.length).toBeGreaterThanOrEqual(6);
+    expect(seen[1]).toBe(seen[0]);
+    expect(seen[2]).toBe(seen[0]);
+    expect(seen[3]).toBe(seen[0]);
+    expect(seen[3]!.aborted).toBe(true); // run 4 timed out: a fresh signal after it
+    expect(seen[4]).not.toBe(seen[3]);
+    expect(seen[5]).toBe(seen[4]);
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as AdapterError).code).toBe('ADAPTER_TIMEOUT');
+    expect(heldBy(closing.signal)).toBe(0);
+    expect(heldBy(seen[5]!)).toBe(0);
   });
 });

@@ -1,4 +1,4 @@
-import { getEventListeners } from 'node:events';
+import { foreignAbortListeners } from '../adapters/abort.js';
 import { AdapterError } from '../adapters/errors.js';
 import type { Clock, TimerHandle } from './clock.js';
 
@@ -76,8 +76,7 @@ export class Poller {
       .finally(() => {
         this.#o.clock.clearTimeout(timeout);
         this.#current = undefined;
-        if (!ctl.signal.aborted && getEventListeners(ctl.signal, 'abort').length === 0)
-          this.#spare = ctl;
+        if (!ctl.signal.aborted && foreignAbortListeners(ctl.signal) === 0) this.#spare = ctl;
         this.#schedule();
       });
   }

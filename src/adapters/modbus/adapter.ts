@@ -40,6 +40,8 @@ export class ModbusAdapter implements DeviceAdapter {
   readonly #now: () => number;
   readonly #allReads: ReadRequest[];
   readonly #errorReads: ReadRequest[];
+  /** The counter of error raises (read with the error slots), if the map names one. */
+  readonly #raisesDef: RegisterMap['counters'][number] | undefined;
   #health: AdapterHealth = { connected: false, readsOk: 0, readsFailed: 0, timeouts: 0 };
   #closed = false;
   /** Fires on close(): calls in progress reject as cancelled, not as bus failures. */
@@ -54,6 +56,7 @@ export class ModbusAdapter implements DeviceAdapter {
     this.#now = options.now ?? Date.now;
     this.#allReads = planReads(this.#map, 'all');
     this.#errorReads = planReads(this.#map, 'errors');
+    this.#raisesDef = this.#map.counters.find((c) => c.name === this.#map.raisesCounter);
   }
 
   /** The reads one snapshot makes (for diagnostics and benchmarks). */
@@ -93,7 +96,7 @@ export class ModbusAdapter implements DeviceAdapter {
   readActiveErrors(signal?: AbortSignal): Promise<ActiveErrors> {
     return this.#exclusive(async () => {
       const image = await this.#readAll(this.#errorReads, signal);
-      const raises = this.#map.counters.find((c) => c.name === this.#map.raisesCounter);
+      const raises = this.#raisesDef;
       const counters: CounterReading[] = [];
       if (raises) {
         const raw = decodeRaw(raises, image);
@@ -158,13 +161,12 @@ export class ModbusAdapter implements DeviceAdapter {
     signal: AbortSignal | undefined,
   ): Promise<RegisterImage> {
     await this.#ensureOpen();
-    const words = new Map<string, number>();
+    const image = new BlockImage();
     for (const r of reads) {
       if (signal?.aborted) throw reasonOf(signal);
-      const data = await this.#readWithRetry(r);
-      data.forEach((w, i) => words.set(key(r.table, r.address + i), w));
+      image.add(r, await this.#readWithRetry(r));
     }
-    return { get: (table: ModbusTable, address: number) => words.get(key(table, address)) };
+    return image;
   }
 
   async #readWithRetry(r: ReadRequest): Promise<number[]> {
@@ -200,8 +202,29 @@ export class ModbusAdapter implements DeviceAdapter {
   }
 }
 
-function key(table: ModbusTable, address: number): string {
-  return `${table}:${address}`;
+/**
+ * The words of one snapshot, as the blocks they were read in (a plan has a handful): looked up
+ * by scanning them, the later block winning where two overlap. No per-word key or map entry:
+ * the error poll builds one of these every second.
+ */
+class BlockImage implements RegisterImage {
+  readonly #reads: ReadRequest[] = [];
+  readonly #data: number[][] = [];
+
+  add(read: ReadRequest, data: number[]): void {
+    this.#reads.push(read);
+    this.#data.push(data);
+  }
+
+  get(table: ModbusTable, address: number): number | undefined {
+    for (let b = this.#reads.length - 1; b >= 0; b--) {
+      const r = this.#reads[b]!;
+      const data = this.#data[b]!;
+      const i = address - r.address;
+      if (r.table === table && i >= 0 && i < data.length) return data[i];
+    }
+    return undefined;
+  }
 }
 
 /** Preset: a Modbus TCP controller read through `registerMap`. */
