@@ -150,6 +150,86 @@ describe('HubStore file', () => {
   });
 });
 
+describe('HubStore checkpoints (file database)', () => {
+  const text = 'x'.repeat(2000);
+  /** `batches` batches of 64 2 KB alarms, each committed and fsynced as the commit queue does. */
+  async function fill(store: HubStore, from: number, batches: number): Promise<number> {
+    let seq = from;
+    for (let b = 0; b < batches; b++) {
+      const items = Array.from({ length: 64 }, () =>
+        item(++seq, { type: 'alarm', alarm: { code: 1, state: 1, text } }),
+      );
+      store.storeBatch(items, [{ deviceId: 'D1', streamId: 'S1', acked: seq }], {
+        deferSync: true,
+      });
+      await store.syncData();
+      // A turn of the event loop between batches, as between the queue's commits.
+      await new Promise((r) => setImmediate(r));
+    }
+    return seq;
+  }
+
+  async function withDir(fn: (path: string) => Promise<void>): Promise<void> {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-hub-ckpt-'));
+    try {
+      await fn(join(dir, 'hub.db'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  async function until(cond: () => boolean, ms = 5000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  it('checkpoints on a worker thread, not in the commits, and keeps the WAL bounded', async () => {
+    const { statSync } = await import('node:fs');
+    const { default: Database } = await import('better-sqlite3');
+    await withDir(async (path) => {
+      // 1 MiB between checkpoints; past 100 frames (1.6 MiB of WAL) the WAL must restart.
+      const store = new HubStore(path, { checkpoint: { everyBytes: 1 << 20, restartFrames: 100 } });
+      store.openStream('D1', 'S1', 'test', 1);
+      // SQLite's autocheckpoint is off: a commit never checkpoints on the event loop.
+      expect(store.autocheckpoint).toBe(0);
+      let seq = 0;
+      let maxWal = 0;
+      // 100 batches of 64 x 2 KB: about 14 MB, 9 times the WAL bound.
+      for (let round = 0; round < 10; round++) {
+        seq = await fill(store, seq, 10);
+        maxWal = Math.max(maxWal, statSync(`${path}-wal`).size);
+      }
+      await until(() => store.checkpoints.worker >= 5);
+      const { worker, offLoop } = store.checkpoints;
+      expect(offLoop).toBe(true);
+      expect(worker).toBeGreaterThanOrEqual(5);
+      // Without a restart the WAL would hold all 14 MB (it is never truncated while open).
+      expect(maxWal).toBeLessThan(8 << 20);
+      expect(store.counts('D1')).toMatchObject({ frames: seq, alarms: seq });
+      store.close();
+      // Everything is there after a reopen, and in the database file once closed.
+      const db = new Database(path, { readonly: true });
+      expect(db.prepare('SELECT count(*) AS n FROM alarms').get()).toEqual({ n: seq });
+      db.close();
+    });
+  });
+
+  it('falls back to SQLite checkpointing in the commits if the worker is not there', async () => {
+    await withDir(async (path) => {
+      const store = new HubStore(path, { checkpoint: { worker: false } });
+      expect(store.checkpoints.offLoop).toBe(false);
+      expect(store.autocheckpoint).toBe(1000);
+      store.openStream('D1', 'S1', 'test', 1);
+      const seq = await fill(store, 0, 3);
+      expect(store.alarms('D1')).toHaveLength(seq);
+      store.close();
+    });
+  });
+});
+
 describe("HubStore data mode 'seqs-only'", () => {
   const alarm: Body = { type: 'alarm', alarm: { code: 2002, state: 1, text: 'x'.repeat(500) } };
 

@@ -1,6 +1,7 @@
 import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Frame } from '../src/codec/index.js';
+import { Checkpointer, type CheckpointResult } from './checkpointer.js';
 import { ReceivedSeqs } from './received-seqs.js';
 import { float32FromBits } from './values.js';
 
@@ -87,7 +88,26 @@ export type DataMode = 'rows' | 'seqs-only';
 export interface HubStoreOptions {
   /** Default `rows`. */
   data?: DataMode;
+  /**
+   * WAL checkpoint policy of a file database (tests): the worker checkpoints after about
+   * `everyBytes` written (default 16 MiB, SQLite's 1 000 pages of 16 KiB), and past
+   * `restartFrames` WAL frames the event loop finishes a checkpoint so the WAL restarts
+   * (default {@link WAL_RESTART_FRAMES}). `worker: false`: SQLite's autocheckpoint, in the
+   * commits, as before the worker.
+   */
+  checkpoint?: { everyBytes?: number; restartFrames?: number; worker?: boolean };
 }
+
+/** SQLite's default autocheckpoint, in pages: what the hub falls back to without its worker. */
+const WAL_AUTOCHECKPOINT_PAGES = 1000;
+/** WAL written between two checkpoints by the worker: SQLite's default, 1 000 pages. */
+const CHECKPOINT_BYTES = WAL_AUTOCHECKPOINT_PAGES * 16_384;
+/** What a stored frame adds to the WAL besides its own bytes (its rows' keys, the indexes). */
+const ROW_OVERHEAD_BYTES = 100;
+/** At most this long between checkpoints while anything is written. */
+const CHECKPOINT_MAX_MS = 1000;
+/** WAL frames (pages) past which the event loop finishes a checkpoint so the WAL restarts. */
+export const WAL_RESTART_FRAMES = 4096;
 
 /** SQLite page size of a new hub database. */
 export const PAGE_SIZE = 16_384;
@@ -152,6 +172,8 @@ export class HubStore {
 
   constructor(path = ':memory:', options: HubStoreOptions = {}) {
     this.#data = options.data ?? 'rows';
+    this.#checkpointBytes = options.checkpoint?.everyBytes ?? CHECKPOINT_BYTES;
+    this.#restartFrames = options.checkpoint?.restartFrames ?? WAL_RESTART_FRAMES;
     this.#db = new Database(path);
     // Before anything creates the file (no effect on an existing database): a 2 KB alarm row
     // fills a 4 KiB page on its own, so with the default page size every such frame costs
@@ -165,7 +187,10 @@ export class HubStore {
     // batches of 300 alarms: 42-54 -> 32-39 us wall per frame, user CPU 12-13 -> 11.
     this.#db.pragma('cache_size = -65536');
     this.#db.exec(SCHEMA);
-    if (!this.#db.memory) this.#walFd = openSync(`${this.#db.name}-wal`, 'r');
+    if (!this.#db.memory) {
+      this.#walFd = openSync(`${this.#db.name}-wal`, 'r');
+      if (options.checkpoint?.worker !== false) this.#startCheckpointer();
+    }
     const db = this.#db;
     this.#stmt = {
       upsertDevice: db.prepare(
@@ -215,10 +240,85 @@ export class HubStore {
       insertCommandResult: db.prepare(
         `INSERT INTO command_results (device_id, command_id, status, output, error_code, error_message, stored_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
+      // Prepared once: db.pragma() prepares its statement on every call.
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
       setHealth: db.prepare(`UPDATE devices SET health_json = ? WHERE device_id = ?`),
       insertSecurity: db.prepare(
         `INSERT INTO security_events (at_ms, kind, device_id, remote, detail) VALUES (?, ?, ?, ?, ?)`,
       ),
+    };
+  }
+
+  /** Checkpoints off the event loop (a file database); undefined: SQLite's autocheckpoint. */
+  #checkpointer: Checkpointer | undefined;
+  /** Roughly what was written to the WAL since the last checkpoint was started. */
+  #walBytes = 0;
+  #lastCheckpointMs = 0;
+  readonly #checkpointBytes: number;
+  readonly #restartFrames: number;
+  /** Checkpoints run on the event loop to bound the WAL (see #checkpointed). */
+  #loopCheckpoints = 0;
+
+  #startCheckpointer(): void {
+    try {
+      this.#checkpointer = new Checkpointer(this.#db.name, (r) => this.#checkpointed(r));
+    } catch {
+      return; // SQLite's own autocheckpoint stays on
+    }
+    // Commits no longer checkpoint (copy 16 MiB into the database file and fsync it, on the
+    // event loop, every 1 000 pages): the worker does, and only #checkpointed below runs one
+    // here, for what the worker could not reach.
+    this.#db.pragma('wal_autocheckpoint = 0');
+  }
+
+  /** Counts `bytes` written to the WAL; asks the worker for a checkpoint when it is due. */
+  #wrote(bytes: number): void {
+    const c = this.#checkpointer;
+    if (!c) return;
+    this.#walBytes += bytes;
+    if (c.failed) {
+      // Back to SQLite's own checkpoints, in the commits.
+      this.#checkpointer = undefined;
+      if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+      return;
+    }
+    if (c.running) return;
+    const now = Date.now();
+    if (this.#walBytes < this.#checkpointBytes && now - this.#lastCheckpointMs < CHECKPOINT_MAX_MS)
+      return;
+    if (c.request()) {
+      this.#walBytes = 0;
+      this.#lastCheckpointMs = now;
+    }
+  }
+
+  /**
+   * A worker checkpoint ended. The WAL starts over from its beginning only when a transaction
+   * begins with every frame of it in the database file; under a steady flow of commits the
+   * worker never quite catches up (commits land while it copies), so the WAL would grow without
+   * bound. Past `restartFrames` ({@link WAL_RESTART_FRAMES}) the event loop checkpoints the rest itself (only
+   * what was committed while the worker ran), and the next commit restarts the WAL.
+   */
+  #checkpointed(r: CheckpointResult): void {
+    // Even when the worker reached the end of the WAL, commits may have landed since it did:
+    // the check is repeated here, where nothing else runs (it copies nothing if none did).
+    if (!this.#db.open || r.busy || r.log < this.#restartFrames) return;
+    this.#db.pragma('wal_checkpoint(PASSIVE)');
+    this.#loopCheckpoints++;
+  }
+
+  /** The connection's `wal_autocheckpoint` (pages; 0: commits never checkpoint). */
+  get autocheckpoint(): number {
+    return this.#db.pragma('wal_autocheckpoint', { simple: true }) as number;
+  }
+
+  /** WAL checkpoints so far: by the worker, and on the event loop to bound the WAL. */
+  get checkpoints(): { worker: number; loop: number; offLoop: boolean } {
+    return {
+      worker: this.#checkpointer?.completed ?? 0,
+      loop: this.#loopCheckpoints,
+      offLoop: this.#checkpointer !== undefined,
     };
   }
 
@@ -303,6 +403,7 @@ export class HubStore {
     this.#db.transaction(() => {
       for (const [id, at] of pending) update.run(at, id);
     })();
+    this.#wrote(pending.length * ROW_OVERHEAD_BYTES);
   }
 
   /**
@@ -318,17 +419,24 @@ export class HubStore {
   ): StoreResult[] {
     if (this.#syncError) throw this.#syncError;
     const defer = options.deferSync === true && this.#walFd !== undefined;
-    if (!defer) return this.#storeBatch(items, streams);
-    // Committed without the fsync (synchronous=NORMAL for this one transaction): the caller
-    // makes it durable with syncData() before anything depends on it.
-    this.#db.pragma('synchronous = NORMAL');
-    try {
-      const results = this.#storeBatch(items, streams);
-      this.#deferredCommits++;
-      return results;
-    } finally {
-      this.#db.pragma('synchronous = FULL');
+    let results: StoreResult[];
+    if (!defer) {
+      results = this.#storeBatch(items, streams);
+    } else {
+      // Committed without the fsync (synchronous=NORMAL for this one transaction): the caller
+      // makes it durable with syncData() before anything depends on it.
+      this.#stmt.syncNormal.run();
+      try {
+        results = this.#storeBatch(items, streams);
+        this.#deferredCommits++;
+      } finally {
+        this.#stmt.syncFull.run();
+      }
     }
+    let bytes = 0;
+    for (const item of items) bytes += item.bytes + ROW_OVERHEAD_BYTES;
+    this.#wrote(bytes);
+    return results;
   }
 
   /**
@@ -865,6 +973,7 @@ export class HubStore {
       for (const e of batch)
         this.#stmt.insertSecurity.run(e.atMs, e.kind, e.deviceId, e.remote, e.detail);
     })();
+    this.#wrote(batch.length * 2 * ROW_OVERHEAD_BYTES);
   }
 
   securityEvents(): SecurityEvent[] {
@@ -984,6 +1093,8 @@ export class HubStore {
   close(): void {
     this.flushLastSeen();
     this.flushSecurityEvents();
+    this.#checkpointer?.close();
+    this.#checkpointer = undefined;
     if (this.#walFd !== undefined) closeSync(this.#walFd);
     this.#walFd = undefined;
     this.#db.close();

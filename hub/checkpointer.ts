@@ -1,0 +1,121 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/** What one checkpoint did (SQLite's `PRAGMA wal_checkpoint` row). */
+export interface CheckpointResult {
+  /** 1 if the checkpoint could not run (another one held the lock). */
+  busy: number;
+  /** Frames in the WAL when it ran. */
+  log: number;
+  /** Frames of the WAL that are now in the database file. */
+  checkpointed: number;
+}
+
+/**
+ * The worker's code (plain JavaScript, evaluated: no loader, no bundler path to resolve). It
+ * opens its own connection to the hub's database and runs a PASSIVE checkpoint whenever asked:
+ * the WAL is fsynced, its frames are copied into the database file and that file is fsynced,
+ * SQLite's own checkpoint, on this thread instead of inside a commit on the event loop. PASSIVE
+ * never waits for, or blocks, the hub's writer.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path, { fileMustExist: true });
+db.pragma('synchronous = FULL');
+// Waits here, on this thread, never on the hub's event loop.
+db.pragma('busy_timeout = 5000');
+parentPort.on('message', (m) => {
+  if (m === 'close') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    const [row] = db.pragma('wal_checkpoint(PASSIVE)');
+    parentPort.postMessage({ ok: true, row });
+  } catch (err) {
+    parentPort.postMessage({ ok: false, message: String(err && err.message || err) });
+  }
+});
+`;
+
+/**
+ * Runs the hub database's WAL checkpoints on a worker thread (see hub/README.md). One
+ * checkpoint at a time; {@link request} returns false while one runs. If the worker fails to
+ * start or a checkpoint throws, {@link failed} is set and the caller falls back to checkpointing
+ * on its own connection.
+ */
+export class Checkpointer {
+  readonly #worker: Worker;
+  #running = false;
+  #failed: Error | undefined;
+  #done = 0;
+  readonly #onResult: (r: CheckpointResult) => void;
+
+  constructor(path: string, onResult: (r: CheckpointResult) => void) {
+    this.#onResult = onResult;
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { path, driver },
+      // No loader hooks of the parent (tsx, vitest): the code above is plain CommonJS.
+      execArgv: [],
+    });
+    // The hub's lifetime is not the worker's: an idle checkpointer keeps no process alive.
+    this.#worker.unref();
+    this.#worker.on(
+      'message',
+      (m: { ok: true; row: CheckpointResult } | { ok: false; message: string }) => {
+        this.#running = false;
+        if (!m.ok) {
+          this.#fail(new Error(`WAL checkpoint failed: ${m.message}`));
+          return;
+        }
+        this.#done++;
+        this.#onResult(m.row);
+      },
+    );
+    this.#worker.on('error', (err) => this.#fail(err));
+    this.#worker.on('exit', () => {
+      if (!this.#closed) this.#fail(new Error('WAL checkpoint worker exited'));
+    });
+  }
+
+  #closed = false;
+
+  #fail(err: Error): void {
+    this.#running = false;
+    this.#failed ??= err;
+  }
+
+  /** Why the worker can no longer checkpoint, if it cannot. */
+  get failed(): Error | undefined {
+    return this.#failed;
+  }
+
+  /** A checkpoint is under way on the worker. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Checkpoints the worker has completed. */
+  get completed(): number {
+    return this.#done;
+  }
+
+  /** Starts a checkpoint unless one runs (or the worker failed); true if one was started. */
+  request(): boolean {
+    if (this.#running || this.#failed || this.#closed) return false;
+    this.#running = true;
+    this.#worker.postMessage('checkpoint');
+    return true;
+  }
+
+  /** Closes the worker's connection once its current checkpoint (if any) is done. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#worker.postMessage('close');
+  }
+}
