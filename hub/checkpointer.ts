@@ -76,7 +76,15 @@ export class Checkpointer {
         this.#onResult(m.row);
       },
     );
-    this.#worker.on('error', (err) => this.#fail(err));
+    // An error thrown in the worker arrives as a plain object of its fields (a SqliteError
+    // opening the file has only its `code`).
+    this.#worker.on('error', (err: unknown) =>
+      this.#fail(
+        err instanceof Error
+          ? err
+          : new Error(`WAL checkpoint worker failed: ${JSON.stringify(err)}`, { cause: err }),
+      ),
+    );
     this.#worker.on('exit', () => {
       if (!this.#closed) this.#fail(new Error('WAL checkpoint worker exited'));
     });
