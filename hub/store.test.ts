@@ -217,6 +217,28 @@ describe('HubStore checkpoints (file database)', () => {
     });
   });
 
+  it('goes back to SQLite checkpointing in the commits when the worker fails', async () => {
+    const { join, dirname } = await import('node:path');
+    await withDir(async (path) => {
+      const store = new HubStore(path, {
+        checkpoint: { everyBytes: 1 << 20, workerPath: join(dirname(path), 'missing.db') },
+      });
+      expect(store.autocheckpoint).toBe(0);
+      store.openStream('D1', 'S1', 'test', 1);
+      // The worker fails opening its file; the next write sees it.
+      await until(() => {
+        store.flushLastSeen();
+        store.storeBatch([], []);
+        return !store.checkpoints.offLoop;
+      });
+      expect(store.checkpoints.offLoop).toBe(false);
+      expect(store.autocheckpoint).toBe(1000);
+      const seq = await fill(store, 0, 3);
+      expect(store.alarms('D1')).toHaveLength(seq);
+      store.close();
+    });
+  });
+
   it('falls back to SQLite checkpointing in the commits if the worker is not there', async () => {
     await withDir(async (path) => {
       const store = new HubStore(path, { checkpoint: { worker: false } });

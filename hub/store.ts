@@ -95,7 +95,13 @@ export interface HubStoreOptions {
    * (default {@link WAL_RESTART_FRAMES}). `worker: false`: SQLite's autocheckpoint, in the
    * commits, as before the worker.
    */
-  checkpoint?: { everyBytes?: number; restartFrames?: number; worker?: boolean };
+  checkpoint?: {
+    everyBytes?: number;
+    restartFrames?: number;
+    worker?: boolean;
+    /** Test seam: the file the worker opens instead of the store's (a missing one fails it). */
+    workerPath?: string;
+  };
 }
 
 /** SQLite's default autocheckpoint, in pages: what the hub falls back to without its worker. */
@@ -189,7 +195,8 @@ export class HubStore {
     this.#db.exec(SCHEMA);
     if (!this.#db.memory) {
       this.#walFd = openSync(`${this.#db.name}-wal`, 'r');
-      if (options.checkpoint?.worker !== false) this.#startCheckpointer();
+      if (options.checkpoint?.worker !== false)
+        this.#startCheckpointer(options.checkpoint?.workerPath ?? this.#db.name);
     }
     const db = this.#db;
     this.#stmt = {
@@ -260,9 +267,9 @@ export class HubStore {
   /** Checkpoints run on the event loop to bound the WAL (see #checkpointed). */
   #loopCheckpoints = 0;
 
-  #startCheckpointer(): void {
+  #startCheckpointer(path: string): void {
     try {
-      this.#checkpointer = new Checkpointer(this.#db.name, (r) => this.#checkpointed(r));
+      this.#checkpointer = new Checkpointer(path, (r) => this.#checkpointed(r));
     } catch {
       return; // SQLite's own autocheckpoint stays on
     }
