@@ -492,7 +492,7 @@ export const agentFootprintBench: Bench = {
         }
       }, HEAP_EVERY_MS);
       log(
-        `running ${durationS} s: bare node, agent code loaded, agent at 60 s poll and at 10 polls/s (each also in a lean process), a second one at 10 polls/s with forced GC before heap samples (pids ${children.map((c) => c.pid).join(', ')})`,
+        `running ${durationS} s: ${NAMES.join(', ')} (agent children' pids ${children.map((c) => c.pid).join(', ')})`,
       );
       const liveIndex = AGENTS.findIndex((a) => a.gcBeforeHeapSample === true);
       const snapshot = (): void => {
