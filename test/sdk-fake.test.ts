@@ -11,6 +11,7 @@ import {
   vendorSdkAdapter,
   type DeviceEvent,
   type SdkCounter,
+  type VendorSdk,
 } from '../src/index.js';
 import { CONTRACT_TIMEOUT_MS, vendorSdkContract, type SdkHarness } from './sdk-contract.js';
 
@@ -131,6 +132,51 @@ describe('vendorSdkAdapter with a misbehaving in-process SDK', () => {
     // The abandoned call is still "running" inside the SDK; the queue moved on regardless.
     expect((await adapter.readActiveErrors()).codes).toEqual([]);
     expect(adapter.health()).toMatchObject({ timeouts: 1, readsFailed: 1 });
+    await adapter.close();
+  });
+
+  it('hands the SDK one signal per call, the same one again while calls leave it clean', async () => {
+    const sdk = new FakeVendorSdk({ counters: COUNTERS });
+    const seen: AbortSignal[] = [];
+    // The fake SDK with every call's signal recorded (its own methods use private fields, so
+    // each is delegated explicitly).
+    const recording: VendorSdk = {
+      name: sdk.name,
+      get connected() {
+        return sdk.connected;
+      },
+      connect: (signal) => sdk.connect(signal),
+      getCounters: (signal) => {
+        seen.push(signal!);
+        return sdk.getCounters(signal);
+      },
+      getActiveErrors: (signal) => {
+        seen.push(signal!);
+        // The 4th call leaves a listener behind on its signal.
+        if (seen.length === 4) signal!.addEventListener('abort', () => undefined);
+        return sdk.getActiveErrors(signal);
+      },
+      subscribe: (listener) => sdk.subscribe(listener),
+      close: () => sdk.close(),
+    };
+    const adapter = vendorSdkAdapter(recording, { timeoutMs: 150 });
+    await adapter.connect();
+    await adapter.readActiveErrors();
+    await adapter.readActiveErrors();
+    await adapter.readSnapshot(); // getCounters then getActiveErrors (4th)
+    await adapter.readActiveErrors();
+    sdk.inject({ kind: 'hang' }, { method: 'getActiveErrors' });
+    await expect(adapter.readActiveErrors()).rejects.toMatchObject({ code: 'SDK_TIMEOUT' });
+    await adapter.readActiveErrors();
+    await adapter.readActiveErrors();
+    expect(seen).toHaveLength(8);
+    expect(seen.slice(1, 4).every((s) => s === seen[0])).toBe(true);
+    expect(seen[4]).not.toBe(seen[3]); // a listener was left on it
+    expect(seen[5]).toBe(seen[4]);
+    expect(seen[5]!.aborted).toBe(true); // timed out: never handed out again
+    expect(seen[6]).not.toBe(seen[5]);
+    expect(seen[7]).toBe(seen[6]);
+    expect(seen[7]!.aborted).toBe(false);
     await adapter.close();
   });
 

@@ -187,3 +187,59 @@ export function linkSignals(...sources: ReadonlyArray<AbortSignal | undefined>):
   }
   return { signal: ctl.signal, release };
 }
+
+/**
+ * Signals for calls into code that wants one `AbortSignal` per call (a vendor SDK): each aborts
+ * when one of its call's sources fires or its deadline passes. A call that ends with its signal
+ * clean (not aborted, no listener of the callee left on it) gives it back, and the next call
+ * gets the same one, so a call a second makes no AbortSignal at all (see {@link raceSignals} on
+ * why that matters on Node 20). Calls at the same time get separate signals.
+ */
+export class CallSignals {
+  #spare: AbortController | undefined;
+
+  acquire(
+    sources: ReadonlyArray<AbortSignal | undefined>,
+    deadline?: { ms: number; reason: () => AdapterError },
+  ): LinkedSignal {
+    for (const s of sources) {
+      if (s?.aborted) {
+        const fired = new AbortController();
+        fired.abort(s.reason);
+        return { signal: fired.signal, release: () => undefined };
+      }
+    }
+    const ctl = this.#spare ?? new AbortController();
+    this.#spare = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let done = false;
+    const detach = (): void => {
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      for (const s of sources) if (s !== undefined) unwatch(s, onAbort);
+    };
+    const onAbort = (_reason: AdapterError, fired: AbortSignal): void => {
+      detach();
+      ctl.abort(fired.reason);
+    };
+    for (const s of sources) if (s !== undefined) watch(s, onAbort);
+    if (deadline !== undefined)
+      timer = setTimeout(() => {
+        detach();
+        ctl.abort(deadline.reason());
+      }, deadline.ms);
+    return {
+      signal: ctl.signal,
+      release: () => {
+        if (!done) detach();
+        if (
+          this.#spare === undefined &&
+          !ctl.signal.aborted &&
+          waitingOn(ctl.signal) === 0 &&
+          foreignAbortListeners(ctl.signal) === 0
+        )
+          this.#spare = ctl;
+      },
+    };
+  }
+}

@@ -1,4 +1,4 @@
-import { linkSignals, raceAbort, reasonOf } from '../abort.js';
+import { CallSignals, raceAbort, raceSignals, reasonOf } from '../abort.js';
 import { AdapterError, ConfigError } from '../errors.js';
 import type {
   ActiveErrors,
@@ -72,6 +72,8 @@ export class VendorSdkAdapter implements DeviceAdapter {
   readonly #health: Omit<AdapterHealth, 'connected'> = { readsOk: 0, readsFailed: 0, timeouts: 0 };
   /** Fires on close(): calls in progress reject as cancelled, not as failures. */
   readonly #closing = new AbortController();
+  /** The signals handed to the SDK, one per call, reused while calls leave them clean. */
+  readonly #callSignals = new CallSignals();
   readonly #listeners = new Set<(event: DeviceEvent) => void>();
   /** Active codes as last seen (events and reads), to find what a reconnect missed. */
   #known = new Set<number>();
@@ -223,50 +225,52 @@ export class VendorSdkAdapter implements DeviceAdapter {
     return concat(parts, at - start);
   }
 
-  /** Runs `fn` in the call queue (when serialising), bounded by the caller's signal and close(). */
+  /**
+   * Runs `fn` in the call queue (when serialising), bounded by the caller's signal and close().
+   * No signal is made here: `fn` hands the caller's on to {@link #invoke}, which makes the one
+   * signal the SDK sees.
+   */
   #exclusive<T>(
     caller: AbortSignal | undefined,
-    fn: (signal: AbortSignal) => Promise<T>,
+    fn: (signal: AbortSignal | undefined) => Promise<T>,
   ): Promise<T> {
-    const linked = linkSignals(caller, this.#closing.signal);
-    const { signal } = linked;
-    if (!this.#o.serialize) {
-      if (signal.aborted) return Promise.reject(reasonOf(signal));
-      return raceAbort(fn(signal), signal).finally(linked.release);
-    }
-    const run = raceAbort(
+    const closing = this.#closing.signal;
+    if (!this.#o.serialize) return raceSignals(fn(caller), caller, closing);
+    const run = raceSignals(
       this.#queue.then(() => {
-        if (signal.aborted) throw reasonOf(signal);
-        return fn(signal);
+        if (caller?.aborted) throw reasonOf(caller);
+        if (closing.aborted) throw reasonOf(closing);
+        return fn(caller);
       }),
-      signal,
-    ).finally(linked.release);
+      caller,
+      closing,
+    );
     // The next call waits for this one to settle — or to be abandoned at its timeout, so an SDK
     // that never returns cannot wedge the queue.
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  /** One SDK call: connected first, bounded by `timeoutMs`, result checked, health counted. */
+  /**
+   * One SDK call: connected first, bounded by `timeoutMs`, result checked, health counted. The
+   * SDK gets one signal that fires on the caller's abort, on close() or at the timeout, reused
+   * by the next call when this one leaves it clean.
+   */
   async #invoke<R, T>(
     method: SdkMethodName,
-    signal: AbortSignal,
+    caller: AbortSignal | undefined,
     check: (value: unknown) => T,
     call: (signal: AbortSignal) => Promise<R>,
   ): Promise<T> {
-    await this.#ensureConnected(signal);
-    const timeout = new AbortController();
-    const timer = setTimeout(
-      () =>
-        timeout.abort(
-          new SdkError(
-            'SDK_TIMEOUT',
-            `vendor SDK ${method} did not complete within ${this.#o.timeoutMs} ms`,
-          ),
+    await this.#ensureConnected(caller);
+    const linked = this.#callSignals.acquire([caller, this.#closing.signal], {
+      ms: this.#o.timeoutMs,
+      reason: () =>
+        new SdkError(
+          'SDK_TIMEOUT',
+          `vendor SDK ${method} did not complete within ${this.#o.timeoutMs} ms`,
         ),
-      this.#o.timeoutMs,
-    );
-    const linked = linkSignals(signal, timeout.signal);
+    });
     const bounded = linked.signal;
     try {
       const value = check(
@@ -282,7 +286,6 @@ export class VendorSdkAdapter implements DeviceAdapter {
       this.#fail(e);
       throw e;
     } finally {
-      clearTimeout(timer);
       linked.release();
     }
   }
@@ -297,15 +300,10 @@ export class VendorSdkAdapter implements DeviceAdapter {
   }
 
   async #connectOnce(): Promise<void> {
-    const timeout = new AbortController();
-    const timer = setTimeout(
-      () =>
-        timeout.abort(
-          new SdkError('SDK_TIMEOUT', `no answer within ${this.#o.connectTimeoutMs} ms`),
-        ),
-      this.#o.connectTimeoutMs,
-    );
-    const linked = linkSignals(timeout.signal, this.#closing.signal);
+    const linked = this.#callSignals.acquire([this.#closing.signal], {
+      ms: this.#o.connectTimeoutMs,
+      reason: () => new SdkError('SDK_TIMEOUT', `no answer within ${this.#o.connectTimeoutMs} ms`),
+    });
     const { signal } = linked;
     try {
       const info = await raceAbort(
@@ -328,7 +326,6 @@ export class VendorSdkAdapter implements DeviceAdapter {
       this.#scheduleRearm();
       throw e;
     } finally {
-      clearTimeout(timer);
       linked.release();
     }
     this.#rearmAttempt = 0;
