@@ -1,6 +1,9 @@
 import { getEventListeners } from 'node:events';
 import { AdapterError } from './errors.js';
 
+/** Called with the reason as an AdapterError (see {@link reasonOf}) and the signal that fired. */
+type OnAbort = (reason: AdapterError, signal: AbortSignal) => void;
+
 /**
  * What waits on one signal right now, and the single `abort` listener that serves them all.
  *
@@ -11,9 +14,6 @@ import { AdapterError } from './errors.js';
  * piles up until the next full GC (docs/operations.md). So each signal gets one listener, on
  * first use, that stays; a call joins and leaves a plain array.
  */
-/** Called with the reason as an AdapterError (see {@link reasonOf}) and the signal that fired. */
-type OnAbort = (reason: AdapterError, signal: AbortSignal) => void;
-
 interface Waiters {
   readonly list: Array<OnAbort>;
   readonly listener: () => void;
