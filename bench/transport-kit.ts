@@ -12,6 +12,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hub, type HubOptions } from '../hub/server.js';
@@ -240,7 +241,17 @@ export interface KitOps {
   };
   'hub-stats': {
     req: Record<string, never>;
-    res: { framesStored: number; commits: number; committedItems: number; cpuSeconds: number };
+    res: {
+      framesStored: number;
+      commits: number;
+      committedItems: number;
+      cpuSeconds: number;
+      /** The hub's event-loop delay since the previous hub-stats (ms): p99 and max. */
+      loopDelayP99Ms: number;
+      loopDelayMaxMs: number;
+      /** The store's WAL checkpoint counters (a file database), cumulative. */
+      checkpoints: { worker: number; loop: number; holds: number; heldMs: number };
+    };
   };
   'hub-stop': { req: Record<string, never>; res: { stopped: boolean } };
   'agent-run': {
@@ -307,6 +318,9 @@ async function measure(
 }
 
 let hub: Hub | undefined;
+/** The event-loop delay of this child (a hub's: how long a checkpoint or a commit blocked it). */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 
 async function agentRun(r: KitOps['agent-run']['req']): Promise<RunResult> {
   const streamId = `bench-${process.pid}-${Date.now()}`;
@@ -447,12 +461,23 @@ async function handle(op: KitOp, req: unknown): Promise<unknown> {
     }
     case 'hub-stats': {
       const st = hub?.stats();
-      return {
+      const c = hub?.store.checkpoints;
+      const res: KitOps['hub-stats']['res'] = {
         framesStored: st?.framesStored ?? 0,
         commits: st?.commits ?? 0,
         committedItems: st?.committedItems ?? 0,
         cpuSeconds: cpuNow(),
+        loopDelayP99Ms: loopDelay.count > 0 ? loopDelay.percentile(99) / 1e6 : 0,
+        loopDelayMaxMs: loopDelay.count > 0 ? loopDelay.max / 1e6 : 0,
+        checkpoints: {
+          worker: c?.worker ?? 0,
+          loop: c?.loop ?? 0,
+          holds: c?.holds ?? 0,
+          heldMs: c?.heldMs ?? 0,
+        },
       };
+      loopDelay.reset();
+      return res;
     }
     case 'hub-stop':
       await hub?.close();

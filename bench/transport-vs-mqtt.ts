@@ -62,6 +62,11 @@ interface Trial extends RunResult {
   clientCpuMsPerMessage: number;
   /** Outpost: frames per hub transaction (group commit) over the trial. */
   itemsPerCommit?: number;
+  /** Outpost: the hub's event-loop delay over the trial (ms), p99 and max. */
+  hubLoopDelayP99Ms?: number;
+  hubLoopDelayMaxMs?: number;
+  /** Outpost: WAL checkpoints in the trial (worker, on the event loop) and commit holds. */
+  checkpoints?: { worker: number; loop: number; holds: number; heldMs: number };
 }
 
 export const transportVsMqttBench: Bench = {
@@ -141,10 +146,20 @@ export const transportVsMqttBench: Bench = {
         });
         const s1 = await hubChild.request('hub-stats', {});
         const commits = s1.commits - s0.commits;
+        const k0 = s0.checkpoints;
+        const k1 = s1.checkpoints;
         return {
           ...withCpu(r, s1.cpuSeconds - s0.cpuSeconds),
           itemsPerCommit:
             commits > 0 ? round((s1.committedItems - s0.committedItems) / commits, 1) : 0,
+          hubLoopDelayP99Ms: round(s1.loopDelayP99Ms, 1),
+          hubLoopDelayMaxMs: round(s1.loopDelayMaxMs, 1),
+          checkpoints: {
+            worker: k1.worker - k0.worker,
+            loop: k1.loop - k0.loop,
+            holds: k1.holds - k0.holds,
+            heldMs: k1.heldMs - k0.heldMs,
+          },
         };
       };
       let spoolN = 0;
@@ -215,6 +230,15 @@ export const transportVsMqttBench: Bench = {
               med(c, (t) => t.recordsPerMessage ?? 0),
               1,
             ),
+      hubLoopDelayP99Ms:
+        c === mqtt
+          ? null
+          : round(
+              med(c, (t) => t.hubLoopDelayP99Ms ?? 0),
+              1,
+            ),
+      hubLoopDelayMaxMs:
+        c === mqtt ? null : Math.max(...rounds.map((r) => r[c]?.hubLoopDelayMaxMs ?? 0)),
     }));
     const get = (c: CaseName): (typeof summary)[number] | undefined =>
       summary.find((s) => s.case === c);
@@ -235,6 +259,7 @@ export const transportVsMqttBench: Bench = {
           'server CPU µs/msg',
           'frames/commit',
           'records/WS msg',
+          'hub loop delay p99 / max ms',
         ],
         summary.map((s) => [
           s.case,
@@ -245,9 +270,22 @@ export const transportVsMqttBench: Bench = {
           s.serverCpuUsPerMessage,
           s.itemsPerCommit ?? '',
           s.recordsPerMessage ?? '',
+          s.hubLoopDelayP99Ms === null ? '' : `${s.hubLoopDelayP99Ms} / ${s.hubLoopDelayMaxMs}`,
         ]),
       ),
     );
+    const ck = rounds.flatMap((r) => {
+      const k = r['Outpost durable (FileSpool + SQLite file), bufferutil']?.checkpoints;
+      return k ? [k] : [];
+    });
+    if (ck.length > 0) {
+      const sum = (f: (k: (typeof ck)[number]) => number): number =>
+        ck.reduce((a, k) => a + f(k), 0);
+      log(
+        `durable hub, all rounds: ${sum((k) => k.worker)} worker checkpoints, ${sum((k) => k.loop)} on the event loop, ` +
+          `${sum((k) => k.holds)} commit holds for a WAL restart (${sum((k) => k.heldMs)} ms held in all)`,
+      );
+    }
     log(
       `targets: transport-only >= ${TARGET_VS_MQTT}x MQTT: hub in memory ${transportRatio >= TARGET_VS_MQTT ? 'met' : 'NOT met'} (${transportRatio}x), hub seqs-only ${transportRatioSeqs >= TARGET_VS_MQTT ? 'met' : 'NOT met'} (${transportRatioSeqs}x), no bufferutil ${transportRatioNoBu}x; ` +
         `durable >= ${TARGET_DURABLE}/s: ${durable >= TARGET_DURABLE ? 'met' : 'NOT met'} (${durable}/s)`,

@@ -25,12 +25,15 @@ const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('synchronous = FULL');
 // Waits here, on this thread, never on the hub's event loop.
 db.pragma('busy_timeout = 5000');
+// Test seam: a slow disk, as a pause before each checkpoint.
+const pause = workerData.delayMs > 0 ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
 parentPort.on('message', (m) => {
   if (m === 'close') {
     db.close();
     parentPort.close();
     return;
   }
+  if (pause) Atomics.wait(pause, 0, 0, workerData.delayMs);
   try {
     const [row] = db.pragma('wal_checkpoint(PASSIVE)');
     parentPort.postMessage({ ok: true, row });
@@ -53,12 +56,13 @@ export class Checkpointer {
   #done = 0;
   readonly #onResult: (r: CheckpointResult) => void;
 
-  constructor(path: string, onResult: (r: CheckpointResult) => void) {
+  /** `delayMs` (tests): the worker pauses this long before each checkpoint, as a slow disk. */
+  constructor(path: string, onResult: (r: CheckpointResult) => void, delayMs = 0) {
     this.#onResult = onResult;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { path, driver },
+      workerData: { path, driver, delayMs },
       // No loader hooks of the parent (tsx, vitest): the code above is plain CommonJS.
       execArgv: [],
     });

@@ -6,6 +6,7 @@ import type { HubStore, StoreResult } from './store.js';
 /** A store whose commits are instant and whose WAL fsyncs finish when the test says so. */
 class FakeStore {
   readonly defersSync = true;
+  commitsHeld: Promise<void> | undefined;
   readonly batches: number[][] = [];
   readonly syncs: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   storeBatch(
@@ -76,7 +77,7 @@ describe('CommitQueue with a deferred fsync', () => {
     await tick();
     expect(log.slice(3)).toEqual(['acked 1', 'acked 2', 'acked 3']);
     expect(acks).toEqual([1, 2, 3]);
-    expect(q.stats).toEqual({ commits: 3, items: 3, syncs: 2 });
+    expect(q.stats).toEqual({ commits: 3, items: 3, syncs: 2, held: 0 });
     await q.drain();
   });
 
@@ -90,5 +91,38 @@ describe('CommitQueue with a deferred fsync', () => {
     store.syncs[0]!.reject(new Error('EIO'));
     await tick();
     expect(log).toEqual(['stored 1', 'failed 1 EIO']);
+  });
+
+  it('while the store holds commits, items wait and go in one batch, in order, when it ends', async () => {
+    const store = new FakeStore();
+    const log: string[] = [];
+    const q = new CommitQueue(store as unknown as HubStore, { maxBatch: 2 });
+    const o = owner(log);
+    let end!: () => void;
+    store.commitsHeld = new Promise<void>((r) => (end = r));
+    for (let seq = 1; seq <= 5; seq++) q.push(item(o, seq)); // past maxBatch: still held
+    q.flush();
+    await tick();
+    expect(store.batches).toEqual([]);
+    expect(log).toEqual([]);
+    store.commitsHeld = undefined;
+    end();
+    await tick();
+    expect(store.batches).toEqual([[1, 2, 3, 4, 5]]);
+    store.syncs[0]!.resolve();
+    await tick();
+    expect(log).toEqual(['stored 1,2,3,4,5', 'acked 1,2,3,4,5']);
+    expect(q.stats).toMatchObject({ commits: 1, held: 1 });
+  });
+
+  it('a forced flush (shutdown) commits at once, hold or not', () => {
+    const store = new FakeStore();
+    const q = new CommitQueue(store as unknown as HubStore);
+    store.commitsHeld = new Promise<void>(() => undefined);
+    q.push(item(owner([]), 1));
+    q.flush();
+    expect(store.batches).toEqual([]);
+    q.flush(true);
+    expect(store.batches).toEqual([[1]]);
   });
 });

@@ -63,6 +63,9 @@ export class CommitQueue {
   /** Committed, not yet covered by an fsync that has started. */
   #unsynced: Pending[] = [];
   #syncing: Promise<void> | undefined;
+  /** Waiting for the store's hold to end (see {@link flush}). */
+  #waiting = false;
+  #held = 0;
 
   constructor(store: HubStore, options: CommitQueueOptions = {}) {
     this.#store = store;
@@ -70,9 +73,17 @@ export class CommitQueue {
     this.#onCommitted = options.onCommitted;
   }
 
-  /** Transactions committed, items stored by them and WAL fsyncs that made them durable, so far. */
-  get stats(): { commits: number; items: number; syncs: number } {
-    return { commits: this.#commits, items: this.#committedItems, syncs: this.#syncs };
+  /**
+   * Transactions committed, items stored by them and WAL fsyncs that made them durable, so far;
+   * and how many times pending items waited for a hold of the store.
+   */
+  get stats(): { commits: number; items: number; syncs: number; held: number } {
+    return {
+      commits: this.#commits,
+      items: this.#committedItems,
+      syncs: this.#syncs,
+      held: this.#held,
+    };
   }
 
   push(item: CommitItem): void {
@@ -90,10 +101,26 @@ export class CommitQueue {
     }
   }
 
-  /** Commits everything pending now (its acks follow once it is durable). */
-  flush(): void {
+  /**
+   * Commits everything pending now (its acks follow once it is durable). While the store holds
+   * data commits for a WAL restart ({@link HubStore.commitsHeld}) the items wait, and are
+   * committed in one batch when the hold ends; `force` commits them at once (shutdown).
+   */
+  flush(force = false): void {
     const items = this.#items;
     if (items.length === 0) return;
+    const held = force ? undefined : this.#store.commitsHeld;
+    if (held) {
+      if (!this.#waiting) {
+        this.#waiting = true;
+        this.#held++;
+        void held.then(() => {
+          this.#waiting = false;
+          this.flush();
+        });
+      }
+      return;
+    }
     this.#items = [];
     const byOwner = new Map<CommitOwner, CommitItem[]>();
     for (const item of items) {

@@ -217,6 +217,74 @@ describe('HubStore checkpoints (file database)', () => {
     });
   });
 
+  it('holds data commits while the worker finishes a checkpoint, and the WAL restarts with none on the event loop', async () => {
+    const { statSync } = await import('node:fs');
+    await withDir(async (path) => {
+      const store = new HubStore(path, { checkpoint: { everyBytes: 1 << 20, restartFrames: 100 } });
+      store.openStream('D1', 'S1', 'test', 1);
+      let seq = 0;
+      let maxWal = 0;
+      let waited = 0;
+      // About 14 MB again, but each batch waits for a hold first, as the commit queue does.
+      for (let b = 0; b < 100; b++) {
+        const held = store.commitsHeld;
+        if (held) {
+          waited++;
+          await held;
+          expect(store.commitsHeld).toBeUndefined();
+        }
+        seq = await fill(store, seq, 1);
+        maxWal = Math.max(maxWal, statSync(`${path}-wal`).size);
+      }
+      const c = store.checkpoints;
+      expect(c.holds).toBeGreaterThanOrEqual(1);
+      expect(waited).toBeGreaterThanOrEqual(1);
+      expect(c.holdTimeouts).toBe(0);
+      // Nothing landed during a hold, so the worker's checkpoint reached the end of the WAL
+      // every time: the event loop never had to copy a page.
+      expect(c.loop).toBe(0);
+      expect(maxWal).toBeLessThan(8 << 20);
+      expect(store.counts('D1')).toMatchObject({ frames: seq, alarms: seq });
+      store.close();
+    });
+  });
+
+  it('ends a hold after holdMs when the worker is slow, and on close', async () => {
+    await withDir(async (path) => {
+      // The worker takes 1.5 s per checkpoint (a slow disk); a hold lasts at most 30 ms.
+      const store = new HubStore(path, {
+        checkpoint: { everyBytes: 1 << 20, restartFrames: 100, holdMs: 30, workerDelayMs: 1500 },
+      });
+      store.openStream('D1', 'S1', 'test', 1);
+      let seq = 0;
+      const end = Date.now() + 15_000;
+      while (!store.commitsHeld && Date.now() < end) seq = await fill(store, seq, 1);
+      const held = store.commitsHeld;
+      expect(held).toBeDefined();
+      const done = store.checkpoints.worker;
+      await held;
+      // It ended on its timeout, while the worker was still in its checkpoint.
+      expect(store.checkpoints).toMatchObject({ holdTimeouts: 1, worker: done });
+      expect(store.commitsHeld).toBeUndefined();
+      // Commits go on meanwhile.
+      seq = await fill(store, seq, 1);
+      expect(store.counts('D1')).toMatchObject({ frames: seq });
+      // A hold still open at close is ended by it (awaiting it would otherwise hang).
+      const closing = new HubStore(`${path}.2`, {
+        checkpoint: { everyBytes: 1 << 20, restartFrames: 100, holdMs: 60_000 },
+      });
+      closing.openStream('D1', 'S1', 'test', 1);
+      let seq2 = 0;
+      while (!closing.commitsHeld && Date.now() < end) seq2 = await fill(closing, seq2, 1);
+      const open = closing.commitsHeld;
+      expect(open).toBeDefined();
+      closing.close();
+      await open;
+      expect(closing.checkpoints.holdTimeouts).toBe(0);
+      store.close();
+    });
+  });
+
   it('goes back to SQLite checkpointing in the commits when the worker fails', async () => {
     const { join, dirname } = await import('node:path');
     await withDir(async (path) => {

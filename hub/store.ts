@@ -91,16 +91,20 @@ export interface HubStoreOptions {
   /**
    * WAL checkpoint policy of a file database (tests): the worker checkpoints after about
    * `everyBytes` written (default 16 MiB, SQLite's 1 000 pages of 16 KiB), and past
-   * `restartFrames` WAL frames the event loop finishes a checkpoint so the WAL restarts
-   * (default {@link WAL_RESTART_FRAMES}). `worker: false`: SQLite's autocheckpoint, in the
+   * `restartFrames` WAL frames data commits are held (see {@link HubStore.commitsHeld}) while it
+   * finishes a checkpoint so the WAL restarts (default {@link WAL_RESTART_FRAMES}), for at most
+   * `holdMs` (default {@link HOLD_MAX_MS}). `worker: false`: SQLite's autocheckpoint, in the
    * commits, as before the worker.
    */
   checkpoint?: {
     everyBytes?: number;
     restartFrames?: number;
+    holdMs?: number;
     worker?: boolean;
     /** Test seam: the file the worker opens instead of the store's (a missing one fails it). */
     workerPath?: string;
+    /** Test seam: the worker pauses this long before each checkpoint (a slow disk). */
+    workerDelayMs?: number;
   };
 }
 
@@ -112,8 +116,13 @@ const CHECKPOINT_BYTES = WAL_AUTOCHECKPOINT_PAGES * 16_384;
 const ROW_OVERHEAD_BYTES = 100;
 /** At most this long between checkpoints while anything is written. */
 const CHECKPOINT_MAX_MS = 1000;
-/** WAL frames (pages) past which the event loop finishes a checkpoint so the WAL restarts. */
+/** WAL frames (pages) past which data commits wait for a checkpoint that lets the WAL restart. */
 export const WAL_RESTART_FRAMES = 4096;
+/**
+ * Longest hold of the data commits for that checkpoint; past it they go on, and the event loop
+ * finishes the checkpoint itself once the worker's ends.
+ */
+export const HOLD_MAX_MS = 1000;
 
 /** SQLite page size of a new hub database. */
 export const PAGE_SIZE = 16_384;
@@ -180,6 +189,7 @@ export class HubStore {
     this.#data = options.data ?? 'rows';
     this.#checkpointBytes = options.checkpoint?.everyBytes ?? CHECKPOINT_BYTES;
     this.#restartFrames = options.checkpoint?.restartFrames ?? WAL_RESTART_FRAMES;
+    this.#holdMaxMs = options.checkpoint?.holdMs ?? HOLD_MAX_MS;
     this.#db = new Database(path);
     // Before anything creates the file (no effect on an existing database): a 2 KB alarm row
     // fills a 4 KiB page on its own, so with the default page size every such frame costs
@@ -196,7 +206,10 @@ export class HubStore {
     if (!this.#db.memory) {
       this.#walFd = openSync(`${this.#db.name}-wal`, 'r');
       if (options.checkpoint?.worker !== false)
-        this.#startCheckpointer(options.checkpoint?.workerPath ?? this.#db.name);
+        this.#startCheckpointer(
+          options.checkpoint?.workerPath ?? this.#db.name,
+          options.checkpoint?.workerDelayMs,
+        );
     }
     const db = this.#db;
     this.#stmt = {
@@ -266,10 +279,19 @@ export class HubStore {
   readonly #restartFrames: number;
   /** Checkpoints run on the event loop to bound the WAL (see #checkpointed). */
   #loopCheckpoints = 0;
+  readonly #holdMaxMs: number;
+  /** Set while data commits wait for the worker's restart checkpoint (see #checkpointed). */
+  #hold: { promise: Promise<void>; release: () => void; timer: NodeJS.Timeout } | undefined;
+  #holds = 0;
+  #heldMs = 0;
+  /** Transactions counted by #wrote, and their count when the last hold began. */
+  #writes = 0;
+  #writesAtHold = 0;
+  #holdTimeouts = 0;
 
-  #startCheckpointer(path: string): void {
+  #startCheckpointer(path: string, delayMs?: number): void {
     try {
-      this.#checkpointer = new Checkpointer(path, (r) => this.#checkpointed(r));
+      this.#checkpointer = new Checkpointer(path, (r) => this.#checkpointed(r), delayMs);
     } catch {
       return; // SQLite's own autocheckpoint stays on
     }
@@ -284,6 +306,7 @@ export class HubStore {
     const c = this.#checkpointer;
     if (!c) return;
     this.#walBytes += bytes;
+    this.#writes++;
     if (c.failed) {
       // Back to SQLite's own checkpoints, in the commits.
       this.#checkpointer = undefined;
@@ -304,15 +327,75 @@ export class HubStore {
    * A worker checkpoint ended. The WAL starts over from its beginning only when a transaction
    * begins with every frame of it in the database file; under a steady flow of commits the
    * worker never quite catches up (commits land while it copies), so the WAL would grow without
-   * bound. Past `restartFrames` ({@link WAL_RESTART_FRAMES}) the event loop checkpoints the rest itself (only
-   * what was committed while the worker ran), and the next commit restarts the WAL.
+   * bound. Past `restartFrames` ({@link WAL_RESTART_FRAMES}) the data commits are held
+   * ({@link commitsHeld}: the commit queue waits, the event loop goes on receiving and decoding)
+   * while the worker checkpoints once more; with nothing landing meanwhile that one reaches the
+   * end of the WAL, and the next commit restarts it. Whatever did land meanwhile (last-seen
+   * times, security events: they are not held) the event loop checkpoints itself, a few pages.
+   * Without a worker to ask, or if the hold lasts {@link HOLD_MAX_MS}, the event loop finishes the
+   * checkpoint itself, as it did before the hold existed.
    */
   #checkpointed(r: CheckpointResult): void {
-    // Even when the worker reached the end of the WAL, commits may have landed since it did:
-    // the check is repeated here, where nothing else runs (it copies nothing if none did).
-    if (!this.#db.open || r.busy || r.log < this.#restartFrames) return;
+    const held = this.#hold !== undefined;
+    if (held) this.#release();
+    if (!this.#db.open || r.busy) return;
+    if (held) {
+      if (r.checkpointed < r.log || this.#writes !== this.#writesAtHold) this.#loopCheckpoint();
+      return;
+    }
+    if (r.log < this.#restartFrames) return;
+    if (!this.#holdCommits()) this.#loopCheckpoint();
+  }
+
+  /** Even when a checkpoint reached the end of the WAL, commits may have landed since: the
+   * check is repeated here, where nothing else runs (it copies nothing if none did). */
+  #loopCheckpoint(): void {
     this.#db.pragma('wal_checkpoint(PASSIVE)');
     this.#loopCheckpoints++;
+  }
+
+  /** Holds data commits and asks the worker for the checkpoint that lets the WAL restart. */
+  #holdCommits(): boolean {
+    if (this.#holdMaxMs <= 0 || !this.#checkpointer?.request()) return false;
+    this.#walBytes = 0;
+    this.#lastCheckpointMs = Date.now();
+    this.#writesAtHold = this.#writes;
+    let release!: () => void;
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    const started = performance.now();
+    const timer = setTimeout(() => {
+      // The worker is slow (a slow disk): commits go on; when its checkpoint ends, #checkpointed
+      // sees no hold and, if the WAL is still past the bound, holds again or checkpoints here.
+      this.#holdTimeouts++;
+      this.#release();
+    }, this.#holdMaxMs);
+    this.#hold = {
+      promise,
+      timer,
+      release: () => {
+        this.#heldMs += performance.now() - started;
+        release();
+      },
+    };
+    this.#holds++;
+    return true;
+  }
+
+  #release(): void {
+    const h = this.#hold;
+    if (!h) return;
+    this.#hold = undefined;
+    clearTimeout(h.timer);
+    h.release();
+  }
+
+  /**
+   * While set, data commits should wait for it (the {@link CommitQueue} does): the worker is
+   * finishing a checkpoint so the WAL can restart. It settles within {@link HOLD_MAX_MS}, and on
+   * close. Commits made anyway are still correct; they only keep the WAL from restarting.
+   */
+  get commitsHeld(): Promise<void> | undefined {
+    return this.#hold?.promise;
   }
 
   /** The connection's `wal_autocheckpoint` (pages; 0: commits never checkpoint). */
@@ -320,11 +403,24 @@ export class HubStore {
     return this.#db.pragma('wal_autocheckpoint', { simple: true }) as number;
   }
 
-  /** WAL checkpoints so far: by the worker, and on the event loop to bound the WAL. */
-  get checkpoints(): { worker: number; loop: number; offLoop: boolean } {
+  /**
+   * WAL checkpoints so far: by the worker, and on the event loop to bound the WAL; how often data
+   * commits were held for a restart checkpoint, for how long in all, and how many holds ran out.
+   */
+  get checkpoints(): {
+    worker: number;
+    loop: number;
+    holds: number;
+    heldMs: number;
+    holdTimeouts: number;
+    offLoop: boolean;
+  } {
     return {
       worker: this.#checkpointer?.completed ?? 0,
       loop: this.#loopCheckpoints,
+      holds: this.#holds,
+      heldMs: Math.round(this.#heldMs),
+      holdTimeouts: this.#holdTimeouts,
       offLoop: this.#checkpointer !== undefined,
     };
   }
@@ -1100,6 +1196,7 @@ export class HubStore {
   close(): void {
     this.flushLastSeen();
     this.flushSecurityEvents();
+    this.#release();
     this.#checkpointer?.close();
     this.#checkpointer = undefined;
     if (this.#walFd !== undefined) closeSync(this.#walFd);
