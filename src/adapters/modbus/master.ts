@@ -4,7 +4,7 @@
  */
 import type * as modbusSerial from 'modbus-serial';
 import { AdapterError } from '../errors.js';
-import type { ModbusTable } from './register-map.js';
+import { describeRead, type ModbusTable } from './register-map.js';
 
 type ModbusRtuClass = typeof modbusSerial.default.default;
 export type ModbusMaster = InstanceType<ModbusRtuClass>;
@@ -70,7 +70,7 @@ export function toAdapterError(
 ): AdapterError {
   if (cause instanceof AdapterError) return cause;
   const e = (cause ?? {}) as { modbusCode?: unknown; errno?: unknown; message?: unknown };
-  const what = `reading ${count} ${table} ${count === 1 ? 'value' : 'values'} at ${address}`;
+  const what = describeRead(table, address, count);
   if (typeof e.modbusCode === 'number') {
     return new AdapterError(
       'MODBUS_EXCEPTION',

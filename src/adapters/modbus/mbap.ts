@@ -6,7 +6,7 @@
  * length field, unit id) and the PDU (function code, data).
  */
 import { AdapterError, MODBUS_EXCEPTIONS } from '../errors.js';
-import type { ModbusTable } from './register-map.js';
+import { describeRead, type ModbusTable } from './register-map.js';
 
 export const MBAP_HEADER_LENGTH = 7;
 /** Largest MBAP length field a Modbus TCP ADU can carry (unit id + 253-byte PDU). */
@@ -90,10 +90,10 @@ export function decodeReadReply(
   count: number,
 ): number[] {
   const fc = functionCodeOf(table);
-  const what = `reading ${count} ${table} ${count === 1 ? 'value' : 'values'} at ${address}`;
   const code = adu[MBAP_HEADER_LENGTH];
   if (code === (fc | 0x80)) {
     const exception = adu[MBAP_HEADER_LENGTH + 1];
+    const what = describeRead(table, address, count);
     if (exception === undefined || adu.length !== MBAP_HEADER_LENGTH + 2)
       throw new AdapterError('MODBUS_SHORT_REPLY', `malformed exception reply ${what}`, {
         address,
@@ -109,7 +109,7 @@ export function decodeReadReply(
   if (code !== fc)
     throw new AdapterError(
       'ADAPTER_BAD_REPLY',
-      `reply with function ${String(code)} does not match the request ${what}`,
+      `reply with function ${String(code)} does not match the request ${describeRead(table, address, count)}`,
       { address },
     );
   const expected = fc <= 2 ? Math.ceil(count / 8) : 2 * count;
@@ -118,7 +118,7 @@ export function decodeReadReply(
   if (byteCount !== expected || adu.length !== data + expected)
     throw new AdapterError(
       'MODBUS_SHORT_REPLY',
-      `malformed reply ${what}: ${adu.length - data} data bytes, byte count ${String(byteCount)}, ${expected} expected`,
+      `malformed reply ${describeRead(table, address, count)}: ${adu.length - data} data bytes, byte count ${String(byteCount)}, ${expected} expected`,
       { address },
     );
   const values = new Array<number>(count);

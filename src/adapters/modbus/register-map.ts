@@ -6,6 +6,11 @@ export type RegisterTable = 'holding' | 'input';
 export type BitTable = 'coil' | 'discrete';
 /** Every table a counter can live in. */
 export type ModbusTable = RegisterTable | BitTable;
+
+/** "reading 4 holding values at 100": what a read was, for its error messages (built only then). */
+export function describeRead(table: ModbusTable, address: number, count: number): string {
+  return `reading ${count} ${table} ${count === 1 ? 'value' : 'values'} at ${address}`;
+}
 /** `bool` is one bit of a coil or discrete input, read as 0 or 1; the others are registers. */
 export type RegisterType = 'u16' | 'i16' | 'u32' | 'i32' | 'float32' | 'bool';
 export type WordOrder = 'big' | 'little';

@@ -3,7 +3,7 @@ import { AdapterError } from '../errors.js';
 import type { ModbusClient } from './client.js';
 import { describe, refineTimeout } from './master.js';
 import { aduLength, decodeReadReply, encodeReadRequest, transactionIdOf } from './mbap.js';
-import type { ModbusTable } from './register-map.js';
+import { describeRead, type ModbusTable } from './register-map.js';
 import { classifyTcpLeftover } from './reply-tap.js';
 
 export interface ModbusTcpOptions {
@@ -107,7 +107,7 @@ export class ModbusTcpClient implements ModbusClient {
         },
       };
       const timer = setTimeout(() => {
-        const what = `reading ${count} ${table} ${count === 1 ? 'value' : 'values'} at ${address}`;
+        const what = describeRead(table, address, count);
         const timeout = new AdapterError(
           'MODBUS_TIMEOUT',
           `no reply ${what}; the bus or controller is stuck or the unit id is wrong`,
