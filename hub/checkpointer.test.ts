@@ -47,9 +47,16 @@ describe('Checkpointer', () => {
   it('reports a worker that cannot open the database as failed, and starts nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-ckpt-'));
     try {
-      const c = new Checkpointer(join(dir, 'missing.db'), () => undefined);
+      const failures: Error[] = [];
+      const c = new Checkpointer(
+        join(dir, 'missing.db'),
+        () => undefined,
+        (err) => failures.push(err),
+      );
       await until(() => c.failed !== undefined);
       expect(c.failed).toBeInstanceOf(Error);
+      await until(() => failures.length > 0, 1000);
+      expect(failures).toEqual([c.failed]); // told once
       expect(c.request()).toBe(false);
       c.close();
     } finally {

@@ -55,10 +55,20 @@ export class Checkpointer {
   #failed: Error | undefined;
   #done = 0;
   readonly #onResult: (r: CheckpointResult) => void;
+  readonly #onFail: (err: Error) => void;
 
-  /** `delayMs` (tests): the worker pauses this long before each checkpoint, as a slow disk. */
-  constructor(path: string, onResult: (r: CheckpointResult) => void, delayMs = 0) {
+  /**
+   * `onResult` after each checkpoint; `onFail` once, when the worker can no longer checkpoint.
+   * `delayMs` (tests): the worker pauses this long before each checkpoint, as a slow disk.
+   */
+  constructor(
+    path: string,
+    onResult: (r: CheckpointResult) => void,
+    onFail: (err: Error) => void = () => undefined,
+    delayMs = 0,
+  ) {
     this.#onResult = onResult;
+    this.#onFail = onFail;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
@@ -98,7 +108,9 @@ export class Checkpointer {
 
   #fail(err: Error): void {
     this.#running = false;
-    this.#failed ??= err;
+    if (this.#failed) return;
+    this.#failed = err;
+    this.#onFail(err);
   }
 
   /** Why the worker can no longer checkpoint, if it cannot. */

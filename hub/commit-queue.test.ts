@@ -93,7 +93,7 @@ describe('CommitQueue with a deferred fsync', () => {
     expect(log).toEqual(['stored 1', 'failed 1 EIO']);
   });
 
-  it('while the store holds commits, items wait and go in one batch, in order, when it ends', async () => {
+  it('while the store holds commits, items wait; then they go maxBatch at a time, in order', async () => {
     const store = new FakeStore();
     const log: string[] = [];
     const q = new CommitQueue(store as unknown as HubStore, { maxBatch: 2 });
@@ -107,22 +107,32 @@ describe('CommitQueue with a deferred fsync', () => {
     expect(log).toEqual([]);
     store.commitsHeld = undefined;
     end();
+    await Promise.resolve();
+    expect(store.batches).toEqual([[1, 2]]); // one transaction per turn, not one long one
     await tick();
-    expect(store.batches).toEqual([[1, 2, 3, 4, 5]]);
+    await tick();
+    expect(store.batches).toEqual([[1, 2], [3, 4], [5]]);
+    expect(log).toEqual(['stored 1,2', 'stored 3,4', 'stored 5']); // nothing acked before its fsync
     store.syncs[0]!.resolve();
     await tick();
-    expect(log).toEqual(['stored 1,2,3,4,5', 'acked 1,2,3,4,5']);
-    expect(q.stats).toMatchObject({ commits: 1, held: 1 });
+    store.syncs[1]!.resolve();
+    await tick();
+    expect(log.filter((l) => l.startsWith('acked'))).toEqual(['acked 1,2', 'acked 3,4', 'acked 5']);
+    expect(q.stats).toMatchObject({ commits: 3, held: 1 });
   });
 
-  it('a forced flush (shutdown) commits at once, hold or not', () => {
+  it('a forced flush commits everything at once, hold or not; after close() nothing is taken', () => {
     const store = new FakeStore();
-    const q = new CommitQueue(store as unknown as HubStore);
+    const q = new CommitQueue(store as unknown as HubStore, { maxBatch: 2 });
     store.commitsHeld = new Promise<void>(() => undefined);
-    q.push(item(owner([]), 1));
+    const o = owner([]);
+    for (let seq = 1; seq <= 3; seq++) q.push(item(o, seq));
     q.flush();
     expect(store.batches).toEqual([]);
+    q.close();
+    expect(store.batches).toEqual([[1, 2], [3]]);
+    q.push(item(o, 4));
     q.flush(true);
-    expect(store.batches).toEqual([[1]]);
+    expect(store.batches).toEqual([[1, 2], [3]]);
   });
 });

@@ -66,6 +66,7 @@ export class CommitQueue {
   /** Waiting for the store's hold to end (see {@link flush}). */
   #waiting = false;
   #held = 0;
+  #closed = false;
 
   constructor(store: HubStore, options: CommitQueueOptions = {}) {
     this.#store = store;
@@ -87,28 +88,35 @@ export class CommitQueue {
   }
 
   push(item: CommitItem): void {
+    // Closing: not stored and not acked; its agent resends it to the next hub.
+    if (this.#closed) return;
     this.#items.push(item);
     if (this.#items.length >= this.#maxBatch) {
       this.flush();
       return;
     }
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => {
-        this.#scheduled = false;
-        this.flush();
-      });
-    }
+    this.#schedule();
+  }
+
+  /** A flush at the end of this turn of the event loop, unless one is already due. */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.flush();
+    });
   }
 
   /**
-   * Commits everything pending now (its acks follow once it is durable). While the store holds
-   * data commits for a WAL restart ({@link HubStore.commitsHeld}) the items wait, and are
-   * committed in one batch when the hold ends; `force` commits them at once (shutdown).
+   * Commits what is pending now (its acks follow once it is durable), at most `maxBatch` items
+   * per transaction. While the store holds data commits for a WAL restart
+   * ({@link HubStore.commitsHeld}) the items wait; when the hold ends they are committed
+   * `maxBatch` at a time, one transaction per turn of the event loop, so that what piled up
+   * never becomes one long transaction. `force` commits everything at once, hold or not.
    */
   flush(force = false): void {
-    const items = this.#items;
-    if (items.length === 0) return;
+    if (this.#items.length === 0) return;
     const held = force ? undefined : this.#store.commitsHeld;
     if (held) {
       if (!this.#waiting) {
@@ -121,7 +129,23 @@ export class CommitQueue {
       }
       return;
     }
-    this.#items = [];
+    do {
+      const items = this.#items.splice(0, this.#maxBatch);
+      this.#commit(items);
+    } while (force && this.#items.length > 0);
+    if (this.#items.length > 0) this.#schedule();
+  }
+
+  /**
+   * Commits what is queued at once and takes nothing more: the hub is closing. Frames that
+   * arrive later are neither stored nor acked; their agents resend them to the next hub.
+   */
+  close(): void {
+    this.flush(true);
+    this.#closed = true;
+  }
+
+  #commit(items: CommitItem[]): void {
     const byOwner = new Map<CommitOwner, CommitItem[]>();
     for (const item of items) {
       const list = byOwner.get(item.owner);

@@ -473,7 +473,7 @@ export class Hub extends EventEmitter<HubEvents> {
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#server.closeAllConnections();
     await listening;
-    this.#commits.flush(true); // what arrived is stored (not acked: the agents resend, it de-duplicates)
+    this.#commits.close(); // what arrived is stored (not acked: the agents resend, it de-duplicates)
     await this.#commits.drain(); // and durable (its WAL fsync ends) before the store closes
     this.store.close();
   }

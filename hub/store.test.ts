@@ -249,39 +249,95 @@ describe('HubStore checkpoints (file database)', () => {
     });
   });
 
-  it('ends a hold after holdMs when the worker is slow, and on close', async () => {
+  /** Batches as the commit queue makes them: each one waits for a hold to end first. */
+  async function fillHeld(store: HubStore, from: number, batches: number): Promise<number> {
+    let seq = from;
+    for (let b = 0; b < batches; b++) {
+      const held = store.commitsHeld;
+      if (held) await held;
+      seq = await fill(store, seq, 1);
+    }
+    return seq;
+  }
+
+  it('ends a hold after holdMs when the worker is slow, then checkpoints on the event loop so the WAL restarts', async () => {
+    const { readFileSync } = await import('node:fs');
     await withDir(async (path) => {
-      // The worker takes 1.5 s per checkpoint (a slow disk); a hold lasts at most 30 ms.
+      // The worker takes 400 ms per checkpoint (a slow disk); a hold lasts at most 30 ms.
       const store = new HubStore(path, {
-        checkpoint: { everyBytes: 1 << 20, restartFrames: 100, holdMs: 30, workerDelayMs: 1500 },
+        checkpoint: { everyBytes: 1 << 20, restartFrames: 100, holdMs: 30, workerDelayMs: 400 },
       });
       store.openStream('D1', 'S1', 'test', 1);
       let seq = 0;
-      const end = Date.now() + 15_000;
+      const end = Date.now() + 20_000;
       while (!store.commitsHeld && Date.now() < end) seq = await fill(store, seq, 1);
       const held = store.commitsHeld;
       expect(held).toBeDefined();
-      const done = store.checkpoints.worker;
+      const before = store.checkpoints;
       await held;
-      // It ended on its timeout, while the worker was still in its checkpoint.
-      expect(store.checkpoints).toMatchObject({ holdTimeouts: 1, worker: done });
+      // It ended on its time limit, while the worker was still in its checkpoint.
+      expect(store.checkpoints.holdTimeouts).toBe(before.holdTimeouts + 1);
+      expect(store.checkpoints.worker).toBe(before.worker);
       expect(store.commitsHeld).toBeUndefined();
-      // Commits go on meanwhile.
-      seq = await fill(store, seq, 1);
+      // Writing on: after a hold that ran out the event loop checkpoints instead of holding
+      // again (for HOLD_BACKOFF_MS), and the WAL starts over. A WAL that restarts gets a new
+      // salt in its header (bytes 16-23): it is written again from its beginning.
+      const salt = (): string => readFileSync(`${path}-wal`).subarray(16, 24).toString('hex');
+      const holds = store.checkpoints.holds;
+      const loop = store.checkpoints.loop;
+      const salts = new Set([salt()]);
+      for (let b = 0; b < 150 && (salts.size < 2 || store.checkpoints.loop === loop); b++) {
+        seq = await fillHeld(store, seq, 1);
+        salts.add(salt());
+      }
+      expect(store.checkpoints.holds).toBe(holds);
+      expect(store.checkpoints.loop).toBeGreaterThan(loop);
+      expect(salts.size).toBeGreaterThanOrEqual(2);
       expect(store.counts('D1')).toMatchObject({ frames: seq });
-      // A hold still open at close is ended by it (awaiting it would otherwise hang).
-      const closing = new HubStore(`${path}.2`, {
-        checkpoint: { everyBytes: 1 << 20, restartFrames: 100, holdMs: 60_000 },
-      });
-      closing.openStream('D1', 'S1', 'test', 1);
-      let seq2 = 0;
-      while (!closing.commitsHeld && Date.now() < end) seq2 = await fill(closing, seq2, 1);
-      const open = closing.commitsHeld;
-      expect(open).toBeDefined();
-      closing.close();
-      await open;
-      expect(closing.checkpoints.holdTimeouts).toBe(0);
       store.close();
+    });
+  });
+
+  it('checkpoints on the event loop after a hold during which something else was written', async () => {
+    await withDir(async (path) => {
+      const store = new HubStore(path, {
+        checkpoint: { everyBytes: 1 << 20, restartFrames: 100, workerDelayMs: 200 },
+      });
+      store.openStream('D1', 'S1', 'test', 1);
+      let seq = 0;
+      const end = Date.now() + 20_000;
+      while (!store.commitsHeld && Date.now() < end) seq = await fill(store, seq, 1);
+      const held = store.commitsHeld;
+      expect(held).toBeDefined();
+      const loop = store.checkpoints.loop;
+      // A new device's stream: a write the hold does not stop and the commit count never saw.
+      store.openStream('D2', 'S2', 'test', 1);
+      await held;
+      expect(store.checkpoints.holdTimeouts).toBe(0);
+      expect(store.checkpoints.loop).toBe(loop + 1);
+      store.close();
+    });
+  });
+
+  it('a hold still open at close is ended by it', async () => {
+    await withDir(async (path) => {
+      const store = new HubStore(path, {
+        checkpoint: {
+          everyBytes: 1 << 20,
+          restartFrames: 100,
+          holdMs: 60_000,
+          workerDelayMs: 2000,
+        },
+      });
+      store.openStream('D1', 'S1', 'test', 1);
+      let seq = 0;
+      const end = Date.now() + 20_000;
+      while (!store.commitsHeld && Date.now() < end) seq = await fill(store, seq, 1);
+      const open = store.commitsHeld;
+      expect(open).toBeDefined();
+      store.close();
+      await open; // would hang the test if close left it pending
+      expect(store.checkpoints.holdTimeouts).toBe(0);
     });
   });
 

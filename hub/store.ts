@@ -123,6 +123,8 @@ export const WAL_RESTART_FRAMES = 4096;
  * finishes the checkpoint itself once the worker's ends.
  */
 export const HOLD_MAX_MS = 1000;
+/** After a hold ran out, this long without holds (the event loop checkpoints instead). */
+export const HOLD_BACKOFF_MS = 60_000;
 
 /** SQLite page size of a new hub database. */
 export const PAGE_SIZE = 16_384;
@@ -263,6 +265,7 @@ export class HubStore {
       // Prepared once: db.pragma() prepares its statement on every call.
       syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
       syncFull: db.prepare('PRAGMA synchronous = FULL'),
+      totalChanges: db.prepare('SELECT total_changes()').pluck(),
       setHealth: db.prepare(`UPDATE devices SET health_json = ? WHERE device_id = ?`),
       insertSecurity: db.prepare(
         `INSERT INTO security_events (at_ms, kind, device_id, remote, detail) VALUES (?, ?, ?, ?, ?)`,
@@ -284,14 +287,23 @@ export class HubStore {
   #hold: { promise: Promise<void>; release: () => void; timer: NodeJS.Timeout } | undefined;
   #holds = 0;
   #heldMs = 0;
-  /** Transactions counted by #wrote, and their count when the last hold began. */
-  #writes = 0;
-  #writesAtHold = 0;
+  /** total_changes() when the last hold began: did anything write during it? */
+  #changesAtHold = 0;
+  /**
+   * Until then (ms), no hold: the last one ran out ({@link HOLD_BACKOFF_MS}); the restart
+   * checkpoints run on the event loop, as without a worker.
+   */
+  #noHoldUntil = 0;
   #holdTimeouts = 0;
 
   #startCheckpointer(path: string, delayMs?: number): void {
     try {
-      this.#checkpointer = new Checkpointer(path, (r) => this.#checkpointed(r), delayMs);
+      this.#checkpointer = new Checkpointer(
+        path,
+        (r) => this.#checkpointed(r),
+        () => this.#checkpointerFailed(),
+        delayMs,
+      );
     } catch {
       return; // SQLite's own autocheckpoint stays on
     }
@@ -306,11 +318,8 @@ export class HubStore {
     const c = this.#checkpointer;
     if (!c) return;
     this.#walBytes += bytes;
-    this.#writes++;
     if (c.failed) {
-      // Back to SQLite's own checkpoints, in the commits.
-      this.#checkpointer = undefined;
-      if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+      this.#checkpointerFailed();
       return;
     }
     if (c.running) return;
@@ -323,6 +332,18 @@ export class HubStore {
     }
   }
 
+  /** The worker failed: back to SQLite's own checkpoints, in the commits; a hold ends now. */
+  #checkpointerFailed(): void {
+    this.#checkpointer = undefined;
+    this.#release();
+    if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+  }
+
+  /** Rows changed by this connection so far, every write included (SQLite's total_changes()). */
+  #changes(): number {
+    return this.#stmt.totalChanges.get() as number;
+  }
+
   /**
    * A worker checkpoint ended. The WAL starts over from its beginning only when a transaction
    * begins with every frame of it in the database file; under a steady flow of commits the
@@ -331,8 +352,10 @@ export class HubStore {
    * ({@link commitsHeld}: the commit queue waits, the event loop goes on receiving and decoding)
    * while the worker checkpoints once more; with nothing landing meanwhile that one reaches the
    * end of the WAL, and the next commit restarts it. Whatever did land meanwhile (last-seen
-   * times, security events: they are not held) the event loop checkpoints itself, a few pages.
-   * Without a worker to ask, or if the hold lasts {@link HOLD_MAX_MS}, the event loop finishes the
+   * times, security events, new devices: they are not held) the event loop checkpoints itself,
+   * a few pages. Without a worker to ask, or for {@link HOLD_BACKOFF_MS} after a hold ran out
+   * ({@link HOLD_MAX_MS}: a disk too slow for the worker to finish in time, where holding again
+   * would only pause the commits again while the WAL grows), the event loop finishes the
    * checkpoint itself, as it did before the hold existed.
    */
   #checkpointed(r: CheckpointResult): void {
@@ -340,11 +363,11 @@ export class HubStore {
     if (held) this.#release();
     if (!this.#db.open || r.busy) return;
     if (held) {
-      if (r.checkpointed < r.log || this.#writes !== this.#writesAtHold) this.#loopCheckpoint();
+      if (r.checkpointed < r.log || this.#changes() !== this.#changesAtHold) this.#loopCheckpoint();
       return;
     }
     if (r.log < this.#restartFrames) return;
-    if (!this.#holdCommits()) this.#loopCheckpoint();
+    if (Date.now() < this.#noHoldUntil || !this.#holdCommits()) this.#loopCheckpoint();
   }
 
   /** Even when a checkpoint reached the end of the WAL, commits may have landed since: the
@@ -359,14 +382,16 @@ export class HubStore {
     if (this.#holdMaxMs <= 0 || !this.#checkpointer?.request()) return false;
     this.#walBytes = 0;
     this.#lastCheckpointMs = Date.now();
-    this.#writesAtHold = this.#writes;
+    this.#changesAtHold = this.#changes();
     let release!: () => void;
     const promise = new Promise<void>((resolve) => (release = resolve));
     const started = performance.now();
     const timer = setTimeout(() => {
       // The worker is slow (a slow disk): commits go on; when its checkpoint ends, #checkpointed
-      // sees no hold and, if the WAL is still past the bound, holds again or checkpoints here.
+      // sees no hold and, if the WAL is still past the bound, checkpoints here, and holds no
+      // more for a while.
       this.#holdTimeouts++;
+      this.#noHoldUntil = Date.now() + HOLD_BACKOFF_MS;
       this.#release();
     }, this.#holdMaxMs);
     this.#hold = {
