@@ -260,19 +260,36 @@ describe('HubStore checkpoints (file database)', () => {
     return seq;
   }
 
+  /**
+   * A store on `path` with 1 MiB between worker checkpoints and a 100-frame WAL bound (plus
+   * `checkpoint`), filled until it holds commits; the hold, and the last seq written.
+   */
+  async function untilHeld(
+    path: string,
+    checkpoint: { holdMs?: number; workerDelayMs?: number },
+  ): Promise<{ store: HubStore; held: Promise<void>; seq: number }> {
+    const store = new HubStore(path, {
+      checkpoint: { everyBytes: 1 << 20, restartFrames: 100, ...checkpoint },
+    });
+    store.openStream('D1', 'S1', 'test', 1);
+    let seq = 0;
+    const end = Date.now() + 20_000;
+    while (!store.commitsHeld && Date.now() < end) seq = await fill(store, seq, 1);
+    const held = store.commitsHeld;
+    expect(held).toBeDefined();
+    return { store, held: held!, seq };
+  }
+
   it('ends a hold after holdMs when the worker is slow, then checkpoints on the event loop so the WAL restarts', async () => {
     const { readFileSync } = await import('node:fs');
     await withDir(async (path) => {
       // The worker takes 400 ms per checkpoint (a slow disk); a hold lasts at most 30 ms.
-      const store = new HubStore(path, {
-        checkpoint: { everyBytes: 1 << 20, restartFrames: 100, holdMs: 30, workerDelayMs: 400 },
-      });
-      store.openStream('D1', 'S1', 'test', 1);
-      let seq = 0;
-      const end = Date.now() + 20_000;
-      while (!store.commitsHeld && Date.now() < end) seq = await fill(store, seq, 1);
-      const held = store.commitsHeld;
-      expect(held).toBeDefined();
+      const {
+        store,
+        held,
+        seq: filled,
+      } = await untilHeld(path, { holdMs: 30, workerDelayMs: 400 });
+      let seq = filled;
       const before = store.checkpoints;
       await held;
       // It ended on its time limit, while the worker was still in its checkpoint.
@@ -300,17 +317,9 @@ describe('HubStore checkpoints (file database)', () => {
 
   it('checkpoints on the event loop after a hold during which something else was written', async () => {
     await withDir(async (path) => {
-      const store = new HubStore(path, {
-        checkpoint: { everyBytes: 1 << 20, restartFrames: 100, workerDelayMs: 200 },
-      });
-      store.openStream('D1', 'S1', 'test', 1);
-      let seq = 0;
-      const end = Date.now() + 20_000;
-      while (!store.commitsHeld && Date.now() < end) seq = await fill(store, seq, 1);
-      const held = store.commitsHeld;
-      expect(held).toBeDefined();
+      const { store, held } = await untilHeld(path, { workerDelayMs: 200 });
       const loop = store.checkpoints.loop;
-      // A new device's stream: a write the hold does not stop and the commit count never saw.
+      // A new device's stream: a write the hold does not stop (not a data batch).
       store.openStream('D2', 'S2', 'test', 1);
       await held;
       expect(store.checkpoints.holdTimeouts).toBe(0);
@@ -321,20 +330,7 @@ describe('HubStore checkpoints (file database)', () => {
 
   it('a hold still open at close is ended by it', async () => {
     await withDir(async (path) => {
-      const store = new HubStore(path, {
-        checkpoint: {
-          everyBytes: 1 << 20,
-          restartFrames: 100,
-          holdMs: 60_000,
-          workerDelayMs: 2000,
-        },
-      });
-      store.openStream('D1', 'S1', 'test', 1);
-      let seq = 0;
-      const end = Date.now() + 20_000;
-      while (!store.commitsHeld && Date.now() < end) seq = await fill(store, seq, 1);
-      const open = store.commitsHeld;
-      expect(open).toBeDefined();
+      const { store, held: open } = await untilHeld(path, { holdMs: 60_000, workerDelayMs: 2000 });
       store.close();
       await open; // would hang the test if close left it pending
       expect(store.checkpoints.holdTimeouts).toBe(0);
