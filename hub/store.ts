@@ -370,8 +370,10 @@ export class HubStore {
     if (Date.now() < this.#noHoldUntil || !this.#holdCommits()) this.#loopCheckpoint();
   }
 
-  /** Even when a checkpoint reached the end of the WAL, commits may have landed since: the
-   * check is repeated here, where nothing else runs (it copies nothing if none did). */
+  /**
+   * A PASSIVE checkpoint on the hub's own connection, where nothing else runs meanwhile: it
+   * copies what the worker did not reach (nothing, if nothing landed since).
+   */
   #loopCheckpoint(): void {
     this.#db.pragma('wal_checkpoint(PASSIVE)');
     this.#loopCheckpoints++;
