@@ -51,12 +51,15 @@ import {
   MIB,
   optionFlags,
   ProcSampler,
+  readSmaps,
   ServiceProcess,
   sleep,
   slope,
   unitProcessSettings,
   type ProcSample,
+  type SmapsSummary,
 } from './agent-kit.js';
+import { growthVerdict, type GrowthVerdict } from './growth.js';
 import { FileKeyProvider, saveEnrolment } from '../src/index.js';
 import { median, nowNs, round, table, type Bench } from './lib.js';
 
@@ -187,12 +190,64 @@ const AGENTS: readonly AgentSpec[] = selected(VARIANTS_MODE ? VARIANT_AGENTS : D
  * (read from that file), `service-defaults` with plain `node` and no environment change. No
  * IPC: RSS and CPU from /proc only; at the end each gets SIGTERM, as systemd stops it.
  */
-const SERVICES: ReadonlyArray<{ name: string; deviceId: string; unit: boolean }> = VARIANTS_MODE
+interface ServiceSpec {
+  name: string;
+  deviceId: string;
+  unit: boolean;
+  /**
+   * A leak diagnostic, not a footprint: the process also gets `--expose-gc` and a preload that
+   * runs a full GC every this many ms and prints `process.memoryUsage()` right after it. The
+   * series of those post-GC figures has no saw-tooth in it: if the live heap or the RSS left
+   * after a full GC grows, something is kept; if they are flat, what the untouched service's RSS
+   * does is V8 choosing when to collect.
+   */
+  forceGcEveryMs?: number;
+}
+/** OUTPOST_BENCH_FORCED_GC_EVERY_S changes it (300 s by default). */
+const FORCED_GC_EVERY_MS = (Number(process.env.OUTPOST_BENCH_FORCED_GC_EVERY_S) || 300) * 1000;
+const SMAPS_EVERY_MS = 600_000;
+const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
   ? []
-  : selected([
-      { name: 'service-unit', deviceId: 'XR200-FOOTPRINT-UNIT', unit: true },
-      { name: 'service-defaults', deviceId: 'XR200-FOOTPRINT-SVC', unit: false },
-    ]);
+  : [
+      ...selected([
+        { name: 'service-unit', deviceId: 'XR200-FOOTPRINT-UNIT', unit: true },
+        { name: 'service-defaults', deviceId: 'XR200-FOOTPRINT-SVC', unit: false },
+      ]),
+      // Only when asked for by name (OUTPOST_BENCH_FOOTPRINT_ONLY=service-unit,service-unit-gc).
+      ...(ONLY?.includes('service-unit-gc')
+        ? [
+            {
+              name: 'service-unit-gc',
+              deviceId: 'XR200-FOOTPRINT-UNIT-GC',
+              unit: true,
+              forceGcEveryMs: FORCED_GC_EVERY_MS,
+            },
+          ]
+        : []),
+    ];
+/** The preload of `forceGcEveryMs` services (CommonJS, so `--require` takes it before the CLI). */
+const FORCED_GC_PRELOAD = `'use strict';
+const every = Number(process.env.OUTPOST_BENCH_GC_EVERY_MS);
+const t0 = Date.now();
+setInterval(() => {
+  globalThis.gc();
+  const m = process.memoryUsage();
+  process.stdout.write('outpost-bench-gc ' + JSON.stringify([Date.now() - t0, m.rss, m.heapUsed, m.heapTotal, m.external]) + '\\n');
+}, every).unref();
+`;
+/** Lines the preload printed: [ms since start, rss, heapUsed, heapTotal, external] (bytes). */
+function forcedGcSamples(
+  lines: readonly string[],
+): Array<[number, number, number, number, number]> {
+  const out: Array<[number, number, number, number, number]> = [];
+  for (const line of lines) {
+    if (!line.startsWith('outpost-bench-gc ')) continue;
+    const v = JSON.parse(line.slice('outpost-bench-gc '.length)) as unknown;
+    if (Array.isArray(v) && v.length === 5 && v.every((x) => typeof x === 'number'))
+      out.push(v as [number, number, number, number, number]);
+  }
+  return out;
+}
 const NAMES = ['bare', 'loaded', ...AGENTS.map((a) => a.name), ...SERVICES.map((s) => s.name)];
 
 interface HeapSample {
@@ -241,10 +296,40 @@ interface ProcessResult {
   agentStats?: unknown;
   /** `outpost agent` children: exit status after SIGTERM (0 expected). */
   exitOnSigterm?: number | null;
-  /** RSS (MiB) every minute, for the record. */
+  /** RSS (MiB) every minute, for the record: the sample at the start of each minute. */
   rssPerMinuteMiB: number[];
+  /** The median of each minute's 1 s RSS samples (MiB): what the growth verdict reads. */
+  rssPerMinuteMedianMiB: number[];
+  /** bench/growth.ts on rssPerMinuteMedianMiB, for runs of 50 minutes or more. */
+  rssGrowth?: GrowthVerdict;
+  /** /proc/<pid>/smaps by kind of mapping, every 10 minutes: [minute, exe, malloc heap, anon, other] KiB. */
+  smapsKiB?: Array<[number, number, number, number, number]>;
+  /**
+   * `service-unit-gc`: after each forced full GC, [s since start, rss, heapUsed, heapTotal,
+   * external] (MiB), and the slopes of RSS and heapUsed over them from the warm-up on (MiB/h).
+   */
+  forcedGc?: {
+    everyS: number;
+    samples: Array<[number, number, number, number, number]>;
+    fromS: number;
+    rssSlopeMiBPerHour: number;
+    heapUsedSlopeMiBPerHour: number;
+  };
   /** Every heap sample: seconds since start, heapUsed, heapTotal, external and arrayBuffers (MiB). */
   heapSeries?: Array<[number, number, number, number, number]>;
+}
+
+/** Minutes dropped before the growth verdict: start-up, first connects, first telemetry send. */
+const GROWTH_WARMUP_MIN = 20;
+
+/** The median RSS (KiB) of each whole minute of 1 s samples. */
+function perMinuteMedian(samples: readonly ProcSample[]): number[] {
+  const byMinute: number[][] = [];
+  for (const s of samples) (byMinute[Math.floor(s.tMs / 60_000)] ??= []).push(s.rssKiB);
+  const last = samples[samples.length - 1];
+  // The last minute counts only if it is whole.
+  const whole = last ? Math.floor((last.tMs + 1000) / 60_000) : 0;
+  return byMinute.slice(0, whole).map((v) => (v && v.length > 0 ? median(v) : Number.NaN));
 }
 
 function analyse(
@@ -288,7 +373,12 @@ function analyse(
       fit.map((s) => s.rssKiB / KIB_PER_MIB),
     ),
     rssPerMinuteMiB: samples.filter((_, i) => i % 60 === 0).map((s) => mib(s.rssKiB)),
+    rssPerMinuteMedianMiB: perMinuteMedian(samples).map((kib) => round(kib / KIB_PER_MIB, 2)),
   };
+  if (result.rssPerMinuteMedianMiB.length >= GROWTH_WARMUP_MIN + 30)
+    result.rssGrowth = growthVerdict(result.rssPerMinuteMedianMiB, {
+      warmupMinutes: GROWTH_WARMUP_MIN,
+    });
   if (heap && heap.length > 0) {
     const hf = heap.filter((h) => h.tMs >= fitFromMs);
     const hs = heap.filter((h) => h.tMs >= steadyFromMs);
@@ -369,6 +459,8 @@ export const agentFootprintBench: Bench = {
     let hub: Hub | undefined;
     let sampler: ProcSampler | undefined;
     let heapTimer: NodeJS.Timeout | undefined;
+    let smapsTimer: NodeJS.Timeout | undefined;
+    const smaps = new Map<string, Array<[number, number, number, number, number]>>();
     let unit: Awaited<ReturnType<typeof unitProcessSettings>> | undefined;
     const heap = new Map<string, HeapSample[]>(AGENTS.map((a) => [a.name, []]));
     const results: ProcessResult[] = [];
@@ -457,11 +549,19 @@ export const agentFootprintBench: Bench = {
             logLevel: 'warn',
           }),
         );
+        let gcFlags: string[] = [];
+        let gcEnv: Record<string, string> = {};
+        if (svc.forceGcEveryMs !== undefined) {
+          const preload = join(dir, 'forced-gc.cjs');
+          await writeFile(preload, FORCED_GC_PRELOAD);
+          gcFlags = ['--expose-gc', '--require', preload];
+          gcEnv = { OUTPOST_BENCH_GC_EVERY_MS: String(svc.forceGcEveryMs) };
+        }
         const proc = new ServiceProcess(
           cli,
           configFile,
-          svc.unit ? unit.nodeFlags : [],
-          svc.unit ? unit.env : {},
+          [...(svc.unit ? unit.nodeFlags : []), ...gcFlags],
+          { ...(svc.unit ? unit.env : {}), ...gcEnv },
         );
         services.push(proc);
         const h = hub;
@@ -473,12 +573,29 @@ export const agentFootprintBench: Bench = {
         }
       }
       const started = Date.now();
-      sampler = new ProcSampler({
+      const pids: Record<string, number> = {
         bare: bare.pid,
         loaded: loaded.pid,
         ...Object.fromEntries(AGENTS.map((a, i) => [a.name, agents[i]!.pid])),
         ...Object.fromEntries(SERVICES.map((s, i) => [s.name, services[i]!.pid])),
-      });
+      };
+      sampler = new ProcSampler(pids);
+      const takeSmaps = (): void => {
+        const minute = Math.round((Date.now() - started) / 60_000);
+        for (const [name, pid] of Object.entries(pids))
+          void readSmaps(pid).then((m?: SmapsSummary) => {
+            if (m)
+              (smaps.get(name) ?? smaps.set(name, []).get(name)!).push([
+                minute,
+                m.exeKiB,
+                m.mallocHeapKiB,
+                m.anonKiB,
+                m.otherKiB,
+              ]);
+          });
+      };
+      takeSmaps();
+      smapsTimer = setInterval(takeSmaps, SMAPS_EVERY_MS);
       heapTimer = setInterval(() => {
         for (const [i, a] of AGENTS.entries()) {
           agents[i]!.stats(10_000, FORCE_GC || a.gcBeforeHeapSample === true)
@@ -517,6 +634,7 @@ export const agentFootprintBench: Bench = {
         await sleep(15_000); // writing a snapshot takes seconds and blocks that agent
       }
       clearInterval(heapTimer);
+      clearInterval(smapsTimer);
       sampler.stop();
       for (const [i, a] of AGENTS.entries()) {
         // Heap spaces only now: asking loads node:v8 into the agent's process.
@@ -547,12 +665,38 @@ export const agentFootprintBench: Bench = {
         if (finalStats.has(name)) r.agentStats = finalStats.get(name);
         if (exitCodes.has(name)) r.exitOnSigterm = exitCodes.get(name);
         if (finalSpaces.has(name)) r.heapSpacesKiB = finalSpaces.get(name);
+        if (smaps.has(name)) r.smapsKiB = smaps.get(name);
+        const svcIndex = SERVICES.findIndex((x) => x.name === name);
+        const every = SERVICES[svcIndex]?.forceGcEveryMs;
+        if (every !== undefined) {
+          const gcs = forcedGcSamples(services[svcIndex]!.benchLines);
+          const fit = gcs.filter(([ms]) => ms >= GROWTH_WARMUP_MIN * 60_000);
+          const perHour = (col: 1 | 2): number =>
+            round(
+              slope(
+                fit.map((g) => g[0]),
+                fit.map((g) => g[col] / MIB),
+              ) * 3_600_000,
+              3,
+            );
+          r.forcedGc = {
+            everyS: every / 1000,
+            samples: gcs.map(([ms, ...v]) => [
+              round(ms / 1000, 0),
+              ...(v.map((b) => round(b / MIB, 3)) as [number, number, number, number]),
+            ]),
+            fromS: GROWTH_WARMUP_MIN * 60,
+            rssSlopeMiBPerHour: perHour(1),
+            heapUsedSlopeMiBPerHour: perHour(2),
+          };
+        }
         const spec = AGENTS.find((a) => a.name === name);
         if (spec) r.heapSamplesAfterGc = FORCE_GC || spec.gcBeforeHeapSample === true;
         results.push(r);
       }
     } finally {
       clearInterval(heapTimer);
+      clearInterval(smapsTimer);
       sampler?.stop();
       await Promise.all([...children.map((c) => c.kill()), ...services.map((p) => p.terminate())]);
       await hub?.close();
@@ -630,6 +774,20 @@ export const agentFootprintBench: Bench = {
           )}), 60 s poll: RSS <= ${TARGET_RSS_MIB} MiB: median ${svc.rssMiB.steadyMedian}, max ${svc.rssMiB.steadyMax} -> ${svc.rssMiB.steadyMax <= TARGET_RSS_MIB ? 'met' : 'not met'}; CPU < ${TARGET_CPU_PCT} %: ${svc.cpuPctOfOneCore} % -> ${svc.cpuPctOfOneCore < TARGET_CPU_PCT ? 'met' : 'not met'}; RSS slope ${svc.rssSlopeMiBPerHour} MiB/h; exit status after SIGTERM ${svc.exitOnSigterm}`,
       );
     }
+    for (const r of results) {
+      if (r.rssGrowth) log(`growth ${r.process}: ${r.rssGrowth.summary}`);
+      if (r.forcedGc)
+        log(
+          `${r.process}, after each forced full GC (every ${r.forcedGc.everyS} s, ${r.forcedGc.samples.length} GCs) from minute ${r.forcedGc.fromS / 60}: RSS ${r.forcedGc.rssSlopeMiBPerHour} MiB/h, heapUsed ${r.forcedGc.heapUsedSlopeMiBPerHour} MiB/h`,
+        );
+      const sm = r.smapsKiB;
+      if (sm && sm.length > 1 && !['bare', 'loaded'].includes(r.process)) {
+        const [first, last] = [sm[0]!, sm[sm.length - 1]!];
+        log(
+          `${r.process} smaps KiB, minute ${first[0]} -> ${last[0]}: node executable ${first[1]} -> ${last[1]}, malloc heap ${first[2]} -> ${last[2]}, anonymous ${first[3]} -> ${last[3]}, other ${first[4]} -> ${last[4]}`,
+        );
+      }
+    }
     log(`load average at start ${loadAtStart.join(' ')}, at end ${loadAtEnd.join(' ')}`);
     return {
       bench: `agent-footprint${VARIANTS_MODE ? '-variants' : ''}${soak ? '-soak' : ''}${FORCE_GC ? '-gc' : ''}${ONLY ? `-${Math.round(durationS / 60)}m` : ''}`,
@@ -668,9 +826,12 @@ export const agentFootprintBench: Bench = {
           'service-unit': `the real outpost agent command (cli/outpost.ts bundled by esbuild as dist/cli/outpost.js is built) with a configuration file (library defaults: 60 s poll, 1 s error poll, 15 min send), an enrolled FileKeystore and a FileSpool, started as deploy/systemd/outpost-agent.service says: node ${unit?.nodeFlags.join(' ') ?? '?'}, environment ${JSON.stringify(unit?.env ?? {})}; the verdict`,
           'service-defaults':
             'the same command with plain node and no environment change (Node defaults), for reference',
+          'service-unit-gc': `service-unit plus --expose-gc and a preload that runs a full GC every ${FORCED_GC_EVERY_MS / 1000} s and prints process.memoryUsage() after it: a leak diagnostic (its RSS is lowered by the forced GCs and is not a footprint figure); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
         },
         sampling:
-          '/proc/<pid>/stat utime+stime (CLK_TCK ticks) and /proc/<pid>/status VmRSS and RssAnon every 1 s from the parent; process.memoryUsage() over IPC every 10 s (agents only)',
+          '/proc/<pid>/stat utime+stime (CLK_TCK ticks) and /proc/<pid>/status VmRSS and RssAnon every 1 s from the parent; /proc/<pid>/smaps every 10 min; process.memoryUsage() over IPC every 10 s (agents only)',
+        growth:
+          'bench/growth.ts on the per-minute median RSS from minute 20: least-squares and Theil-Sen slopes, a 95 % moving-block (20 min) bootstrap interval of the slope, and hour-over-hour changes of 20-minute medians; "no growth detected" when the interval holds zero',
         parent:
           'the simulator (100 ms tick), the hub (SQLite file in the temp dir) and the sampler share the parent process; its CPU is not counted',
         targets: {

@@ -5,7 +5,7 @@
  * (`--duration`, `--soak`) that bench/run.ts passes through.
  */
 import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
-import { readFile, symlink, writeFile } from 'node:fs/promises';
+import { readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -268,6 +268,53 @@ export async function readProc(
   }
 }
 
+/** Resident memory of a process by kind of mapping, from /proc/<pid>/smaps (KiB). */
+export interface SmapsSummary {
+  /** Pages of the node executable itself (file-backed code and data). */
+  exeKiB: number;
+  /** malloc's main arena (`[heap]`). */
+  mallocHeapKiB: number;
+  /** Anonymous mappings: V8's heap, malloc's other arenas, thread stacks. */
+  anonKiB: number;
+  /** Everything else: shared libraries, `[stack]`, other files. */
+  otherKiB: number;
+}
+
+const MAPPING_LINE = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/;
+
+/** Sums Rss: of /proc/<pid>/smaps by kind of mapping; undefined once the process is gone. */
+export async function readSmaps(pid: number): Promise<SmapsSummary | undefined> {
+  let text: string;
+  let exe: string;
+  try {
+    [text, exe] = await Promise.all([
+      readFile(`/proc/${pid}/smaps`, 'utf8'),
+      readlink(`/proc/${pid}/exe`),
+    ]);
+  } catch {
+    return undefined;
+  }
+  const out: SmapsSummary = { exeKiB: 0, mallocHeapKiB: 0, anonKiB: 0, otherKiB: 0 };
+  let kind: keyof SmapsSummary = 'otherKiB';
+  for (const line of text.split('\n')) {
+    const m = MAPPING_LINE.exec(line);
+    if (m) {
+      const path = m[1]!.trim();
+      kind =
+        path === exe
+          ? 'exeKiB'
+          : path === '[heap]'
+            ? 'mallocHeapKiB'
+            : path === '' || path.startsWith('[anon')
+              ? 'anonKiB'
+              : 'otherKiB';
+    } else if (line.startsWith('Rss:')) {
+      out[kind] += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+    }
+  }
+  return out;
+}
+
 /** Samples /proc of each pid every `everyMs` until stopped. */
 export class ProcSampler {
   readonly samples = new Map<string, ProcSample[]>();
@@ -400,6 +447,8 @@ export class ServiceProcess {
   readonly #proc: ChildProcess;
   readonly exited: Promise<number | null>;
   output = '';
+  /** stdout lines that start with `outpost-bench-`, in order. */
+  readonly benchLines: string[] = [];
 
   constructor(
     script: string,
@@ -414,7 +463,14 @@ export class ServiceProcess {
     const keep = (d: Buffer): void => {
       if (this.output.length < 64 * 1024) this.output += d.toString();
     };
-    this.#proc.stdout!.on('data', keep);
+    let partial = '';
+    this.#proc.stdout!.on('data', (d: Buffer) => {
+      keep(d);
+      // Lines a bench preload prints (`outpost-bench-...`) are kept whole and without a cap.
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line.startsWith('outpost-bench-')) this.benchLines.push(line);
+    });
     this.#proc.stderr!.on('data', keep);
     this.exited = new Promise((resolve) => this.#proc.on('exit', (code) => resolve(code)));
   }
