@@ -12,6 +12,7 @@ export default defineConfig({
             'firmware-sim/**/*.test.ts',
             'cli/**/*.test.ts',
             'hil/**/*.test.ts',
+            'bench/**/*.test.ts',
           ],
           testTimeout: 20_000,
         },
