@@ -202,6 +202,12 @@ interface ServiceSpec {
    * does is V8 choosing when to collect.
    */
   forceGcEveryMs?: number;
+  /**
+   * Untouched but for `--trace-gc`: each full GC V8 chooses to run is a line on stdout, with the
+   * heap's size after it. The heap left after V8's own full GCs, over hours, is the live heap of
+   * the real service without any forced collection.
+   */
+  traceGc?: boolean;
 }
 /** OUTPOST_BENCH_FORCED_GC_EVERY_S changes it (300 s by default). */
 const FORCED_GC_EVERY_MS = (Number(process.env.OUTPOST_BENCH_FORCED_GC_EVERY_S) || 300) * 1000;
@@ -224,7 +230,33 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
             },
           ]
         : []),
+      ...(ONLY?.includes('service-unit-trace')
+        ? [
+            {
+              name: 'service-unit-trace',
+              deviceId: 'XR200-FOOTPRINT-UNIT-TRACE',
+              unit: true,
+              traceGc: true,
+            },
+          ]
+        : []),
     ];
+/**
+ * `--trace-gc`'s full-GC lines: `[pid:0x…]  123456 ms: Mark-Compact (reduce) 6.2 (8.9) -> 5.9
+ * (8.4) MB, …` → [ms since the isolate started, heap MB before, heap MB after, reason].
+ */
+function traceGcFullGcs(lines: readonly string[]): Array<[number, number, number, string]> {
+  const out: Array<[number, number, number, string]> = [];
+  const sizes = /\s(\d+) ms: Mark-Compact (\(reduce\) )?([\d.]+) \([\d.]+\) -> ([\d.]+) \(/;
+  for (const line of lines) {
+    const m = sizes.exec(line);
+    if (!m) continue;
+    // The reason is what follows the last parenthesis: "allocation failure; …", "idle task", …
+    const reason = (/\) ([^()]*)$/.exec(line)?.[1] ?? '').trim();
+    out.push([Number(m[1]), Number(m[3]), Number(m[4]), `${m[2] ? 'reduce: ' : ''}${reason}`]);
+  }
+  return out;
+}
 /** The preload of `forceGcEveryMs` services (CommonJS, so `--require` takes it before the CLI). */
 const FORCED_GC_PRELOAD = `'use strict';
 const every = Number(process.env.OUTPOST_BENCH_GC_EVERY_MS);
@@ -308,6 +340,8 @@ interface ProcessResult {
    * `service-unit-gc`: after each forced full GC, [s since start, rss, heapUsed, heapTotal,
    * external] (MiB), and the slopes of RSS and heapUsed over them from the warm-up on (MiB/h).
    */
+  /** `service-unit-trace`: V8's own full GCs, [s since start, heap MB before, after, reason]. */
+  fullGcs?: Array<[number, number, number, string]>;
   forcedGc?: {
     everyS: number;
     samples: Array<[number, number, number, number, number]>;
@@ -557,6 +591,7 @@ export const agentFootprintBench: Bench = {
           gcFlags = ['--expose-gc', '--require', preload];
           gcEnv = { OUTPOST_BENCH_GC_EVERY_MS: String(svc.forceGcEveryMs) };
         }
+        if (svc.traceGc) gcFlags = ['--trace-gc'];
         const proc = new ServiceProcess(
           cli,
           configFile,
@@ -667,6 +702,13 @@ export const agentFootprintBench: Bench = {
         if (finalSpaces.has(name)) r.heapSpacesKiB = finalSpaces.get(name);
         if (smaps.has(name)) r.smapsKiB = smaps.get(name);
         const svcIndex = SERVICES.findIndex((x) => x.name === name);
+        if (SERVICES[svcIndex]?.traceGc)
+          r.fullGcs = traceGcFullGcs(services[svcIndex]!.benchLines).map(([ms, b, a, why]) => [
+            round(ms / 1000, 0),
+            b,
+            a,
+            why,
+          ]);
         const every = SERVICES[svcIndex]?.forceGcEveryMs;
         if (every !== undefined) {
           const gcs = forcedGcSamples(services[svcIndex]!.benchLines);
@@ -780,6 +822,10 @@ export const agentFootprintBench: Bench = {
         log(
           `${r.process}, after each forced full GC (every ${r.forcedGc.everyS} s, ${r.forcedGc.samples.length} GCs) from minute ${r.forcedGc.fromS / 60}: RSS ${r.forcedGc.rssSlopeMiBPerHour} MiB/h, heapUsed ${r.forcedGc.heapUsedSlopeMiBPerHour} MiB/h`,
         );
+      if (r.fullGcs)
+        log(
+          `${r.process}: V8's own full GCs (${r.fullGcs.length}), heap MB after each: ${r.fullGcs.map(([t, , a]) => `${a} at ${Math.round(t / 60)} min`).join(', ')}`,
+        );
       const sm = r.smapsKiB;
       if (sm && sm.length > 1 && !['bare', 'loaded'].includes(r.process)) {
         const [first, last] = [sm[0]!, sm[sm.length - 1]!];
@@ -827,6 +873,8 @@ export const agentFootprintBench: Bench = {
           'service-defaults':
             'the same command with plain node and no environment change (Node defaults), for reference',
           'service-unit-gc': `service-unit plus --expose-gc and a preload that runs a full GC every ${FORCED_GC_EVERY_MS / 1000} s and prints process.memoryUsage() after it: a leak diagnostic (its RSS is lowered by the forced GCs and is not a footprint figure); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+          'service-unit-trace':
+            'service-unit plus --trace-gc: V8 collects when it chooses; each full GC (Mark-Compact) is logged with the heap size after it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
         },
         sampling:
           '/proc/<pid>/stat utime+stime (CLK_TCK ticks) and /proc/<pid>/status VmRSS and RssAnon every 1 s from the parent; /proc/<pid>/smaps every 10 min; process.memoryUsage() over IPC every 10 s (agents only)',

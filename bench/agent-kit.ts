@@ -447,7 +447,7 @@ export class ServiceProcess {
   readonly #proc: ChildProcess;
   readonly exited: Promise<number | null>;
   output = '';
-  /** stdout lines that start with `outpost-bench-`, in order. */
+  /** stdout lines that start with `outpost-bench-`, and `--trace-gc`'s full-GC lines, in order. */
   readonly benchLines: string[] = [];
 
   constructor(
@@ -466,10 +466,13 @@ export class ServiceProcess {
     let partial = '';
     this.#proc.stdout!.on('data', (d: Buffer) => {
       keep(d);
-      // Lines a bench preload prints (`outpost-bench-...`) are kept whole and without a cap.
+      // Lines a bench preload prints (`outpost-bench-...`) and full GCs traced by `--trace-gc`
+      // are kept whole and without a cap.
       const lines = (partial + d.toString()).split('\n');
       partial = lines.pop() ?? '';
-      for (const line of lines) if (line.startsWith('outpost-bench-')) this.benchLines.push(line);
+      for (const line of lines)
+        if (line.startsWith('outpost-bench-') || line.includes(': Mark-Compact '))
+          this.benchLines.push(line);
     });
     this.#proc.stderr!.on('data', keep);
     this.exited = new Promise((resolve) => this.#proc.on('exit', (code) => resolve(code)));
