@@ -38,11 +38,7 @@ export const EXIT_CONFIG = 78;
 
 /** A JSON-lines logger to stdout: journald keeps one entry per line. */
 export function serviceLogger(level: AgentServiceConfig['logLevel']): Logger {
-  return jsonLogger({
-    level,
-    name: 'outpost-agent',
-    write: (line) => process.stdout.write(line + '\n'),
-  });
+  return jsonLogger({ level, name: 'outpost-agent', stream: process.stdout });
 }
 
 async function readJson(file: string, field: string, configFile: string): Promise<unknown> {

@@ -41,7 +41,13 @@ export type {
 } from './runtime/credential-rotator.js';
 export type { TlsKeyType } from './runtime/tls-key.js';
 export { systemClock, type Clock, type TimerHandle } from './runtime/clock.js';
-export { jsonLogger, silentLogger, type Logger, type LogLevel } from './runtime/logger.js';
+export {
+  jsonLogger,
+  silentLogger,
+  type Logger,
+  type LogLevel,
+  type LogStream,
+} from './runtime/logger.js';
 export * from './adapters/index.js';
 export {
   MemoryQueue,

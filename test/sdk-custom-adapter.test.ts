@@ -7,10 +7,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DR9_COUNTERS, HttpControllerAdapter } from '../examples/custom-adapter.js';
 import { startHttpController, type HttpController } from '../examples/http-controller.js';
 import { createTestPki, startHub, type Hub } from '../hub/index.js';
-import { AdapterError, createAgent } from '../src/index.js';
+import { AdapterError, createAgent, type Logger } from '../src/index.js';
 import { catalogue, enrolIdentity, hubOptions, waitFor } from './helpers.js';
 
 const DEVICE = 'DR9-0001';
+
+interface LogLine {
+  level: string;
+  msg: string;
+  fields?: Record<string, unknown>;
+}
+function recordingLogger(into: LogLine[]): Logger {
+  const at =
+    (level: string) =>
+    (msg: string, fields?: Record<string, unknown>): void => {
+      into.push({ level, msg, ...(fields ? { fields } : {}) });
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
 let pki: Awaited<ReturnType<typeof createTestPki>>;
 let hub: Hub;
 let controller: HttpController;
@@ -29,6 +43,7 @@ afterAll(async () => {
 
 describe('examples/custom-adapter.ts', () => {
   it('runs with the agent against a hub: samples, an alarm, an outage and recovery', async () => {
+    const lines: LogLine[] = [];
     const adapter = new HttpControllerAdapter({
       baseUrl: controller.url,
       counters: DR9_COUNTERS,
@@ -42,6 +57,7 @@ describe('examples/custom-adapter.ts', () => {
       pollIntervalMs: 100,
       errorPollIntervalMs: 50,
       telemetry: { sendIntervalMs: 300 },
+      logger: recordingLogger(lines),
     });
     const pollErrors: string[] = [];
     agent.on('poll-error', (e) => pollErrors.push(e instanceof AdapterError ? e.code : String(e)));
@@ -65,6 +81,9 @@ describe('examples/custom-adapter.ts', () => {
       await controller.down();
       expect(await waitFor(() => pollErrors.includes('ADAPTER_DISCONNECTED'), 3000)).toBe(true);
       expect(adapter.health().connected).toBe(false);
+      // Down for a second: some 20 failed error polls and 10 failed full polls.
+      await new Promise((r) => setTimeout(r, 1000));
+      const failedWhileDown = pollErrors.length;
       await controller.up();
       controller.set('frames_total', 4300);
       expect(
@@ -72,6 +91,18 @@ describe('examples/custom-adapter.ts', () => {
       ).toBe(true);
       expect(adapter.health().connected).toBe(true);
       expect(agent.stats().tunnel).toBe('open');
+      // The log carries the outage in a few lines, not one per failed poll: per poller the first
+      // failure (and one more if the error changed), then one line when reads work again that
+      // counts them.
+      expect(failedWhileDown).toBeGreaterThan(10);
+      const failed = lines.filter((l) => l.msg === 'poll failed');
+      expect(failed.length).toBeGreaterThanOrEqual(1);
+      expect(failed.length).toBeLessThanOrEqual(6);
+      const back = lines.filter((l) => l.msg === 'device reads work again');
+      expect(back.map((l) => l.fields?.poller).sort()).toEqual(['error poll', 'poll']);
+      const counted = back.reduce((n, l) => n + Number(l.fields?.failedPolls), 0);
+      expect(counted).toBeGreaterThanOrEqual(failedWhileDown);
+      expect(counted).toBeLessThanOrEqual(pollErrors.length);
     } finally {
       await agent.stop({ drainTimeoutMs: 2000 });
     }

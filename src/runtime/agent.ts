@@ -200,6 +200,12 @@ const WINDOW_RECHECK_MS = 60_000;
 
 /** Refused alarms held in memory for retry while the spool cannot write. */
 const MAX_HELD_ALARMS = 1000;
+/**
+ * A device that stays unreachable fails the 1 s error poll 3 600 times an hour: the same
+ * failure is logged once, then once a minute with how often it repeated, and once when reads
+ * work again. The journal stays readable and nothing piles up in stdout's buffer.
+ */
+const POLL_FAILURE_LOG_EVERY_MS = 60_000;
 
 const SEVERITY_WIRE: Record<Severity, number> = { info: 1, warning: 2, error: 3, critical: 4 };
 
@@ -226,6 +232,17 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   readonly #adapter: DeviceAdapter;
   readonly #clock: Clock;
   readonly #log: Logger;
+  /** Per poller ('poll', 'error poll'), the current run of failures (POLL_FAILURE_LOG_EVERY_MS). */
+  readonly #pollFailures = new Map<
+    string,
+    {
+      key: string;
+      fields: Record<string, unknown>;
+      loggedAtMs: number;
+      repeats: number;
+      failures: number;
+    }
+  >();
   readonly #config: AgentConfig;
   readonly #httpAgent: HttpAgent | undefined;
   /** Set by `start()` (a spool opens asynchronously); until then nothing is queued or sent. */
@@ -300,7 +317,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
         timeoutMs: config.pollTimeoutMs,
         clock: this.#clock,
         run: (signal) => this.#poll(signal),
-        onError: (err) => this.#pollFailed(err),
+        onError: (err) => this.#pollFailed('poll', err),
       }),
     );
     const readErrors = this.#adapter.readActiveErrors?.bind(this.#adapter);
@@ -313,9 +330,10 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
           run: async (signal) => {
             const active = await readErrors(signal);
             this.#stats.errorPolls++;
+            this.#pollWorked('error poll');
             this.#trackErrors(active.codes, this.#clock.now(), active.raisesTotal);
           },
-          onError: (err) => this.#pollFailed(err),
+          onError: (err) => this.#pollFailed('error poll', err),
         }),
       );
     }
@@ -581,6 +599,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   async #poll(signal: AbortSignal): Promise<void> {
     const snapshot = await this.#adapter.readSnapshot(signal);
     this.#stats.polls++;
+    this.#pollWorked('poll');
     this.emit('snapshot', snapshot);
     this.#trackErrors(snapshot.codes, snapshot.atMs, snapshot.raisesTotal);
     const full = this.#batcher.add(snapshot, this.#health());
@@ -588,10 +607,45 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     await this.#enqueueTelemetry(full);
   }
 
-  #pollFailed(err: unknown): void {
+  #pollFailed(poller: string, err: unknown): void {
     this.#stats.pollErrors++;
     this.emit('poll-error', err);
-    this.#log.warn('poll failed', errorFields(err));
+    const fields: Record<string, unknown> = { poller, ...errorFields(err) };
+    const key = `${String(fields.code)}\u0000${String(fields.error)}`;
+    const now = this.#clock.now();
+    const run = this.#pollFailures.get(poller);
+    if (run && run.key === key && now - run.loggedAtMs < POLL_FAILURE_LOG_EVERY_MS) {
+      run.repeats++;
+      run.failures++;
+      return;
+    }
+    if (run && run.key !== key && run.repeats > 0)
+      this.#log.warn('poll failed', { ...run.fields, repeatedSinceLastLine: run.repeats });
+    this.#log.warn(
+      'poll failed',
+      run?.key === key && run.repeats > 0
+        ? { ...fields, repeatedSinceLastLine: run.repeats }
+        : fields,
+    );
+    this.#pollFailures.set(poller, {
+      key,
+      fields,
+      loggedAtMs: now,
+      repeats: 0,
+      failures: (run?.failures ?? 0) + 1,
+    });
+  }
+
+  /** A poll worked: end its run of failures with one line saying how long the run was. */
+  #pollWorked(poller: string): void {
+    const run = this.#pollFailures.get(poller);
+    if (!run) return;
+    this.#pollFailures.delete(poller);
+    this.#log.info('device reads work again', {
+      poller,
+      failedPolls: run.failures,
+      lastCode: run.fields.code,
+    });
   }
 
   #trackErrors(codes: number[], atMs: number, raisesTotal: number | undefined): void {

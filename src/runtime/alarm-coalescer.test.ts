@@ -156,4 +156,25 @@ describe('AlarmCoalescer: nothing is lost across a window', () => {
       }
     }
   });
+
+  it('forgets every code once its window has ended, however many codes it has seen', () => {
+    const { clock, out, c } = setup(1000);
+    // A register map that reads a new value every poll: each one a code never seen before.
+    for (let code = 1; code <= 5000; code++) {
+      const x = { ...info, code };
+      c.push({ info: x, state: 'raised', atMs: clock.t, missedRaises: 0 });
+      c.push({ info: x, state: 'cleared', atMs: clock.t, missedRaises: 0 });
+      clock.advance(1);
+    }
+    expect(c.openWindows).toBeGreaterThan(900);
+    clock.advance(1000); // the held clears go out, each opening a window of its own
+    clock.advance(1000);
+    expect(c.openWindows).toBe(0);
+    // Each code: raise at once, its clear held, then sent when the window ended.
+    expect(out).toHaveLength(10_000);
+    // A code seen again after its window behaves as the first time: sent at once.
+    c.push({ info: { ...info, code: 7 }, state: 'raised', atMs: clock.t, missedRaises: 0 });
+    expect(out[out.length - 1]).toMatchObject({ state: 'raised', info: { code: 7 } });
+    expect(c.openWindows).toBe(1);
+  });
 });

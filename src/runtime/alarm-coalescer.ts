@@ -18,6 +18,11 @@ export class AlarmCoalescer {
   >();
   suppressed = 0;
 
+  /** Codes with a window open (what this coalescer holds memory for). */
+  get openWindows(): number {
+    return this.#codes.size;
+  }
+
   constructor(o: { clock: Clock; windowMs: number; emit: (t: ErrorTransition) => void }) {
     this.#clock = o.clock;
     this.#windowMs = o.windowMs;
@@ -61,6 +66,10 @@ export class AlarmCoalescer {
       entry.timer = this.#clock.setTimeout(() => {
         entry.timer = undefined;
         this.#release(code, entry);
+        // Nothing went out anew, so no window is open: forget the code. Its next change goes
+        // out at once either way, and a register that reads a new value each time (a wrong
+        // register map) must not grow this map by one entry per value for ever.
+        if (entry.timer === undefined) this.#codes.delete(code);
       }, this.#windowMs);
     }
   }

@@ -20,25 +20,74 @@ export const silentLogger: Logger = {
 
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
-/** JSON lines to a stream (stderr by default), at or above `level`. */
+/** What jsonLogger writes to: a Node Writable (process.stderr, process.stdout, a file). */
+export interface LogStream {
+  write(chunk: string): boolean;
+  /** Bytes written but not yet taken by the other end. */
+  readonly writableLength: number;
+}
+
+/** Bytes of log lines a stream may hold unread before further lines are dropped and counted. */
+export const LOG_BUFFER_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * JSON lines to a stream (stderr by default), at or above `level`.
+ *
+ * A pipe whose reader stops reading (journald wedged, a supervisor that does not drain its end)
+ * makes Node buffer every line in memory, without a limit. Past `maxBufferedBytes` unread, lines
+ * are dropped and counted instead, and the next line that fits is preceded by one saying how
+ * many were lost. `write`, when given, replaces the stream and its limit.
+ */
 export function jsonLogger(
-  options: { level?: LogLevel; name?: string; write?: (line: string) => void } = {},
+  options: {
+    level?: LogLevel;
+    name?: string;
+    write?: (line: string) => void;
+    stream?: LogStream;
+    maxBufferedBytes?: number;
+  } = {},
 ): Logger {
   const min = ORDER[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const name = options.name ?? 'outpost';
+  const write =
+    options.write ??
+    boundedWriter(
+      options.stream ?? process.stderr,
+      name,
+      options.maxBufferedBytes ?? LOG_BUFFER_LIMIT_BYTES,
+    );
   const log =
     (level: LogLevel) =>
     (msg: string, fields?: Record<string, unknown>): void => {
       if (ORDER[level] < min) return;
-      write(
-        JSON.stringify({
-          t: new Date().toISOString(),
-          level,
-          name: options.name ?? 'outpost',
-          msg,
-          ...fields,
-        }),
-      );
+      write(JSON.stringify({ t: new Date().toISOString(), level, name, msg, ...fields }));
     };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+function boundedWriter(
+  stream: LogStream,
+  name: string,
+  maxBufferedBytes: number,
+): (line: string) => void {
+  let dropped = 0;
+  return (line) => {
+    if (stream.writableLength > maxBufferedBytes) {
+      dropped++;
+      return;
+    }
+    if (dropped > 0) {
+      stream.write(
+        JSON.stringify({
+          t: new Date().toISOString(),
+          level: 'warn',
+          name,
+          msg: 'log lines dropped: the log stream was not being read',
+          dropped,
+        }) + '\n',
+      );
+      dropped = 0;
+    }
+    stream.write(line + '\n');
+  };
 }

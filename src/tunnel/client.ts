@@ -646,8 +646,10 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       this.#inFlight.delete(r.seq);
       this.#everSent.delete(r.seq);
     }
-    // Anything at or below upTo is done even if this connection never sent it.
+    // Anything at or below upTo is done even if this connection never sent it, or if the queue
+    // no longer had it to hand back (dropped by the quota or quarantined after it was sent).
     for (const seq of this.#inFlight) if (seq <= upTo) this.#inFlight.delete(seq);
+    for (const seq of this.#everSent) if (seq <= upTo) this.#everSent.delete(seq);
     this.#stats.acked += removed.length;
     if (this.#gaps.length > 0) this.#gaps = this.#gaps.filter((g) => g.gap.toSeq > upTo);
     if (removed.length > 0) this.emit('acked', removed);
