@@ -59,8 +59,8 @@ export const modbusOverheadBench: Bench = {
         const snapshot = await adapter.readSnapshot();
         clock += 60_000;
         const r = tracker.update(snapshot.codes, clock, snapshot.raisesTotal);
-        for (const t of r.transitions) if (!t.info.immediate) batcher.addEvent(t);
         const health = { ...adapter.health(), missedErrorRaises: 0 };
+        for (const t of r.transitions) if (!t.info.immediate) batcher.addEvent(t, health);
         batcher.add(snapshot, health);
         if (++polls % FLUSH_EVERY === 0) batcher.flush(health);
         return (nowNs() - s) / 1e3;

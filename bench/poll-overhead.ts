@@ -5,7 +5,7 @@
  * the agent's order), plus the batcher flush every 15th poll (the default 15 min send schedule
  * at 60 s polls), so encoding the batch is included, amortised as it happens.
  */
-import { bodyBudget } from '../src/codec/index.js';
+import { bodyBudget, type PackedTelemetry } from '../src/codec/index.js';
 import { ErrorTracker } from '../src/runtime/error-tracker.js';
 import { TelemetryBatcher } from '../src/runtime/telemetry-batcher.js';
 import {
@@ -110,10 +110,12 @@ async function measure(
     const t1 = nowNs();
     const r = tracker.update(snapshot.codes, snapshot.atMs, snapshot.raisesTotal);
     missed += r.missed;
-    for (const t of r.transitions) if (!t.info.immediate) batcher.addEvent(t);
-    const t2 = nowNs();
     const health = { ...adapter.health(), missedErrorRaises: missed };
-    const parts = batcher.add(snapshot, health);
+    const parts: PackedTelemetry[] = [];
+    for (const t of r.transitions)
+      if (!t.info.immediate) parts.push(...batcher.addEvent(t, health));
+    const t2 = nowNs();
+    parts.push(...batcher.add(snapshot, health));
     if (i % FLUSH_EVERY === FLUSH_EVERY - 1) parts.push(...batcher.flush(health));
     const t3 = nowNs();
     bodies += parts.length;

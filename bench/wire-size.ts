@@ -66,8 +66,9 @@ function runBatches(polls: SimulatedPoll[], size: BatchSize): FrameRecord[] {
     // As the agent: errors first (non-alarm transitions ride with the batch), then the sample.
     const result = tracker.update(snapshot.codes, snapshot.atMs, snapshot.raisesTotal);
     missed += result.missed;
-    for (const t of result.transitions) if (!t.info.immediate) batcher.addEvent(t);
     const h = { ...health, missedErrorRaises: missed };
+    for (const t of result.transitions)
+      if (!t.info.immediate) emit(batcher.addEvent(t, h), snapshot.atMs);
     emit(batcher.add(snapshot, h), snapshot.atMs);
     if (size !== 'full' && (i + 1) % size === 0) emit(batcher.flush(h), snapshot.atMs);
   });

@@ -657,7 +657,9 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   #transition(t: ErrorTransition): void {
     this.emit('error-code', t);
     if (t.info.immediate) this.#coalescer.push(t);
-    else this.#batcher.addEvent(t);
+    // A code that flaps while full polls fail fills a batch with events alone: it goes to the
+    // spool once full rather than growing in memory until the next send.
+    else this.#appendTelemetry(this.#batcher.addEvent(t, this.#health()));
   }
 
   #enqueueAlarm(t: ErrorTransition): void {
@@ -680,6 +682,11 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   }
 
   async #enqueueTelemetry(parts: PackedTelemetry[]): Promise<void> {
+    this.#appendTelemetry(parts);
+    await this.#settled();
+  }
+
+  #appendTelemetry(parts: PackedTelemetry[]): void {
     for (const part of parts) {
       const packed = packTelemetryBody(part.body); // compressed where it pays
       this.#append(
@@ -689,7 +696,6 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
         },
       );
     }
-    await this.#settled();
   }
 
   /** Resolves once every append issued so far has settled (accepted or refused). */

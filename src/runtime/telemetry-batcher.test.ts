@@ -423,8 +423,8 @@ describe('TelemetryBatcher: error events', () => {
   it('non-alarm events ride with the next flush, and only that one', () => {
     const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
     b.add(abc(T0, 1, 2, 3), HEALTH);
-    b.addEvent(transition(2001, 'raised', T0 + 10));
-    b.addEvent(transition(2001, 'cleared', T0 + 20));
+    b.addEvent(transition(2001, 'raised', T0 + 10), HEALTH);
+    b.addEvent(transition(2001, 'cleared', T0 + 20), HEALTH);
     const batch = decode(b.flush(HEALTH)[0]!);
     expect(batch.events.map((e) => [e.code, e.state, e.atMs])).toEqual([
       [2001, 1, T0 + 10],
@@ -436,7 +436,7 @@ describe('TelemetryBatcher: error events', () => {
 
   it('events alone are flushed', () => {
     const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
-    b.addEvent(transition(3004, 'raised', T0));
+    b.addEvent(transition(3004, 'raised', T0), HEALTH);
     const parts = b.flush(HEALTH);
     expect(parts).toHaveLength(1);
     expect(parts[0]!.samples).toBe(0);
@@ -448,7 +448,7 @@ describe('TelemetryBatcher: error events', () => {
 
   it('events added before the first sample travel with that batch', () => {
     const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
-    b.addEvent(transition(3004, 'raised', T0 - 5));
+    b.addEvent(transition(3004, 'raised', T0 - 5), HEALTH);
     b.add(abc(T0, 1, 2, 3), HEALTH);
     const batch = decode(b.flush(HEALTH)[0]!);
     expect(batch.events.map((e) => e.code)).toEqual([3004]);
@@ -458,10 +458,34 @@ describe('TelemetryBatcher: error events', () => {
   it('events pending at a counter set change go with the batch that is flushed', () => {
     const b = new TelemetryBatcher({ maxBodyBytes: 3000 });
     b.add(abc(T0, 1, 2, 3), HEALTH);
-    b.addEvent(transition(2001, 'raised', T0 + 1));
+    b.addEvent(transition(2001, 'raised', T0 + 1), HEALTH);
     const out = b.add(snap(T0 + 2, [reading('x', 1)]), HEALTH);
     expect(decode(out[0]!).events.map((e) => e.code)).toEqual([2001]);
     expect(decode(b.flush(HEALTH)[0]!).events).toEqual([]);
+  });
+});
+
+describe('TelemetryBatcher: events without samples', () => {
+  it('a flapping code with no samples coming fills batches within the budget, nothing held beyond one', () => {
+    const max = 600;
+    const b = new TelemetryBatcher({ maxBodyBytes: max });
+    const parts: PackedTelemetry[] = [];
+    const n = 2000;
+    let emitted = 0;
+    for (let i = 0; i < n; i++) {
+      const out = b.addEvent(transition(3004, i % 2 ? 'cleared' : 'raised', T0 + i), HEALTH);
+      for (const p of out) emitted += decode(p).events.length;
+      // Never more events held than one batch can carry (16 bytes each in the budget).
+      expect(i + 1 - emitted).toBeLessThanOrEqual(max / 16);
+      parts.push(...out);
+    }
+    expect(parts.length).toBeGreaterThan(n / 60);
+    parts.push(...b.flush(HEALTH));
+    const events = parts.flatMap((p) => {
+      expect(p.body.length).toBeLessThanOrEqual(max);
+      return decode(p).events.map((e) => e.atMs);
+    });
+    expect(events).toEqual(Array.from({ length: n }, (_, i) => T0 + i));
   });
 });
 
@@ -548,7 +572,9 @@ describe('TelemetryBatcher: size budget', () => {
           for (const s of seg.samples) {
             t += s.step;
             for (const e of s.events) {
-              b.addEvent(transition(e.code, e.raised ? 'raised' : 'cleared', t));
+              parts.push(
+                ...b.addEvent(transition(e.code, e.raised ? 'raised' : 'cleared', t), HEALTH),
+              );
               expectedEvents.push([e.code, e.raised ? 1 : 2, t]);
             }
             const counters = present.map((n) => reading(n, s.values[pool.indexOf(n)]!, seg.unit));

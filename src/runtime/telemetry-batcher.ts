@@ -141,10 +141,15 @@ export class TelemetryBatcher {
     return out;
   }
 
-  /** Adds a non-alarm error transition; it rides with the next batch. */
-  addEvent(t: ErrorTransition): void {
+  /**
+   * Adds a non-alarm error transition; it rides with the next batch. Returns that batch's
+   * bodies if the event filled it (a code flapping while no samples come): events never pile
+   * up in memory beyond one batch.
+   */
+  addEvent(t: ErrorTransition, health: BatchHealth): PackedTelemetry[] {
     this.#events.push({ code: t.info.code, state: t.state === 'raised' ? 1 : 2, atMs: t.atMs });
     this.#size += 16;
+    return this.#size > this.#maxBodyBytes ? this.flush(health) : [];
   }
 
   /** Returns the pending batch as bodies within the budget, and starts afresh. */
