@@ -334,6 +334,8 @@ interface ProcessResult {
   rssPerMinuteMedianMiB: number[];
   /** bench/growth.ts on rssPerMinuteMedianMiB, for runs of 50 minutes or more. */
   rssGrowth?: GrowthVerdict;
+  /** Why there is no verdict (a minute without samples). */
+  rssGrowthError?: string;
   /** /proc/<pid>/smaps by kind of mapping, every 10 minutes: [minute, exe, malloc heap, anon, other] KiB. */
   smapsKiB?: Array<[number, number, number, number, number]>;
   /**
@@ -363,7 +365,11 @@ function perMinuteMedian(samples: readonly ProcSample[]): number[] {
   const last = samples[samples.length - 1];
   // The last minute counts only if it is whole.
   const whole = last ? Math.floor((last.tMs + 1000) / 60_000) : 0;
-  return byMinute.slice(0, whole).map((v) => (v && v.length > 0 ? median(v) : Number.NaN));
+  // Array.from, not map: a minute with no sample is a hole that map would skip.
+  return Array.from({ length: whole }, (_, i) => {
+    const v = byMinute[i];
+    return v && v.length > 0 ? median(v) : Number.NaN;
+  });
 }
 
 function analyse(
@@ -409,10 +415,16 @@ function analyse(
     rssPerMinuteMiB: samples.filter((_, i) => i % 60 === 0).map((s) => mib(s.rssKiB)),
     rssPerMinuteMedianMiB: perMinuteMedian(samples).map((kib) => round(kib / KIB_PER_MIB, 2)),
   };
-  if (result.rssPerMinuteMedianMiB.length >= GROWTH_WARMUP_MIN + 30)
-    result.rssGrowth = growthVerdict(result.rssPerMinuteMedianMiB, {
-      warmupMinutes: GROWTH_WARMUP_MIN,
-    });
+  if (result.rssPerMinuteMedianMiB.length >= GROWTH_WARMUP_MIN + 30) {
+    try {
+      result.rssGrowth = growthVerdict(result.rssPerMinuteMedianMiB, {
+        warmupMinutes: GROWTH_WARMUP_MIN,
+      });
+    } catch (err) {
+      // A minute without samples (the sampler starved): keep the run's figures, say why not.
+      result.rssGrowthError = err instanceof Error ? err.message : String(err);
+    }
+  }
   if (heap && heap.length > 0) {
     const hf = heap.filter((h) => h.tMs >= fitFromMs);
     const hs = heap.filter((h) => h.tMs >= steadyFromMs);

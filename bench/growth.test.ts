@@ -58,6 +58,16 @@ describe('growthVerdict', () => {
     gap[40] = Number.NaN;
     expect(() => growthVerdict(gap)).toThrow(/finite/);
     expect(growthVerdict(sawTooth(50, 57, 1, 10)).hourOverHourMiB).toBeUndefined();
+    const holey = sawTooth(80, 57, 1, 10);
+    delete holey[50];
+    expect(() => growthVerdict(holey)).toThrow(/finite/);
+    for (const bad of [
+      { blockMinutes: 0 },
+      { levelMinutes: 0 },
+      { resamples: 0 },
+      { warmupMinutes: Number.NaN },
+    ])
+      expect(() => growthVerdict(sawTooth(80, 57, 1, 10), bad)).toThrow(RangeError);
   });
 
   it('is deterministic, and moving the whole series up or down changes no slope', () => {

@@ -104,7 +104,7 @@ const r2 = (v: number): number => Math.round(v * 100) / 100;
 
 /**
  * The verdict for RSS sampled once a minute (`perMinuteMiB[i]` at minute i). Needs at least
- * 30 minutes after the warm-up; the hour-over-hour figures need 60 + 2 levels.
+ * 30 minutes after the warm-up; the hour-over-hour figures need 60 + `levelMinutes` of them.
  */
 export function growthVerdict(
   perMinuteMiB: readonly number[],
@@ -114,8 +114,19 @@ export function growthVerdict(
   const block = options.blockMinutes ?? 20;
   const resamples = options.resamples ?? 2000;
   const level = options.levelMinutes ?? 20;
+  for (const [name, v, least] of [
+    ['warmupMinutes', warmup, 0],
+    ['blockMinutes', block, 1],
+    ['resamples', resamples, 1],
+    ['levelMinutes', level, 1],
+  ] as const)
+    if (!Number.isInteger(v) || v < least)
+      throw new RangeError(`growthVerdict: ${name} must be an integer >= ${least} (got ${v})`);
   const ys = perMinuteMiB.slice(warmup);
-  if (ys.length < 30 || ys.some((y) => !Number.isFinite(y)))
+  // A for loop, not .some(): a sparse array's holes must count as missing samples.
+  let finite = true;
+  for (let i = 0; i < ys.length; i++) if (!Number.isFinite(ys[i])) finite = false;
+  if (ys.length < 30 || !finite)
     throw new RangeError(
       `growthVerdict needs at least 30 finite per-minute samples after the ${warmup}-minute warm-up (got ${ys.length})`,
     );
@@ -209,6 +220,7 @@ function main(argv: readonly string[]): void {
     return;
   }
   const v = growthVerdict(series, warm === undefined ? {} : { warmupMinutes: Number(warm) });
+  // (A warm-up that is not a whole number is refused by growthVerdict with a RangeError.)
   console.log(`${name}: ${v.summary}`);
   console.log(
     `  ${v.levelMediansMiB.length} levels (20-min medians): ${v.levelMediansMiB.join(' ')}`,

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import { writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EXIT_CONFIG, enrolAgent, runAgentService, serviceLogger } from './agent.js';
 import { AgentConfigError, loadAgentConfig } from './agent-config.js';
+import { jsonLogger } from '../src/index.js';
 
 const HELP = `outpost - remote management agent for medical imaging equipment
 
@@ -127,9 +129,20 @@ async function agentMain(argv: string[]): Promise<number> {
       await enrolAgent(config, token, log);
       return 0;
     }
-    const runLog = log;
+    // The last line before exiting is written synchronously: a line queued on a pipe would be
+    // lost with the process.
+    const fatalLog = jsonLogger({
+      name: 'outpost-agent',
+      write: (line) => {
+        try {
+          writeSync(1, line + '\n');
+        } catch {
+          // stdout gone or full: nothing left to tell.
+        }
+      },
+    });
     process.on('uncaughtException', (err) => {
-      runLog.error('uncaught exception', { error: err.name, message: err.message });
+      fatalLog.error('uncaught exception', { error: err.name, message: err.message });
       process.exit(1);
     });
     const stopRequested = new Promise<string>((resolve) => {

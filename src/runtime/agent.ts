@@ -35,6 +35,7 @@ import { systemClock, type Clock } from './clock.js';
 import { ErrorTracker, type ErrorTransition } from './error-tracker.js';
 import { AlarmCoalescer } from './alarm-coalescer.js';
 import { CredentialRotator, type RotationOptions } from './credential-rotator.js';
+import { FailureLog } from './failure-log.js';
 import { silentLogger, type Logger } from './logger.js';
 import { Poller } from './poller.js';
 import { TelemetryBatcher, type BatchHealth } from './telemetry-batcher.js';
@@ -200,11 +201,7 @@ const WINDOW_RECHECK_MS = 60_000;
 
 /** Refused alarms held in memory for retry while the spool cannot write. */
 const MAX_HELD_ALARMS = 1000;
-/**
- * A device that stays unreachable fails the 1 s error poll 3 600 times an hour: the same
- * failure is logged once, then once a minute with how often it repeated, and once when reads
- * work again. The journal stays readable and nothing piles up in stdout's buffer.
- */
+/** A repeated poll failure is logged at most once a minute per error code (failure-log.ts). */
 const POLL_FAILURE_LOG_EVERY_MS = 60_000;
 
 const SEVERITY_WIRE: Record<Severity, number> = { info: 1, warning: 2, error: 3, critical: 4 };
@@ -232,17 +229,8 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   readonly #adapter: DeviceAdapter;
   readonly #clock: Clock;
   readonly #log: Logger;
-  /** Per poller ('poll', 'error poll'), the current run of failures (POLL_FAILURE_LOG_EVERY_MS). */
-  readonly #pollFailures = new Map<
-    string,
-    {
-      key: string;
-      fields: Record<string, unknown>;
-      loggedAtMs: number;
-      repeats: number;
-      failures: number;
-    }
-  >();
+  /** Runs of failed polls, logged a line a minute (POLL_FAILURE_LOG_EVERY_MS). */
+  readonly #failures: FailureLog;
   readonly #config: AgentConfig;
   readonly #httpAgent: HttpAgent | undefined;
   /** Set by `start()` (a spool opens asynchronously); until then nothing is queued or sent. */
@@ -282,6 +270,11 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     this.#adapter = config.adapter;
     this.#clock = config.clock ?? systemClock;
     this.#log = config.logger ?? silentLogger;
+    this.#failures = new FailureLog({
+      log: this.#log,
+      clock: this.#clock,
+      everyMs: POLL_FAILURE_LOG_EVERY_MS,
+    });
     this.#config = config;
     if (config.queue && config.spool) {
       throw new ConfigError('give either a spool or a queue, not both', 'spool');
@@ -330,8 +323,8 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
           run: async (signal) => {
             const active = await readErrors(signal);
             this.#stats.errorPolls++;
-            this.#pollWorked('error poll');
             this.#trackErrors(active.codes, this.#clock.now(), active.raisesTotal);
+            this.#failures.worked('error poll');
           },
           onError: (err) => this.#pollFailed('error poll', err),
         }),
@@ -558,6 +551,7 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
     this.#unsubscribe?.();
     this.#coalescer.flush();
     await Promise.all(this.#pollers.map((p) => p.stop()));
+    this.#failures.close();
     await this.flush();
     const drained = await this.drain(options.drainTimeoutMs ?? 5000);
     if (!drained) {
@@ -599,53 +593,18 @@ class OutpostAgent extends EventEmitter<AgentEvents> implements Agent {
   async #poll(signal: AbortSignal): Promise<void> {
     const snapshot = await this.#adapter.readSnapshot(signal);
     this.#stats.polls++;
-    this.#pollWorked('poll');
     this.emit('snapshot', snapshot);
     this.#trackErrors(snapshot.codes, snapshot.atMs, snapshot.raisesTotal);
     const full = this.#batcher.add(snapshot, this.#health());
     this.#stats.samplesAccepted++;
     await this.#enqueueTelemetry(full);
+    this.#failures.worked('poll');
   }
 
   #pollFailed(poller: string, err: unknown): void {
     this.#stats.pollErrors++;
     this.emit('poll-error', err);
-    const fields: Record<string, unknown> = { poller, ...errorFields(err) };
-    const key = `${String(fields.code)}\u0000${String(fields.error)}`;
-    const now = this.#clock.now();
-    const run = this.#pollFailures.get(poller);
-    if (run && run.key === key && now - run.loggedAtMs < POLL_FAILURE_LOG_EVERY_MS) {
-      run.repeats++;
-      run.failures++;
-      return;
-    }
-    if (run && run.key !== key && run.repeats > 0)
-      this.#log.warn('poll failed', { ...run.fields, repeatedSinceLastLine: run.repeats });
-    this.#log.warn(
-      'poll failed',
-      run?.key === key && run.repeats > 0
-        ? { ...fields, repeatedSinceLastLine: run.repeats }
-        : fields,
-    );
-    this.#pollFailures.set(poller, {
-      key,
-      fields,
-      loggedAtMs: now,
-      repeats: 0,
-      failures: (run?.failures ?? 0) + 1,
-    });
-  }
-
-  /** A poll worked: end its run of failures with one line saying how long the run was. */
-  #pollWorked(poller: string): void {
-    const run = this.#pollFailures.get(poller);
-    if (!run) return;
-    this.#pollFailures.delete(poller);
-    this.#log.info('device reads work again', {
-      poller,
-      failedPolls: run.failures,
-      lastCode: run.fields.code,
-    });
+    this.#failures.failed(poller, errorFields(err));
   }
 
   #trackErrors(codes: number[], atMs: number, raisesTotal: number | undefined): void {

@@ -177,4 +177,14 @@ describe('AlarmCoalescer: nothing is lost across a window', () => {
     expect(out[out.length - 1]).toMatchObject({ state: 'raised', info: { code: 7 } });
     expect(c.openWindows).toBe(1);
   });
+
+  it('with coalescing off (window 0) sends every change and remembers no code', () => {
+    const { out, c } = setup(0);
+    for (let code = 1; code <= 100; code++) {
+      c.push({ info: { ...info, code }, state: 'raised', atMs: 0, missedRaises: 0 });
+      c.push({ info: { ...info, code }, state: 'cleared', atMs: 0, missedRaises: 0 });
+    }
+    expect(out).toHaveLength(200);
+    expect(c.openWindows).toBe(0);
+  });
 });

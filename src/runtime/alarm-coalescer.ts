@@ -56,22 +56,25 @@ export class AlarmCoalescer {
   }
 
   #send(code: number, t: ErrorTransition): void {
+    if (this.#windowMs <= 0) {
+      // No coalescing: nothing to remember about the code.
+      this.#emit(t);
+      return;
+    }
     const entry = this.#codes.get(code) ?? { sentState: 'cleared' as const, raises: 0 };
     entry.sentState = t.state;
     entry.held = undefined;
     entry.raises = 0;
     this.#codes.set(code, entry);
     this.#emit(t);
-    if (this.#windowMs > 0) {
-      entry.timer = this.#clock.setTimeout(() => {
-        entry.timer = undefined;
-        this.#release(code, entry);
-        // Nothing went out anew, so no window is open: forget the code. Its next change goes
-        // out at once either way, and a register that reads a new value each time (a wrong
-        // register map) must not grow this map by one entry per value for ever.
-        if (entry.timer === undefined) this.#codes.delete(code);
-      }, this.#windowMs);
-    }
+    entry.timer = this.#clock.setTimeout(() => {
+      entry.timer = undefined;
+      this.#release(code, entry);
+      // Nothing went out anew, so no window is open: forget the code. Its next change goes
+      // out at once either way, and a register that reads a new value each time (a wrong
+      // register map) must not grow this map by one entry per value for ever.
+      if (entry.timer === undefined) this.#codes.delete(code);
+    }, this.#windowMs);
   }
 
   /**

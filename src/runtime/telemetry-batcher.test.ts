@@ -489,6 +489,40 @@ describe('TelemetryBatcher: events without samples', () => {
   });
 });
 
+describe('TelemetryBatcher: events before the first sample', () => {
+  it('events that pile up while full polls fail never wedge the batcher when samples come back', () => {
+    const max = 3037; // the budget of a real device id
+    const b = new TelemetryBatcher({ maxBodyBytes: max });
+    const parts: PackedTelemetry[] = [];
+    for (let i = 0; i < 180; i++)
+      parts.push(...b.addEvent(transition(3004, i % 2 ? 'cleared' : 'raised', T0 + i), HEALTH));
+    const counters = Array.from({ length: 12 }, (_, k) =>
+      reading(`a_rather_long_counter_name_${k}`, 1000 + k),
+    );
+    parts.push(...b.add(snap(T0 + 200, counters), HEALTH));
+    parts.push(...b.add(snap(T0 + 260, counters), HEALTH));
+    parts.push(...b.flush(HEALTH));
+    for (const p of parts) expect(p.body.length).toBeLessThanOrEqual(max);
+    const batches = parts.map(decode);
+    expect(batches.flatMap((x) => x.events.map((e) => e.atMs))).toEqual(
+      Array.from({ length: 180 }, (_, i) => T0 + i),
+    );
+    expect(batches.flatMap((x) => x.samples)).toHaveLength(2);
+    // And it goes on working.
+    expect(() => b.add(snap(T0 + 320, counters), HEALTH)).not.toThrow();
+    expect(decode(b.flush(HEALTH)[0]!).samples).toHaveLength(1);
+  });
+
+  it('a batch the codec refuses is dropped, not kept to be refused at every poll', () => {
+    const b = new TelemetryBatcher({ maxBodyBytes: 120 });
+    const big = Array.from({ length: 40 }, (_, k) => reading(`counter_${k}`, 1_000_000 + k));
+    b.add(snap(T0, big), HEALTH);
+    expect(() => b.flush(HEALTH)).toThrow(/over the 120-byte budget/);
+    expect(b.pendingSamples).toBe(0);
+    expect(b.flush(HEALTH)).toEqual([]);
+  });
+});
+
 describe('TelemetryBatcher: size budget', () => {
   it('returns the full batch when the next sample would not fit, and keeps that sample', () => {
     const max = 600;

@@ -14,6 +14,11 @@ export interface BatchHealth {
   connected: boolean;
 }
 
+/** Budget bytes for the adapter's health record in every batch (about 30 encoded). */
+const HEALTH_ALLOWANCE = 64;
+/** Budget bytes per error event (code, state, a ms timestamp: at most 14 encoded). */
+const EVENT_BYTES = 16;
+
 /**
  * Collects samples into telemetry batches that fit the message budget. `add` returns the
  * bodies of a batch that became full; `flush` (called on the transmit schedule) returns what
@@ -27,8 +32,8 @@ export class TelemetryBatcher {
   #baseTimeMs = 0;
   #samples: SampleProps[] = [];
   #events: proto.v1.ErrorEvent.$Properties[] = [];
-  #size = 0;
-  #headerSize = 0;
+  #size = HEALTH_ALLOWANCE;
+  #headerSize = HEALTH_ALLOWANCE;
   readonly #known = new Map<string, Descriptor>();
   /** Column of each counter of the current batch (by name). */
   #index = new Map<string, number>();
@@ -131,7 +136,9 @@ export class TelemetryBatcher {
     const out: PackedTelemetry[] = [];
     const sample: SampleProps = { offsetMs: Math.max(0, atMs - this.#baseTimeMs), raw, missing };
     const size = sampleFieldSize(sample);
-    if (this.#samples.length > 0 && this.#size + size > this.#maxBodyBytes) {
+    // Full: the samples so far, or (before the first sample) the events alone, go out first.
+    const pending = this.#samples.length > 0 || this.#events.length > 0;
+    if (pending && this.#size + size > this.#maxBodyBytes) {
       out.push(...this.flush(health));
       this.#start(descriptors, signature, atMs);
       sample.offsetMs = 0;
@@ -147,35 +154,41 @@ export class TelemetryBatcher {
    * up in memory beyond one batch.
    */
   addEvent(t: ErrorTransition, health: BatchHealth): PackedTelemetry[] {
+    const out = this.#size + EVENT_BYTES > this.#maxBodyBytes ? this.flush(health) : [];
     this.#events.push({ code: t.info.code, state: t.state === 'raised' ? 1 : 2, atMs: t.atMs });
-    this.#size += 16;
-    return this.#size > this.#maxBodyBytes ? this.flush(health) : [];
+    this.#size += EVENT_BYTES;
+    return out;
   }
 
   /** Returns the pending batch as bodies within the budget, and starts afresh. */
   flush(health: BatchHealth): PackedTelemetry[] {
     if (this.#samples.length === 0 && this.#events.length === 0) return [];
-    const parts = packTelemetry(
-      {
-        counters: this.#descriptors,
-        baseTimeMs: this.#baseTimeMs,
-        samples: this.#samples,
-        events: this.#events,
-        health: {
-          readsOk: health.readsOk,
-          readsFailed: health.readsFailed,
-          timeouts: health.timeouts,
-          lastErrorCode: health.lastErrorCode ?? '',
-          missedErrorRaises: health.missedErrorRaises,
-          connected: health.connected,
+    try {
+      return packTelemetry(
+        {
+          // Events alone (full polls failing) need no counter descriptions.
+          counters: this.#samples.length > 0 ? this.#descriptors : [],
+          baseTimeMs: this.#baseTimeMs,
+          samples: this.#samples,
+          events: this.#events,
+          health: {
+            readsOk: health.readsOk,
+            readsFailed: health.readsFailed,
+            timeouts: health.timeouts,
+            lastErrorCode: health.lastErrorCode ?? '',
+            missedErrorRaises: health.missedErrorRaises,
+            connected: health.connected,
+          },
         },
-      },
-      this.#maxBodyBytes,
-    );
-    this.#samples = [];
-    this.#events = [];
-    this.#size = this.#headerSize;
-    return parts;
+        this.#maxBodyBytes,
+      );
+    } finally {
+      // Even when packing refuses (a single sample over the budget: a register map with too
+      // many counters), the batch is gone: a batcher that kept it would refuse every poll after.
+      this.#samples = [];
+      this.#events = [];
+      this.#size = this.#headerSize;
+    }
   }
 
   #start(descriptors: Descriptor[], signature: string, atMs: number): void {
@@ -186,10 +199,11 @@ export class TelemetryBatcher {
     this.#signature = signature;
     this.#descriptors = descriptors;
     this.#baseTimeMs = atMs;
-    // Descriptors, base time and a generous allowance for health and the error events.
+    // Descriptors, base time and a generous allowance for health.
     this.#headerSize =
-      proto.v1.TelemetryBatch.encode({ counters: this.#descriptors, baseTimeMs: atMs }).len + 64;
-    this.#size = this.#headerSize + this.#events.length * 16;
+      proto.v1.TelemetryBatch.encode({ counters: this.#descriptors, baseTimeMs: atMs }).len +
+      HEALTH_ALLOWANCE;
+    this.#size = this.#headerSize + this.#events.length * EVENT_BYTES;
   }
 }
 
