@@ -16,8 +16,8 @@
  *   largest growth the run cannot rule out, and is reported with it.
  *
  * Deterministic: the bootstrap draws from a fixed-seed generator, so a result file always gives
- * the same verdict. `npx tsx bench/growth.ts <result.json> [process] [warm-up minutes]` prints the
- * verdict for a file written by agent-footprint (its `rssPerMinuteMiB`).
+ * the same verdict. `npx tsx bench/growth.ts <result.json> [process] [warm-up minutes] [block
+ * minutes]` prints the verdict for a file written by agent-footprint (its `rssPerMinuteMiB`).
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -197,10 +197,10 @@ export function growthVerdict(
 }
 
 function main(argv: readonly string[]): void {
-  const [file, name = 'service-unit', warm] = argv;
+  const [file, name = 'service-unit', warm, block] = argv;
   if (!file) {
     console.error(
-      'usage: npx tsx bench/growth.ts <agent-footprint result.json> [process] [warm-up minutes]',
+      'usage: npx tsx bench/growth.ts <agent-footprint result.json> [process] [warm-up minutes] [block minutes]',
     );
     process.exitCode = 2;
     return;
@@ -219,7 +219,10 @@ function main(argv: readonly string[]): void {
     process.exitCode = 1;
     return;
   }
-  const v = growthVerdict(series, warm === undefined ? {} : { warmupMinutes: Number(warm) });
+  const v = growthVerdict(series, {
+    ...(warm === undefined ? {} : { warmupMinutes: Number(warm) }),
+    ...(block === undefined ? {} : { blockMinutes: Number(block) }),
+  });
   // (A warm-up that is not a whole number is refused by growthVerdict with a RangeError.)
   console.log(`${name}: ${v.summary}`);
   console.log(
