@@ -6,7 +6,7 @@
  * the restarted process delivers it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -179,6 +179,51 @@ describe('outpost agent (the service command)', () => {
     expect(hub.store.gaps(DEVICE)).toEqual([]);
     again.proc.kill('SIGTERM');
     expect((await ended(again)).code).toBe(0);
+  });
+
+  it('a controller that goes away is a few journal lines, not one per failed poll', async () => {
+    // A second simulator whose port is taken from it and given back: unreachable, then back.
+    const other = await startSimulator({ seed: 6, controlPort: false });
+    const port = other.modbusPort;
+    await other.close();
+    const cfg = join(dir, 'away.json');
+    const base = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(
+      cfg,
+      JSON.stringify({ ...base, adapter: { type: 'modbus-tcp', host: '127.0.0.1', port } }),
+    );
+    const agent = outpost(['agent', '--config', cfg]);
+    running.push(agent);
+    expect(await waitFor(() => logged(agent, 'poll failed'), 20_000), agent.stderr).toBe(true);
+    // Three seconds of a 100 ms error poll and a 300 ms poll failing: about 40 failures.
+    await new Promise((r) => setTimeout(r, 3000));
+    const back = await startSimulator({ seed: 6, controlPort: false, modbusPort: port });
+    try {
+      expect(
+        await waitFor(
+          () =>
+            agent.stdout.filter((l) => l.includes('"msg":"device reads work again"')).length >= 2,
+          20_000,
+        ),
+        agent.stdout.join('\n'),
+      ).toBe(true);
+      agent.proc.kill('SIGTERM');
+      expect((await ended(agent)).code).toBe(0);
+    } finally {
+      await back.close();
+    }
+    const json = agent.stdout
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const failed = json.filter((l) => l.msg === 'poll failed');
+    const recovered = json.filter((l) => l.msg === 'device reads work again');
+    // Per poller, the first failure of each code (connect refused, then perhaps a timeout).
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed.length).toBeLessThanOrEqual(6);
+    expect(recovered.map((l) => l.poller).sort()).toEqual(['error poll', 'poll']);
+    const counted = recovered.reduce((n, l) => n + Number(l.failedPolls), 0);
+    expect(counted).toBeGreaterThan(20);
+    for (const l of recovered) expect(l.level).toBe('warn');
   });
 
   it('refuses a configuration with a wrong field: status 78 and a log line naming the field', async () => {
