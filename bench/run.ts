@@ -20,6 +20,7 @@ import { pollOverheadBench } from './poll-overhead.js';
 import { reconnectStormBench } from './reconnect-storm.js';
 import { serialAlarmBench } from './serial-alarm.js';
 import { spoolAppendBench } from './spool-append.js';
+import { spoolMemoryBench } from './spool-memory.js';
 import { transportVsMqttBench } from './transport-vs-mqtt.js';
 import { wireSizeBench } from './wire-size.js';
 
@@ -37,6 +38,7 @@ const BENCHES: readonly Bench[] = [
   modbusThroughputBench,
   modbusAlarmBench,
   spoolAppendBench,
+  spoolMemoryBench,
   transportVsMqttBench,
   agentFootprintBench,
   alarmLatencyBacklogBench,
