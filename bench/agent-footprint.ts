@@ -74,7 +74,8 @@ const HEAP_EVERY_MS = 10_000;
 const FORCE_GC = process.env.OUTPOST_BENCH_FORCE_GC === '1';
 /**
  * OUTPOST_BENCH_HEAP_SNAPSHOTS=<dir> (a diagnostic): the `-live` agent also writes a V8 heap
- * snapshot to <dir> at the end of warm-up and at the end of the run (`--heapsnapshot-signal`);
+ * snapshot to <dir> at the end of warm-up and at the end of the run (`--heapsnapshot-signal`),
+ * and `service-unit-snap` (when named in OUTPOST_BENCH_FOOTPRINT_ONLY) at minute 20 and at the end;
  * compare them with `npx tsx bench/heap-diff.ts <first> <second>`.
  */
 const SNAPSHOT_DIR = process.env.OUTPOST_BENCH_HEAP_SNAPSHOTS;
@@ -208,6 +209,13 @@ interface ServiceSpec {
    * the real service without any forced collection.
    */
   traceGc?: boolean;
+  /**
+   * Writes a V8 heap snapshot (`--heapsnapshot-signal`) at the end of the growth warm-up and at
+   * the end of the run into OUTPOST_BENCH_HEAP_SNAPSHOTS: what the live heap gained in between,
+   * by constructor (`bench/heap-diff.ts`). Each snapshot runs a full GC and costs memory, so this
+   * process's RSS is not a footprint figure.
+   */
+  snapshots?: boolean;
 }
 /** OUTPOST_BENCH_FORCED_GC_EVERY_S changes it (300 s by default). */
 const FORCED_GC_EVERY_MS = (Number(process.env.OUTPOST_BENCH_FORCED_GC_EVERY_S) || 300) * 1000;
@@ -227,6 +235,16 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
               deviceId: 'XR200-FOOTPRINT-UNIT-GC',
               unit: true,
               forceGcEveryMs: FORCED_GC_EVERY_MS,
+            },
+          ]
+        : []),
+      ...(ONLY?.includes('service-unit-snap') && SNAPSHOT_DIR
+        ? [
+            {
+              name: 'service-unit-snap',
+              deviceId: 'XR200-FOOTPRINT-UNIT-SNAP',
+              unit: true,
+              snapshots: true,
             },
           ]
         : []),
@@ -604,6 +622,8 @@ export const agentFootprintBench: Bench = {
           gcEnv = { OUTPOST_BENCH_GC_EVERY_MS: String(svc.forceGcEveryMs) };
         }
         if (svc.traceGc) gcFlags = ['--trace-gc'];
+        if (svc.snapshots && SNAPSHOT_DIR)
+          gcFlags = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`];
         const proc = new ServiceProcess(
           cli,
           configFile,
@@ -663,6 +683,11 @@ export const agentFootprintBench: Bench = {
         if (SNAPSHOT_DIR && liveIndex >= 0) process.kill(agents[liveIndex]!.pid, 'SIGUSR2');
       };
       const snapshotTimer = setTimeout(snapshot, steadyFromMs);
+      const snapServices = (): void => {
+        for (const [i, svc] of SERVICES.entries())
+          if (svc.snapshots) process.kill(services[i]!.pid, 'SIGUSR2');
+      };
+      const serviceSnapshotTimer = setTimeout(snapServices, GROWTH_WARMUP_MIN * 60_000);
       const progressEveryMs = soak || durationS > 900 ? 300_000 : 60_000;
       for (let at = progressEveryMs; at < durationS * 1000; at += progressEveryMs) {
         await sleep(Math.max(0, started + at - Date.now()));
@@ -676,8 +701,10 @@ export const agentFootprintBench: Bench = {
       }
       await sleep(Math.max(0, started + durationS * 1000 - Date.now()));
       clearTimeout(snapshotTimer);
+      clearTimeout(serviceSnapshotTimer);
       if (SNAPSHOT_DIR) {
         snapshot();
+        snapServices();
         await sleep(15_000); // writing a snapshot takes seconds and blocks that agent
       }
       clearInterval(heapTimer);
@@ -885,6 +912,8 @@ export const agentFootprintBench: Bench = {
           'service-defaults':
             'the same command with plain node and no environment change (Node defaults), for reference',
           'service-unit-gc': `service-unit plus --expose-gc and a preload that runs a full GC every ${FORCED_GC_EVERY_MS / 1000} s and prints process.memoryUsage() after it: a leak diagnostic (its RSS is lowered by the forced GCs and is not a footprint figure); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+          'service-unit-snap':
+            'service-unit plus --heapsnapshot-signal: heap snapshots at minute 20 and at the end into OUTPOST_BENCH_HEAP_SNAPSHOTS (bench/heap-diff.ts compares them); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
           'service-unit-trace':
             'service-unit plus --trace-gc: V8 collects when it chooses; each full GC (Mark-Compact) is logged with the heap size after it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
         },
