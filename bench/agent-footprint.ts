@@ -216,7 +216,22 @@ interface ServiceSpec {
    * process's RSS is not a footprint figure.
    */
   snapshots?: boolean;
+  /**
+   * V8 flags added after the unit's: a candidate change to the unit's flags, soaked beside the
+   * unit as it is (does the growth of compiled code stop without Sparkplug, without TurboFan, …).
+   */
+  extraNodeFlags?: readonly string[];
 }
+/**
+ * Candidate unit flags, each a service run only when named in OUTPOST_BENCH_FOOTPRINT_ONLY
+ * (`service-unit-nosparkplug`, …): the unit's settings plus these V8 flags.
+ */
+const FLAG_CANDIDATES: Readonly<Record<string, readonly string[]>> = {
+  'service-unit-nosparkplug': ['--no-sparkplug'],
+  'service-unit-noopt': ['--no-opt'],
+  'service-unit-lite': ['--lite-mode'],
+  'service-unit-noflush': ['--no-flush-bytecode'],
+};
 /** OUTPOST_BENCH_FORCED_GC_EVERY_S changes it (300 s by default). */
 const FORCED_GC_EVERY_MS = (Number(process.env.OUTPOST_BENCH_FORCED_GC_EVERY_S) || 300) * 1000;
 const SMAPS_EVERY_MS = 600_000;
@@ -258,6 +273,14 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
             },
           ]
         : []),
+      ...Object.entries(FLAG_CANDIDATES)
+        .filter(([name]) => ONLY?.includes(name))
+        .map(([name, flags]) => ({
+          name,
+          deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}`,
+          unit: true,
+          extraNodeFlags: flags,
+        })),
     ];
 /**
  * `--trace-gc`'s full-GC lines: `[pid:0x…]  123456 ms: Mark-Compact (reduce) 6.2 (8.9) -> 5.9
@@ -627,7 +650,7 @@ export const agentFootprintBench: Bench = {
         const proc = new ServiceProcess(
           cli,
           configFile,
-          [...(svc.unit ? unit.nodeFlags : []), ...gcFlags],
+          [...(svc.unit ? unit.nodeFlags : []), ...gcFlags, ...(svc.extraNodeFlags ?? [])],
           { ...(svc.unit ? unit.env : {}), ...gcEnv },
         );
         services.push(proc);
@@ -916,6 +939,12 @@ export const agentFootprintBench: Bench = {
             'service-unit plus --heapsnapshot-signal: heap snapshots at minute 20 and at the end into OUTPOST_BENCH_HEAP_SNAPSHOTS (bench/heap-diff.ts compares them); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
           'service-unit-trace':
             'service-unit plus --trace-gc: V8 collects when it chooses; each full GC (Mark-Compact) is logged with the heap size after it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
+          ...Object.fromEntries(
+            Object.entries(FLAG_CANDIDATES).map(([name, flags]) => [
+              name,
+              `service-unit plus ${flags.join(' ')}: a candidate for the unit's flags; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+            ]),
+          ),
         },
         sampling:
           '/proc/<pid>/stat utime+stime (CLK_TCK ticks) and /proc/<pid>/status VmRSS and RssAnon every 1 s from the parent; /proc/<pid>/smaps every 10 min; process.memoryUsage() over IPC every 10 s (agents only)',
