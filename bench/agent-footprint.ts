@@ -182,7 +182,6 @@ const ONLY = process.env.OUTPOST_BENCH_FOOTPRINT_ONLY?.split(',')
   .filter((n) => n.length > 0);
 const selected = <T extends { name: string }>(list: readonly T[]): readonly T[] =>
   ONLY ? list.filter((x) => ONLY.includes(x.name)) : list;
-const AGENTS: readonly AgentSpec[] = selected(VARIANTS_MODE ? VARIANT_AGENTS : DEFAULT_AGENTS);
 
 /**
  * The real `outpost agent` command (cli/outpost.ts bundled as dist/cli/outpost.js is), with a
@@ -232,6 +231,22 @@ const FLAG_CANDIDATES: Readonly<Record<string, readonly string[]>> = {
   'service-unit-lite': ['--lite-mode'],
   'service-unit-noflush': ['--no-flush-bytecode'],
 };
+/**
+ * The same candidates on the bench's agent child at 10 polls/s (`poll-10hz-unit-nosparkplug`,
+ * …, only when named): what a candidate costs in CPU where the agent is busy.
+ */
+const CANDIDATE_AGENTS: readonly AgentSpec[] = Object.entries(FLAG_CANDIDATES).map(
+  ([name, flags]) => ({
+    name: `poll-10hz-unit-${name.slice('service-unit-'.length)}`,
+    deviceId: `XR200-FOOTPRINT-10HZ-${name.slice('service-unit-'.length).toUpperCase()}`,
+    pollIntervalMs: 100,
+    unit: true,
+    execArgv: [...flags],
+  }),
+);
+const AGENTS: readonly AgentSpec[] = selected(
+  VARIANTS_MODE ? VARIANT_AGENTS : [...DEFAULT_AGENTS, ...(ONLY ? CANDIDATE_AGENTS : [])],
+);
 /** OUTPOST_BENCH_FORCED_GC_EVERY_S changes it (300 s by default). */
 const FORCED_GC_EVERY_MS = (Number(process.env.OUTPOST_BENCH_FORCED_GC_EVERY_S) || 300) * 1000;
 const SMAPS_EVERY_MS = 600_000;
@@ -943,6 +958,12 @@ export const agentFootprintBench: Bench = {
             Object.entries(FLAG_CANDIDATES).map(([name, flags]) => [
               name,
               `service-unit plus ${flags.join(' ')}: a candidate for the unit's flags; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+            ]),
+          ),
+          ...Object.fromEntries(
+            CANDIDATE_AGENTS.map((a) => [
+              a.name,
+              `poll-10hz-unit plus ${(a.execArgv ?? []).join(' ')}: what the candidate costs at 10 polls/s; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
             ]),
           ),
         },
