@@ -296,6 +296,17 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
           unit: true,
           extraNodeFlags: flags,
         })),
+      // A candidate with the forced-GC diagnostic (`service-unit-nosparkplug-gc`, …): does the
+      // live heap left after each full GC stay level with the candidate's flags?
+      ...Object.entries(FLAG_CANDIDATES)
+        .filter(([name]) => ONLY?.includes(`${name}-gc`))
+        .map(([name, flags]) => ({
+          name: `${name}-gc`,
+          deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}-GC`,
+          unit: true,
+          extraNodeFlags: flags,
+          forceGcEveryMs: FORCED_GC_EVERY_MS,
+        })),
     ];
 /**
  * `--trace-gc`'s full-GC lines: `[pid:0x…]  123456 ms: Mark-Compact (reduce) 6.2 (8.9) -> 5.9
@@ -958,6 +969,12 @@ export const agentFootprintBench: Bench = {
             Object.entries(FLAG_CANDIDATES).map(([name, flags]) => [
               name,
               `service-unit plus ${flags.join(' ')}: a candidate for the unit's flags; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+            ]),
+          ),
+          ...Object.fromEntries(
+            Object.entries(FLAG_CANDIDATES).map(([name, flags]) => [
+              `${name}-gc`,
+              `service-unit-gc plus ${flags.join(' ')}: the forced-GC diagnostic on the candidate; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
             ]),
           ),
           ...Object.fromEntries(
