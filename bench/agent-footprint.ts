@@ -220,6 +220,14 @@ interface ServiceSpec {
    * unit as it is (does the growth of compiled code stop without Sparkplug, without TurboFan, …).
    */
   extraNodeFlags?: readonly string[];
+  /**
+   * What outlives the young generation: a preload samples allocations (V8's sampling heap
+   * profiler, one sample per 256 bytes) keeping those a full GC would collect and dropping those
+   * a scavenge collected, and prints the used size of each V8 space every minute. Between V8's
+   * full GCs, old space grows by what was promoted; the profile says which code allocated it
+   * (`bench/promoted-summary.ts`). The profile is written into OUTPOST_BENCH_HEAP_SNAPSHOTS.
+   */
+  promotedProfile?: boolean;
 }
 /**
  * Candidate unit flags, each a service run only when named in OUTPOST_BENCH_FOOTPRINT_ONLY
@@ -275,6 +283,16 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
               deviceId: 'XR200-FOOTPRINT-UNIT-SNAP',
               unit: true,
               snapshots: true,
+            },
+          ]
+        : []),
+      ...(ONLY?.includes('service-unit-promoted') && SNAPSHOT_DIR
+        ? [
+            {
+              name: 'service-unit-promoted',
+              deviceId: 'XR200-FOOTPRINT-UNIT-PROMOTED',
+              unit: true,
+              promotedProfile: true,
             },
           ]
         : []),
@@ -334,6 +352,46 @@ setInterval(() => {
   process.stdout.write('outpost-bench-gc ' + JSON.stringify([Date.now() - t0, m.rss, m.heapUsed, m.heapTotal, m.external]) + '\\n');
 }, every).unref();
 `;
+/**
+ * The preload of `promotedProfile` services: the in-process inspector's sampling heap profiler
+ * (objects a scavenge collected left out), written to OUTPOST_BENCH_PROFILE_FILE every 5 min;
+ * each minute a line with the used bytes of new, old, code and large-object space.
+ */
+const PROMOTED_PRELOAD = `'use strict';
+const inspector = require('node:inspector');
+const v8 = require('node:v8');
+const fs = require('node:fs');
+const file = process.env.OUTPOST_BENCH_PROFILE_FILE;
+const t0 = Date.now();
+const session = new inspector.Session();
+session.connect();
+session.post('HeapProfiler.startSampling', {
+  samplingInterval: 256,
+  includeObjectsCollectedByMajorGC: true,
+  includeObjectsCollectedByMinorGC: false,
+});
+const used = (name) => (v8.getHeapSpaceStatistics().find((s) => s.space_name === name) || {}).space_used_size || 0;
+setInterval(() => {
+  process.stdout.write('outpost-bench-spaces ' + JSON.stringify([Date.now() - t0, used('new_space'), used('old_space'), used('code_space'), used('large_object_space')]) + '\\n');
+}, 60000).unref();
+setInterval(() => {
+  session.post('HeapProfiler.getSamplingProfile', (err, r) => {
+    if (!err) fs.writeFileSync(file + '.tmp', JSON.stringify(r.profile));
+    if (!err) fs.renameSync(file + '.tmp', file);
+  });
+}, 300000).unref();
+`;
+/** `outpost-bench-spaces` lines: [ms since start, new, old, code, large-object space used bytes]. */
+function spaceSamples(lines: readonly string[]): number[][] {
+  const out: number[][] = [];
+  for (const line of lines) {
+    if (!line.startsWith('outpost-bench-spaces ')) continue;
+    const v = JSON.parse(line.slice('outpost-bench-spaces '.length)) as unknown;
+    if (Array.isArray(v) && v.length === 5 && v.every((x) => typeof x === 'number'))
+      out.push(v as number[]);
+  }
+  return out;
+}
 /** Lines the preload printed: [ms since start, rss, heapUsed, heapTotal, external] (bytes). */
 function forcedGcSamples(
   lines: readonly string[],
@@ -405,12 +463,20 @@ interface ProcessResult {
   rssGrowthError?: string;
   /** /proc/<pid>/smaps by kind of mapping, every 10 minutes: [minute, exe, malloc heap, anon, other] KiB. */
   smapsKiB?: Array<[number, number, number, number, number]>;
+  /** `service-unit-trace`: V8's own full GCs, [s since start, heap MB before, after, reason]. */
+  fullGcs?: Array<[number, number, number, string]>;
+  /** `service-unit-promoted`: V8 spaces' used size each minute and the slopes from the warm-up. */
+  spacesUsed?: {
+    columns: string;
+    samples: number[][];
+    fromS: number;
+    oldSlopeMiBPerHour: number;
+    codeSlopeMiBPerHour: number;
+  };
   /**
    * `service-unit-gc`: after each forced full GC, [s since start, rss, heapUsed, heapTotal,
    * external] (MiB), and the slopes of RSS and heapUsed over them from the warm-up on (MiB/h).
    */
-  /** `service-unit-trace`: V8's own full GCs, [s since start, heap MB before, after, reason]. */
-  fullGcs?: Array<[number, number, number, string]>;
   forcedGc?: {
     everyS: number;
     samples: Array<[number, number, number, number, number]>;
@@ -671,6 +737,14 @@ export const agentFootprintBench: Bench = {
           gcEnv = { OUTPOST_BENCH_GC_EVERY_MS: String(svc.forceGcEveryMs) };
         }
         if (svc.traceGc) gcFlags = ['--trace-gc'];
+        if (svc.promotedProfile && SNAPSHOT_DIR) {
+          const preload = join(dir, 'promoted-profile.cjs');
+          await writeFile(preload, PROMOTED_PRELOAD);
+          gcFlags = ['--require', preload];
+          gcEnv = {
+            OUTPOST_BENCH_PROFILE_FILE: join(SNAPSHOT_DIR, `${svc.name}.heapprofile`),
+          };
+        }
         if (svc.snapshots && SNAPSHOT_DIR)
           gcFlags = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`];
         const proc = new ServiceProcess(
@@ -797,6 +871,28 @@ export const agentFootprintBench: Bench = {
             a,
             why,
           ]);
+        if (SERVICES[svcIndex]?.promotedProfile) {
+          const sp = spaceSamples(services[svcIndex]!.benchLines);
+          const fit = sp.filter(([ms]) => ms! >= GROWTH_WARMUP_MIN * 60_000);
+          const perHour = (col: number): number =>
+            round(
+              slope(
+                fit.map((g) => g[0]!),
+                fit.map((g) => g[col]! / MIB),
+              ) * 3_600_000,
+              3,
+            );
+          r.spacesUsed = {
+            columns: 'minute, new, old, code, large-object space used MiB',
+            samples: sp.map(([ms, ...v]) => [
+              round(ms! / 60_000, 0),
+              ...v.map((b) => round(b / MIB, 3)),
+            ]),
+            fromS: GROWTH_WARMUP_MIN * 60,
+            oldSlopeMiBPerHour: perHour(2),
+            codeSlopeMiBPerHour: perHour(3),
+          };
+        }
         const every = SERVICES[svcIndex]?.forceGcEveryMs;
         if (every !== undefined) {
           const gcs = forcedGcSamples(services[svcIndex]!.benchLines);
