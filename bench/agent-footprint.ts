@@ -228,7 +228,14 @@ interface ServiceSpec {
    * (`bench/promoted-summary.ts`). The profile is written into OUTPOST_BENCH_HEAP_SNAPSHOTS.
    */
   promotedProfile?: boolean;
+  /**
+   * Runs the CLI of another checkout (OUTPOST_BENCH_BASELINE_REPO, e.g. a worktree of the commit
+   * before a change) instead of this one's: the code as it was, soaked beside the change.
+   */
+  baseline?: boolean;
 }
+/** A checkout whose cli/outpost.ts `service-unit-baseline` runs (only when named). */
+const BASELINE_REPO = process.env.OUTPOST_BENCH_BASELINE_REPO;
 /**
  * Candidate unit flags, each a service run only when named in OUTPOST_BENCH_FOOTPRINT_ONLY
  * (`service-unit-nosparkplug`, …): the unit's settings plus these V8 flags.
@@ -293,6 +300,16 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
               deviceId: 'XR200-FOOTPRINT-UNIT-PROMOTED',
               unit: true,
               promotedProfile: true,
+            },
+          ]
+        : []),
+      ...(ONLY?.includes('service-unit-baseline') && BASELINE_REPO
+        ? [
+            {
+              name: 'service-unit-baseline',
+              deviceId: 'XR200-FOOTPRINT-UNIT-BASELINE',
+              unit: true,
+              baseline: true,
             },
           ]
         : []),
@@ -696,6 +713,10 @@ export const agentFootprintBench: Bench = {
         });
       }
       const cli = SERVICES.length > 0 ? buildCliBundle(dir) : '';
+      const baselineCli =
+        BASELINE_REPO && SERVICES.some((x) => x.baseline)
+          ? buildCliBundle(dir, join(BASELINE_REPO, 'cli/outpost.ts'), 'cli-baseline')
+          : '';
       for (const svc of SERVICES) {
         const keys = nacl.sign.keyPair();
         hub.registerDevice(svc.deviceId, keys.publicKey);
@@ -748,7 +769,7 @@ export const agentFootprintBench: Bench = {
         if (svc.snapshots && SNAPSHOT_DIR)
           gcFlags = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`];
         const proc = new ServiceProcess(
-          cli,
+          svc.baseline ? baselineCli : cli,
           configFile,
           [...(svc.unit ? unit.nodeFlags : []), ...gcFlags, ...(svc.extraNodeFlags ?? [])],
           { ...(svc.unit ? unit.env : {}), ...gcEnv },
@@ -1059,6 +1080,9 @@ export const agentFootprintBench: Bench = {
           'service-unit-gc': `service-unit plus --expose-gc and a preload that runs a full GC every ${FORCED_GC_EVERY_MS / 1000} s and prints process.memoryUsage() after it: a leak diagnostic (its RSS is lowered by the forced GCs and is not a footprint figure); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
           'service-unit-snap':
             'service-unit plus --heapsnapshot-signal: heap snapshots at minute 20 and at the end into OUTPOST_BENCH_HEAP_SNAPSHOTS (bench/heap-diff.ts compares them); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
+          'service-unit-promoted':
+            'service-unit plus a preload: the sampling heap profiler (256 B, objects a scavenge collected left out) written every 5 min into OUTPOST_BENCH_HEAP_SNAPSHOTS, and the used size of each V8 space every minute (spacesUsed); a diagnostic, its RSS holds the profiler; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
+          'service-unit-baseline': `service-unit with the CLI of another checkout (OUTPOST_BENCH_BASELINE_REPO=${BASELINE_REPO ?? ''}): the code before a change, beside it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
           'service-unit-trace':
             'service-unit plus --trace-gc: V8 collects when it chooses; each full GC (Mark-Compact) is logged with the heap size after it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
           ...Object.fromEntries(

@@ -419,14 +419,15 @@ export async function unitProcessSettings(): Promise<{
 /**
  * Bundles cli/outpost.ts into `dir`/cli as dist/cli/outpost.js is built: npm packages external,
  * code splitting on (tsup's `splitting: true`), so the demo's hub and simulator stay in a chunk
- * `outpost agent` never loads. Returns the entry script.
+ * `outpost agent` never loads. Returns the entry script. `source` and `outName` bundle another
+ * checkout's CLI (a baseline run beside a change) into `dir`/`outName`.
  */
-export function buildCliBundle(dir: string): string {
-  const outdir = join(dir, 'cli');
+export function buildCliBundle(dir: string, source = CLI_SOURCE, outName = 'cli'): string {
+  const outdir = join(dir, outName);
   const r = spawnSync(
     join(REPO, 'node_modules/.bin/esbuild'),
     [
-      CLI_SOURCE,
+      source,
       '--bundle',
       '--platform=node',
       '--format=esm',

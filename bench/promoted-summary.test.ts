@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summarisePromoted, type SamplingProfile } from './promoted-summary.js';
+import { lastOrdinal, summarisePromoted, type SamplingProfile } from './promoted-summary.js';
 
 let nextId = 1;
 const node = (
@@ -55,5 +55,24 @@ describe('summarisePromoted', () => {
   it('gives an empty profile zero bytes and no rows', () => {
     const s = summarisePromoted({ head: node('(root)', '', -1, 0) });
     expect(s).toEqual({ totalBytes: 0, byLeaf: [], byOurFrame: [] });
+  });
+
+  it('counts only the samples taken after an earlier profile, and not the profiler itself', () => {
+    const poll = node('poll', 'file:///opt/outpost/dist/cli/outpost.js', 9, 0);
+    const post = node('post', 'node:inspector', 111, 0, [node('toJSON', 'node:internal/x', 1, 0)]);
+    const p: SamplingProfile = {
+      head: node('(root)', '', -1, 0, [poll, post]),
+      samples: [
+        { size: 64, nodeId: poll.id, ordinal: 1 },
+        { size: 32, nodeId: poll.id, ordinal: 5 },
+        { size: 16, nodeId: poll.id, ordinal: 9 },
+        { size: 4096, nodeId: post.children[0]!.id, ordinal: 7 },
+      ],
+    };
+    expect(lastOrdinal({ head: p.head, samples: p.samples!.slice(0, 1) })).toBe(1);
+    const s = summarisePromoted(p, 1);
+    expect(s.totalBytes).toBe(48);
+    expect(s.byOurFrame).toEqual([{ frame: 'poll dist/cli/outpost.js:10', bytes: 48, share: 1 }]);
+    expect(summarisePromoted(p, 0).totalBytes).toBe(112);
   });
 });

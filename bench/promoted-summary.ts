@@ -8,7 +8,13 @@
  * in Outpost's own code (the bundle under dist/, not node_modules, not Node's internals), which
  * says which of our calls led to the allocation even when a library or Node made it.
  *
- * Usage: `npx tsx bench/promoted-summary.ts <file.heapprofile> [rows]`.
+ * With an earlier profile of the same process (`--since <earlier.heapprofile>`) only the samples
+ * taken after it count (by sample ordinal): what the running service promoted in between, without
+ * start-up. A sample still in the young generation when the profile was taken is counted too; with
+ * `--until <middle.heapprofile>` only samples taken up to that profile count, so every counted
+ * object has lived at least from the middle profile to the last (minutes: many scavenges). Frames under the inspector's own `post` (the profile being fetched) are left out.
+ *
+ * Usage: `npx tsx bench/promoted-summary.ts <file.heapprofile> [--since <earlier>] [--until <middle>] [rows]`.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -40,12 +46,27 @@ const frameName = (f: CallFrame): string => {
   const file = f.url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, 'node:');
   return `${f.functionName || '(anonymous)'} ${file || '(native)'}:${f.lineNumber + 1}`;
 };
+/** The last sample's ordinal in a profile (0 when it has none). */
+export function lastOrdinal(p: SamplingProfile): number {
+  return (p.samples ?? []).reduce((m, s) => Math.max(m, s.ordinal), 0);
+}
 /** Our code: the built bundle or the TypeScript sources, not a dependency. */
 const ours = (f: CallFrame): boolean =>
   !f.url.includes('/node_modules/') && /\/(dist|src|cli)\//.test(f.url);
 
-/** Bytes by leaf frame and by the innermost frame of our code on the stack. */
-export function summarisePromoted(p: SamplingProfile): {
+/** The profiler's own allocations (the profile handed over by `Session.post`). */
+const profilerOwn = (stack: readonly CallFrame[]): boolean =>
+  stack.some((f) => f.functionName === 'post' && f.url === 'node:inspector');
+
+/**
+ * Bytes by leaf frame and by the innermost frame of our code on the stack. With `afterOrdinal`,
+ * only samples taken after that ordinal count (the profile must carry `samples`).
+ */
+export function summarisePromoted(
+  p: SamplingProfile,
+  afterOrdinal?: number,
+  upToOrdinal = Infinity,
+): {
   totalBytes: number;
   byLeaf: PromotedRow[];
   byOurFrame: PromotedRow[];
@@ -53,16 +74,25 @@ export function summarisePromoted(p: SamplingProfile): {
   const leaf = new Map<string, number>();
   const mine = new Map<string, number>();
   let total = 0;
+  let bytesOf: ((n: ProfileNode) => number) | undefined;
+  if (afterOrdinal !== undefined) {
+    const byNode = new Map<number, number>();
+    for (const s of p.samples ?? [])
+      if (s.ordinal > afterOrdinal && s.ordinal <= upToOrdinal)
+        byNode.set(s.nodeId, (byNode.get(s.nodeId) ?? 0) + s.size);
+    bytesOf = (n) => byNode.get(n.id) ?? 0;
+  }
   const walk = (n: ProfileNode, stack: CallFrame[]): void => {
     const here = [...stack, n.callFrame];
-    if (n.selfSize > 0) {
-      total += n.selfSize;
+    const bytes = bytesOf ? bytesOf(n) : n.selfSize;
+    if (bytes > 0 && !profilerOwn(here)) {
+      total += bytes;
       const l = frameName(n.callFrame);
-      leaf.set(l, (leaf.get(l) ?? 0) + n.selfSize);
+      leaf.set(l, (leaf.get(l) ?? 0) + bytes);
       let o: CallFrame | undefined;
       for (let i = here.length - 1; i >= 0 && !o; i--) if (ours(here[i]!)) o = here[i];
       const k = o ? frameName(o) : '(no frame of ours on the stack)';
-      mine.set(k, (mine.get(k) ?? 0) + n.selfSize);
+      mine.set(k, (mine.get(k) ?? 0) + bytes);
     }
     for (const c of n.children) walk(c, here);
   };
@@ -75,13 +105,26 @@ export function summarisePromoted(p: SamplingProfile): {
 }
 
 function main(): void {
-  const [file, rowsArg] = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const sinceAt = args.indexOf('--since');
+  const since = sinceAt >= 0 ? args.splice(sinceAt, 2)[1] : undefined;
+  const untilAt = args.indexOf('--until');
+  const until = untilAt >= 0 ? args.splice(untilAt, 2)[1] : undefined;
+  const [file, rowsArg] = args;
   if (!file) {
-    console.error('usage: npx tsx bench/promoted-summary.ts <file.heapprofile> [rows]');
+    console.error(
+      'usage: npx tsx bench/promoted-summary.ts <file.heapprofile> [--since <earlier>] [--until <middle>] [rows]',
+    );
     process.exit(2);
   }
   const rows = Number(rowsArg) || 25;
-  const s = summarisePromoted(JSON.parse(readFileSync(file, 'utf8')) as SamplingProfile);
+  const read = (f: string): SamplingProfile =>
+    JSON.parse(readFileSync(f, 'utf8')) as SamplingProfile;
+  const s = summarisePromoted(
+    read(file),
+    since ? lastOrdinal(read(since)) : until ? 0 : undefined,
+    until ? lastOrdinal(read(until)) : undefined,
+  );
   const kib = (b: number): string => (b / 1024).toFixed(1).padStart(9);
   console.log(`sampled bytes that outlived a scavenge: ${kib(s.totalBytes)} KiB`);
   for (const [title, list] of [
