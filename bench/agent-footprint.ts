@@ -234,6 +234,8 @@ interface ServiceSpec {
    */
   baseline?: boolean;
 }
+/** When set, each service's whole stdout and stderr go to `<dir>/<name>.log` too. */
+const SERVICE_LOG_DIR = process.env.OUTPOST_BENCH_SERVICE_LOGS;
 /** A checkout whose cli/outpost.ts `service-unit-baseline` runs (only when named). */
 const BASELINE_REPO = process.env.OUTPOST_BENCH_BASELINE_REPO;
 /**
@@ -757,7 +759,12 @@ export const agentFootprintBench: Bench = {
           gcFlags = ['--expose-gc', '--require', preload];
           gcEnv = { OUTPOST_BENCH_GC_EVERY_MS: String(svc.forceGcEveryMs) };
         }
-        if (svc.traceGc) gcFlags = ['--trace-gc'];
+        // OUTPOST_BENCH_TRACE_GC_FLAGS adds e.g. --trace-gc-verbose (each space after each GC).
+        if (svc.traceGc)
+          gcFlags = [
+            '--trace-gc',
+            ...(process.env.OUTPOST_BENCH_TRACE_GC_FLAGS ?? '').split(/\s+/).filter(Boolean),
+          ];
         if (svc.promotedProfile && SNAPSHOT_DIR) {
           const preload = join(dir, 'promoted-profile.cjs');
           await writeFile(preload, PROMOTED_PRELOAD);
@@ -773,6 +780,7 @@ export const agentFootprintBench: Bench = {
           configFile,
           [...(svc.unit ? unit.nodeFlags : []), ...gcFlags, ...(svc.extraNodeFlags ?? [])],
           { ...(svc.unit ? unit.env : {}), ...gcEnv },
+          SERVICE_LOG_DIR ? join(SERVICE_LOG_DIR, `${svc.name}.log`) : undefined,
         );
         services.push(proc);
         const h = hub;

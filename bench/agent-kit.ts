@@ -5,6 +5,7 @@
  * (`--duration`, `--soak`) that bench/run.ts passes through.
  */
 import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -456,12 +457,17 @@ export class ServiceProcess {
     configFile: string,
     nodeFlags: string[],
     env: Record<string, string>,
+    /** Also appends everything the process prints to this file (e.g. all of `--trace-gc`). */
+    logFile?: string,
   ) {
     this.#proc = spawn(process.execPath, [...nodeFlags, script, 'agent', '--config', configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
+    const log = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
+    if (log) this.#proc.on('exit', () => log.end());
     const keep = (d: Buffer): void => {
+      log?.write(d);
       if (this.output.length < 64 * 1024) this.output += d.toString();
     };
     let partial = '';
