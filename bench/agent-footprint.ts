@@ -236,6 +236,14 @@ interface ServiceSpec {
 }
 /** When set, each service's whole stdout and stderr go to `<dir>/<name>.log` too. */
 const SERVICE_LOG_DIR = process.env.OUTPOST_BENCH_SERVICE_LOGS;
+/**
+ * Node flags added to every service (OUTPOST_BENCH_SERVICE_FLAGS, space-separated), e.g.
+ * `--trace-gc --trace-gc-verbose` with OUTPOST_BENCH_SERVICE_LOGS: each space after each GC, for
+ * `bench/gc-verbose.ts`. Tracing prints from C++ and leaves the JS heap alone.
+ */
+const SERVICE_EXTRA_FLAGS = (process.env.OUTPOST_BENCH_SERVICE_FLAGS ?? '')
+  .split(/\s+/)
+  .filter(Boolean);
 /** A checkout whose cli/outpost.ts `service-unit-baseline` runs (only when named). */
 const BASELINE_REPO = process.env.OUTPOST_BENCH_BASELINE_REPO;
 /**
@@ -778,7 +786,12 @@ export const agentFootprintBench: Bench = {
         const proc = new ServiceProcess(
           svc.baseline ? baselineCli : cli,
           configFile,
-          [...(svc.unit ? unit.nodeFlags : []), ...gcFlags, ...(svc.extraNodeFlags ?? [])],
+          [
+            ...(svc.unit ? unit.nodeFlags : []),
+            ...gcFlags,
+            ...(svc.extraNodeFlags ?? []),
+            ...SERVICE_EXTRA_FLAGS,
+          ],
           { ...(svc.unit ? unit.env : {}), ...gcEnv },
           SERVICE_LOG_DIR ? join(SERVICE_LOG_DIR, `${svc.name}.log`) : undefined,
         );
