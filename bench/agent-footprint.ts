@@ -221,14 +221,6 @@ interface ServiceSpec {
    */
   extraNodeFlags?: readonly string[];
   /**
-   * What outlives the young generation: a preload samples allocations (V8's sampling heap
-   * profiler, one sample per 256 bytes) keeping those a full GC would collect and dropping those
-   * a scavenge collected, and prints the used size of each V8 space every minute. Between V8's
-   * full GCs, old space grows by what was promoted; the profile says which code allocated it
-   * (`bench/promoted-summary.ts`). The profile is written into OUTPOST_BENCH_HEAP_SNAPSHOTS.
-   */
-  promotedProfile?: boolean;
-  /**
    * Runs the CLI of another checkout (OUTPOST_BENCH_BASELINE_REPO, e.g. a worktree of the commit
    * before a change) instead of this one's: the code as it was, soaked beside the change.
    */
@@ -303,16 +295,6 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
             },
           ]
         : []),
-      ...(ONLY?.includes('service-unit-promoted') && SNAPSHOT_DIR
-        ? [
-            {
-              name: 'service-unit-promoted',
-              deviceId: 'XR200-FOOTPRINT-UNIT-PROMOTED',
-              unit: true,
-              promotedProfile: true,
-            },
-          ]
-        : []),
       ...(ONLY?.includes('service-unit-baseline') && BASELINE_REPO
         ? [
             {
@@ -379,46 +361,6 @@ setInterval(() => {
   process.stdout.write('outpost-bench-gc ' + JSON.stringify([Date.now() - t0, m.rss, m.heapUsed, m.heapTotal, m.external]) + '\\n');
 }, every).unref();
 `;
-/**
- * The preload of `promotedProfile` services: the in-process inspector's sampling heap profiler
- * (objects a scavenge collected left out), written to OUTPOST_BENCH_PROFILE_FILE every 5 min;
- * each minute a line with the used bytes of new, old, code and large-object space.
- */
-const PROMOTED_PRELOAD = `'use strict';
-const inspector = require('node:inspector');
-const v8 = require('node:v8');
-const fs = require('node:fs');
-const file = process.env.OUTPOST_BENCH_PROFILE_FILE;
-const t0 = Date.now();
-const session = new inspector.Session();
-session.connect();
-session.post('HeapProfiler.startSampling', {
-  samplingInterval: 256,
-  includeObjectsCollectedByMajorGC: true,
-  includeObjectsCollectedByMinorGC: false,
-});
-const used = (name) => (v8.getHeapSpaceStatistics().find((s) => s.space_name === name) || {}).space_used_size || 0;
-setInterval(() => {
-  process.stdout.write('outpost-bench-spaces ' + JSON.stringify([Date.now() - t0, used('new_space'), used('old_space'), used('code_space'), used('large_object_space')]) + '\\n');
-}, 60000).unref();
-setInterval(() => {
-  session.post('HeapProfiler.getSamplingProfile', (err, r) => {
-    if (!err) fs.writeFileSync(file + '.tmp', JSON.stringify(r.profile));
-    if (!err) fs.renameSync(file + '.tmp', file);
-  });
-}, 300000).unref();
-`;
-/** `outpost-bench-spaces` lines: [ms since start, new, old, code, large-object space used bytes]. */
-function spaceSamples(lines: readonly string[]): number[][] {
-  const out: number[][] = [];
-  for (const line of lines) {
-    if (!line.startsWith('outpost-bench-spaces ')) continue;
-    const v = JSON.parse(line.slice('outpost-bench-spaces '.length)) as unknown;
-    if (Array.isArray(v) && v.length === 5 && v.every((x) => typeof x === 'number'))
-      out.push(v as number[]);
-  }
-  return out;
-}
 /** Lines the preload printed: [ms since start, rss, heapUsed, heapTotal, external] (bytes). */
 function forcedGcSamples(
   lines: readonly string[],
@@ -492,14 +434,6 @@ interface ProcessResult {
   smapsKiB?: Array<[number, number, number, number, number]>;
   /** `service-unit-trace`: V8's own full GCs, [s since start, heap MB before, after, reason]. */
   fullGcs?: Array<[number, number, number, string]>;
-  /** `service-unit-promoted`: V8 spaces' used size each minute and the slopes from the warm-up. */
-  spacesUsed?: {
-    columns: string;
-    samples: number[][];
-    fromS: number;
-    oldSlopeMiBPerHour: number;
-    codeSlopeMiBPerHour: number;
-  };
   /**
    * `service-unit-gc`: after each forced full GC, [s since start, rss, heapUsed, heapTotal,
    * external] (MiB), and the slopes of RSS and heapUsed over them from the warm-up on (MiB/h).
@@ -773,16 +707,6 @@ export const agentFootprintBench: Bench = {
             '--trace-gc',
             ...(process.env.OUTPOST_BENCH_TRACE_GC_FLAGS ?? '').split(/\s+/).filter(Boolean),
           ];
-        if (svc.promotedProfile && SNAPSHOT_DIR) {
-          const preload = join(dir, 'promoted-profile.cjs');
-          await writeFile(preload, PROMOTED_PRELOAD);
-          gcFlags = ['--require', preload];
-          gcEnv = {
-            OUTPOST_BENCH_PROFILE_FILE: join(SNAPSHOT_DIR, `${svc.name}.heapprofile`),
-          };
-        }
-        if (svc.snapshots && SNAPSHOT_DIR)
-          gcFlags = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`];
         const proc = new ServiceProcess(
           svc.baseline ? baselineCli : cli,
           configFile,
@@ -913,28 +837,6 @@ export const agentFootprintBench: Bench = {
             a,
             why,
           ]);
-        if (SERVICES[svcIndex]?.promotedProfile) {
-          const sp = spaceSamples(services[svcIndex]!.benchLines);
-          const fit = sp.filter(([ms]) => ms! >= GROWTH_WARMUP_MIN * 60_000);
-          const perHour = (col: number): number =>
-            round(
-              slope(
-                fit.map((g) => g[0]!),
-                fit.map((g) => g[col]! / MIB),
-              ) * 3_600_000,
-              3,
-            );
-          r.spacesUsed = {
-            columns: 'minute, new, old, code, large-object space used MiB',
-            samples: sp.map(([ms, ...v]) => [
-              round(ms! / 60_000, 0),
-              ...v.map((b) => round(b / MIB, 3)),
-            ]),
-            fromS: GROWTH_WARMUP_MIN * 60,
-            oldSlopeMiBPerHour: perHour(2),
-            codeSlopeMiBPerHour: perHour(3),
-          };
-        }
         const every = SERVICES[svcIndex]?.forceGcEveryMs;
         if (every !== undefined) {
           const gcs = forcedGcSamples(services[svcIndex]!.benchLines);
@@ -1101,8 +1003,6 @@ export const agentFootprintBench: Bench = {
           'service-unit-gc': `service-unit plus --expose-gc and a preload that runs a full GC every ${FORCED_GC_EVERY_MS / 1000} s and prints process.memoryUsage() after it: a leak diagnostic (its RSS is lowered by the forced GCs and is not a footprint figure); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
           'service-unit-snap':
             'service-unit plus --heapsnapshot-signal: heap snapshots at minute 20 and at the end into OUTPOST_BENCH_HEAP_SNAPSHOTS (bench/heap-diff.ts compares them); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
-          'service-unit-promoted':
-            'service-unit plus a preload: the sampling heap profiler (256 B, objects a scavenge collected left out) written every 5 min into OUTPOST_BENCH_HEAP_SNAPSHOTS, and the used size of each V8 space every minute (spacesUsed); a diagnostic, its RSS holds the profiler; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
           'service-unit-baseline': `service-unit with the CLI of another checkout (OUTPOST_BENCH_BASELINE_REPO=${BASELINE_REPO ?? ''}): the code before a change, beside it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
           'service-unit-trace':
             'service-unit plus --trace-gc: V8 collects when it chooses; each full GC (Mark-Compact) is logged with the heap size after it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
