@@ -216,6 +216,15 @@ interface ServiceSpec {
    */
   snapshots?: boolean;
   /**
+   * V8's object statistics of the garbage: at minute 20 and at the end the service (SIGUSR2 to a
+   * preload) runs two scavenges, so the young generation holds no garbage, then a full GC under
+   * `--track-gc-object-stats --trace-gc-object-stats`, which prints the live and the dead bytes
+   * per instance type. The second full GC's dead bytes are what the old generation gathered in
+   * between: the young-generation GCs' promoted garbage, by kind (`bench/object-stats.ts`).
+   * Needs OUTPOST_BENCH_SERVICE_LOGS.
+   */
+  objectStats?: boolean;
+  /**
    * V8 flags added after the unit's: a candidate change to the unit's flags, soaked beside the
    * unit as it is (does the growth of compiled code stop without Sparkplug, without TurboFan, …).
    */
@@ -295,6 +304,16 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
             },
           ]
         : []),
+      ...(ONLY?.includes('service-unit-objstats') && SERVICE_LOG_DIR
+        ? [
+            {
+              name: 'service-unit-objstats',
+              deviceId: 'XR200-FOOTPRINT-UNIT-OBJSTATS',
+              unit: true,
+              objectStats: true,
+            },
+          ]
+        : []),
       ...(ONLY?.includes('service-unit-baseline') && BASELINE_REPO
         ? [
             {
@@ -360,6 +379,15 @@ setInterval(() => {
   const m = process.memoryUsage();
   process.stdout.write('outpost-bench-gc ' + JSON.stringify([Date.now() - t0, m.rss, m.heapUsed, m.heapTotal, m.external]) + '\\n');
 }, every).unref();
+`;
+/** The preload of `objectStats` services: on SIGUSR2, empty the young generation, then a full GC. */
+const OBJECT_STATS_PRELOAD = `'use strict';
+process.on('SIGUSR2', () => {
+  globalThis.gc({ type: 'minor' });
+  globalThis.gc({ type: 'minor' });
+  process.stdout.write('outpost-bench-objstats full GC\\n');
+  globalThis.gc();
+});
 `;
 /** Lines the preload printed: [ms since start, rss, heapUsed, heapTotal, external] (bytes). */
 function forcedGcSamples(
@@ -707,6 +735,17 @@ export const agentFootprintBench: Bench = {
             '--trace-gc',
             ...(process.env.OUTPOST_BENCH_TRACE_GC_FLAGS ?? '').split(/\s+/).filter(Boolean),
           ];
+        if (svc.objectStats) {
+          const preload = join(dir, 'object-stats.cjs');
+          await writeFile(preload, OBJECT_STATS_PRELOAD);
+          gcFlags = [
+            '--expose-gc',
+            '--track-gc-object-stats',
+            '--trace-gc-object-stats',
+            '--require',
+            preload,
+          ];
+        }
         const proc = new ServiceProcess(
           svc.baseline ? baselineCli : cli,
           configFile,
@@ -774,7 +813,7 @@ export const agentFootprintBench: Bench = {
       const snapshotTimer = setTimeout(snapshot, steadyFromMs);
       const snapServices = (): void => {
         for (const [i, svc] of SERVICES.entries())
-          if (svc.snapshots) process.kill(services[i]!.pid, 'SIGUSR2');
+          if (svc.snapshots || svc.objectStats) process.kill(services[i]!.pid, 'SIGUSR2');
       };
       const serviceSnapshotTimer = setTimeout(snapServices, GROWTH_WARMUP_MIN * 60_000);
       const progressEveryMs = soak || durationS > 900 ? 300_000 : 60_000;
@@ -1003,6 +1042,8 @@ export const agentFootprintBench: Bench = {
           'service-unit-gc': `service-unit plus --expose-gc and a preload that runs a full GC every ${FORCED_GC_EVERY_MS / 1000} s and prints process.memoryUsage() after it: a leak diagnostic (its RSS is lowered by the forced GCs and is not a footprint figure); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
           'service-unit-snap':
             'service-unit plus --heapsnapshot-signal: heap snapshots at minute 20 and at the end into OUTPOST_BENCH_HEAP_SNAPSHOTS (bench/heap-diff.ts compares them); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
+          'service-unit-objstats':
+            "service-unit plus --expose-gc --track-gc-object-stats --trace-gc-object-stats and a preload: at minute 20 and at the end two scavenges and a full GC, whose object statistics (live and dead bytes per V8 instance type) go to OUTPOST_BENCH_SERVICE_LOGS; the second full GC's dead bytes are the garbage the old generation gathered in between (bench/object-stats.ts); a diagnostic; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY",
           'service-unit-baseline': `service-unit with the CLI of another checkout (OUTPOST_BENCH_BASELINE_REPO=${BASELINE_REPO ?? ''}): the code before a change, beside it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
           'service-unit-trace':
             'service-unit plus --trace-gc: V8 collects when it chooses; each full GC (Mark-Compact) is logged with the heap size after it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
