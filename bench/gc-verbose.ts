@@ -24,7 +24,8 @@ export interface GcRecord {
   externalKB?: number;
 }
 
-const HEAD = /\s(\d+) ms: (Scavenge|Mark-Compact(?: \(reduce\))?|Minor Mark-Compact|Mark-Sweep)(?=\s)/;
+const HEAD =
+  /\s(\d+) ms: (Scavenge|Mark-Compact(?: \(reduce\))?|Minor Mark-Compact|Mark-Sweep)(?=\s)/;
 const SPACE = /\]\s+([A-Za-z -]+? space),\s+used:\s+(\d+) KB,.*committed:\s+(\d+) KB/;
 const BACKING = /Backing store memory:\s+(\d+) KB/;
 const EXTERNAL = /External memory reported:\s+(\d+) KB/;
