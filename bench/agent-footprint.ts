@@ -249,16 +249,16 @@ const SERVICE_EXTRA_FLAGS = (process.env.OUTPOST_BENCH_SERVICE_FLAGS ?? '')
 const BASELINE_REPO = process.env.OUTPOST_BENCH_BASELINE_REPO;
 /**
  * Candidate unit flags, each a service run only when named in OUTPOST_BENCH_FOOTPRINT_ONLY
- * (`service-unit-nosparkplug`, …): the unit's settings plus these V8 flags.
+ * (`service-unit-noopt`, …): the unit's settings plus these V8 flags.
  */
 const FLAG_CANDIDATES: Readonly<Record<string, readonly string[]>> = {
-  'service-unit-nosparkplug': ['--no-sparkplug'],
+  // `--no-sparkplug`, a candidate in sessions 9 and 10, is in the unit since session 10.
   'service-unit-noopt': ['--no-opt'],
   'service-unit-lite': ['--lite-mode'],
   'service-unit-noflush': ['--no-flush-bytecode'],
 };
 /**
- * The same candidates on the bench's agent child at 10 polls/s (`poll-10hz-unit-nosparkplug`,
+ * The same candidates on the bench's agent child at 10 polls/s (`poll-10hz-unit-noopt`,
  * …, only when named): what a candidate costs in CPU where the agent is busy.
  */
 const CANDIDATE_AGENTS: readonly AgentSpec[] = Object.entries(FLAG_CANDIDATES).map(
@@ -342,7 +342,7 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
           unit: true,
           extraNodeFlags: flags,
         })),
-      // A candidate with the forced-GC diagnostic (`service-unit-nosparkplug-gc`, …): does the
+      // A candidate with the forced-GC diagnostic (`service-unit-noopt-gc`, …): does the
       // live heap left after each full GC stay level with the candidate's flags?
       ...Object.entries(FLAG_CANDIDATES)
         .filter(([name]) => ONLY?.includes(`${name}-gc`))

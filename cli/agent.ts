@@ -41,9 +41,10 @@ import { AgentConfigError, type AgentServiceConfig } from './agent-config.js';
  *   a WebSocket frame header, protobuf output) from a shared 8 KiB slab. At one poll a second a
  *   slab lasts minutes, so it is always tenured to V8's old generation, and every slab used up
  *   stays there with its 8 KiB until the next full GC, which an idle agent may not see for a day:
- *   the RSS creeps up by about 0.1 MiB/h (docs/benchmarks.md). Without the pool each small
- *   buffer has its own store, freed by the young-generation GC that collects it; at these rates
- *   the cost is nil.
+ *   V8's ArrayBuffer memory rose about 150 KiB/h (docs/benchmarks.md, session 10; glibc reuses
+ *   free heap space for it at first, so the RSS shows it only hours in). Without the pool each
+ *   small buffer has its own store, freed by the young-generation GC that collects it; at these
+ *   rates the cost is nil.
  */
 export function applyServiceProcessSettings(): void {
   Buffer.poolSize = 0;
