@@ -35,7 +35,7 @@
  * `--soak` runs 1 hour, fits the last 50 minutes and writes agent-footprint-soak.json instead.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
@@ -229,6 +229,8 @@ interface ServiceSpec {
    * unit as it is (does the growth of compiled code stop without Sparkplug, without TurboFan, …).
    */
   extraNodeFlags?: readonly string[];
+  /** Environment added to the unit's: a candidate glibc setting (ENV_CANDIDATES). */
+  extraEnv?: Readonly<Record<string, string>>;
   /**
    * Runs the CLI of another checkout (OUTPOST_BENCH_BASELINE_REPO, e.g. a worktree of the commit
    * before a change) instead of this one's: the code as it was, soaked beside the change.
@@ -256,7 +258,27 @@ const FLAG_CANDIDATES: Readonly<Record<string, readonly string[]>> = {
   'service-unit-noopt': ['--no-opt'],
   'service-unit-lite': ['--lite-mode'],
   'service-unit-noflush': ['--no-flush-bytecode'],
+  // A quarter of V8's default tier-up budget (67 584): functions reach TurboFan in a quarter
+  // of the calls, so a warm-up that takes hours at the 60 s poll would end sooner.
+  'service-unit-budget': ['--interrupt-budget=16896'],
 };
+/**
+ * Candidate glibc settings (environment), each a service run only when named: the unit's
+ * settings plus these variables. Does the growth sit in a malloc arena of another thread, or
+ * in chunks malloc maps for itself?
+ */
+const ENV_CANDIDATES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  // One arena for every thread: what the unit's second arena holds moves into the main heap.
+  'service-unit-arena1': { MALLOC_ARENA_MAX: '1' },
+  // Fixed thresholds turn off glibc's sliding mmap threshold: a freed large chunk is always
+  // unmapped and free memory at the top of a heap always trimmed past 128 KiB.
+  'service-unit-mmap': { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
+};
+/**
+ * When set, every process's whole /proc/<pid>/smaps is copied to `<dir>/<name>-<minute>.smaps`
+ * at each smaps sample (every 10 min), for `bench/smaps-diff.ts`: which mappings grow.
+ */
+const SMAPS_DUMP_DIR = process.env.OUTPOST_BENCH_SMAPS_DIR;
 /**
  * The same candidates on the bench's agent child at 10 polls/s (`poll-10hz-unit-noopt`,
  * …, only when named): what a candidate costs in CPU where the agent is busy.
@@ -341,6 +363,14 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
           deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}`,
           unit: true,
           extraNodeFlags: flags,
+        })),
+      ...Object.entries(ENV_CANDIDATES)
+        .filter(([name]) => ONLY?.includes(name))
+        .map(([name, env]) => ({
+          name,
+          deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}`,
+          unit: true,
+          extraEnv: env,
         })),
       // A candidate with the forced-GC diagnostic (`service-unit-noopt-gc`, …): does the
       // live heap left after each full GC stay level with the candidate's flags?
@@ -755,7 +785,7 @@ export const agentFootprintBench: Bench = {
             ...(svc.extraNodeFlags ?? []),
             ...SERVICE_EXTRA_FLAGS,
           ],
-          { ...(svc.unit ? unit.env : {}), ...gcEnv },
+          { ...(svc.unit ? unit.env : {}), ...gcEnv, ...svc.extraEnv },
           SERVICE_LOG_DIR ? join(SERVICE_LOG_DIR, `${svc.name}.log`) : undefined,
         );
         services.push(proc);
@@ -777,7 +807,11 @@ export const agentFootprintBench: Bench = {
       sampler = new ProcSampler(pids);
       const takeSmaps = (): void => {
         const minute = Math.round((Date.now() - started) / 60_000);
-        for (const [name, pid] of Object.entries(pids))
+        for (const [name, pid] of Object.entries(pids)) {
+          if (SMAPS_DUMP_DIR)
+            void readFile(`/proc/${pid}/smaps`, 'utf8')
+              .then((text) => writeFile(join(SMAPS_DUMP_DIR, `${name}-${minute}.smaps`), text))
+              .catch(() => undefined);
           void readSmaps(pid).then((m?: SmapsSummary) => {
             if (m)
               (smaps.get(name) ?? smaps.set(name, []).get(name)!).push([
@@ -788,6 +822,7 @@ export const agentFootprintBench: Bench = {
                 m.otherKiB,
               ]);
           });
+        }
       };
       takeSmaps();
       smapsTimer = setInterval(takeSmaps, SMAPS_EVERY_MS);
@@ -1051,6 +1086,16 @@ export const agentFootprintBench: Bench = {
             Object.entries(FLAG_CANDIDATES).map(([name, flags]) => [
               name,
               `service-unit plus ${flags.join(' ')}: a candidate for the unit's flags; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+            ]),
+          ),
+          ...Object.fromEntries(
+            Object.entries(ENV_CANDIDATES).map(([name, env]) => [
+              name,
+              `service-unit plus ${Object.entries(env)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(
+                  ' ',
+                )}: a candidate glibc setting for the unit; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
             ]),
           ),
           ...Object.fromEntries(
