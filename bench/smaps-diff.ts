@@ -24,6 +24,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { growthVerdict } from './growth.js';
 
 export interface Mapping {
   start: bigint;
@@ -178,9 +179,13 @@ function main(): void {
   const w = Math.max(...CLASSES.map((c) => c.length)) + 2;
   const line = (label: string, cells: Array<string | number>): string =>
     label.padEnd(w) + cells.map((c) => String(c).padStart(8)).join('') + '\n';
+  // Copies every minute would make a table too wide: show every tenth minute and the last.
+  const shown = cols.filter(
+    ([min], i) => cols.length <= 16 || min % 10 === 0 || i === cols.length - 1,
+  );
   let out = line(
     'KiB resident / minute',
-    cols.map(([m]) => m),
+    shown.map(([m]) => m),
   );
   for (const c of [...CLASSES, 'total'] as const) {
     const get = (m: Map<MappingClass, number>): number =>
@@ -190,7 +195,26 @@ function main(): void {
       `${get(last[1]) - get(first[1]) >= 0 ? '+' : ''}${get(last[1]) - get(first[1])}`,
     ]);
   }
-  out += `(last column: minute ${first[0]} -> ${last[0]})\n\nmappings whose resident size changed most, minute ${first[0]} -> ${last[0]}:\n`;
+  out += `(last column: minute ${first[0]} -> ${last[0]})\n`;
+  // Copies every minute: each class's slope and 95 % interval as growth.ts fits the RSS.
+  const perMinute = (c: MappingClass | 'total'): number[] => {
+    const ys: number[] = [];
+    for (const [min, m] of cols) {
+      const v = (c === 'total' ? [...m.values()].reduce((x, y) => x + y, 0) : m.get(c)!) / 1024;
+      while (ys.length < min) ys.push(ys[ys.length - 1] ?? v);
+      ys[min] = v;
+    }
+    return ys;
+  };
+  if (perMinute('total').length - from >= 30) {
+    out += `\nslope from minute ${from}, KiB/h (95 %), copies every minute:\n`;
+    for (const c of [...CLASSES, 'total'] as const) {
+      const v = growthVerdict(perMinute(c), { warmupMinutes: from });
+      const k = (x: number): string => String(Math.round(x * 1024));
+      out += `  ${c.padEnd(w)} ${k(v.leastSquaresMiBPerHour).padStart(6)} (${k(v.slope95MiBPerHour[0])}..${k(v.slope95MiBPerHour[1])})\n`;
+    }
+  }
+  out += `\nmappings whose resident size changed most, minute ${first[0]} -> ${last[0]}:\n`;
   const key = (m: Mapping): string => `${m.start.toString(16)}-${m.end.toString(16)}`;
   const firstFile = files.find(([min]) => min === first[0])![1];
   const a = parseSmaps(firstFile);
