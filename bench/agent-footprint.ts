@@ -35,6 +35,7 @@
  * `--soak` runs 1 hour, fits the last 50 minutes and writes agent-footprint-soak.json instead.
  */
 import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -229,6 +230,13 @@ interface ServiceSpec {
    * unit as it is (does the growth of compiled code stop without Sparkplug, without TurboFan, …).
    */
   extraNodeFlags?: readonly string[];
+  /**
+   * Accelerated aging: the service runs under libfaketime at this many times real time (its
+   * timers, so its polls, heartbeats and flushes, fire this much more often), so a run of M
+   * minutes shows M × rate minutes of the service's life. Only when named
+   * (`service-unit-x5`, `service-unit-x20`).
+   */
+  timeRate?: number;
   /** Environment added to the unit's: a candidate glibc setting (ENV_CANDIDATES). */
   extraEnv?: Readonly<Record<string, string>>;
   /**
@@ -279,6 +287,14 @@ const ENV_CANDIDATES: Readonly<Record<string, Readonly<Record<string, string>>>>
  * at each smaps sample (every 10 min), for `bench/smaps-diff.ts`: which mappings grow.
  */
 const SMAPS_DUMP_DIR = process.env.OUTPOST_BENCH_SMAPS_DIR;
+/** Debian's libfaketime (package `faketime`), the multithreaded build: node runs threads. */
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+/** The environment that runs a process at `rate` times real time from now. */
+function fakeTimeEnv(rate: number): Record<string, string> {
+  if (!existsSync(LIBFAKETIME))
+    throw new Error(`accelerated aging needs ${LIBFAKETIME}: apt-get install faketime`);
+  return { LD_PRELOAD: LIBFAKETIME, FAKETIME: `+0 x${rate}` };
+}
 /**
  * The same candidates on the bench's agent child at 10 polls/s (`poll-10hz-unit-noopt`,
  * …, only when named): what a candidate costs in CPU where the agent is busy.
@@ -363,6 +379,14 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
           deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}`,
           unit: true,
           extraNodeFlags: flags,
+        })),
+      ...[5, 20]
+        .filter((rate) => ONLY?.includes(`service-unit-x${rate}`))
+        .map((rate) => ({
+          name: `service-unit-x${rate}`,
+          deviceId: `XR200-FOOTPRINT-UNIT-X${rate}`,
+          unit: true,
+          timeRate: rate,
         })),
       ...Object.entries(ENV_CANDIDATES)
         .filter(([name]) => ONLY?.includes(name))
@@ -785,7 +809,12 @@ export const agentFootprintBench: Bench = {
             ...(svc.extraNodeFlags ?? []),
             ...SERVICE_EXTRA_FLAGS,
           ],
-          { ...(svc.unit ? unit.env : {}), ...gcEnv, ...svc.extraEnv },
+          {
+            ...(svc.unit ? unit.env : {}),
+            ...gcEnv,
+            ...svc.extraEnv,
+            ...(svc.timeRate !== undefined ? fakeTimeEnv(svc.timeRate) : {}),
+          },
           SERVICE_LOG_DIR ? join(SERVICE_LOG_DIR, `${svc.name}.log`) : undefined,
         );
         services.push(proc);
@@ -1086,6 +1115,12 @@ export const agentFootprintBench: Bench = {
             Object.entries(FLAG_CANDIDATES).map(([name, flags]) => [
               name,
               `service-unit plus ${flags.join(' ')}: a candidate for the unit's flags; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+            ]),
+          ),
+          ...Object.fromEntries(
+            [5, 20].map((rate) => [
+              `service-unit-x${rate}`,
+              `service-unit under libfaketime at ${rate} times real time (accelerated aging: each real minute is ${rate} minutes of the service's timers, polls and heartbeats; divide its slope per hour by ${rate} for MiB per hour of service life); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
             ]),
           ),
           ...Object.fromEntries(
