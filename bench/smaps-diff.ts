@@ -191,7 +191,7 @@ function main(): void {
     const get = (m: Map<MappingClass, number>): number =>
       c === 'total' ? [...m.values()].reduce((a, b) => a + b, 0) : m.get(c)!;
     out += line(c, [
-      ...cols.map(([, m]) => get(m)),
+      ...shown.map(([, m]) => get(m)),
       `${get(last[1]) - get(first[1]) >= 0 ? '+' : ''}${get(last[1]) - get(first[1])}`,
     ]);
   }
