@@ -287,6 +287,8 @@ const ENV_CANDIDATES: Readonly<Record<string, Readonly<Record<string, string>>>>
  * at each smaps sample (every 10 min), for `bench/smaps-diff.ts`: which mappings grow.
  */
 const SMAPS_DUMP_DIR = process.env.OUTPOST_BENCH_SMAPS_DIR;
+/** Accelerated-aging rates: `service-unit-x5`, `service-unit-x20` (only when named). */
+const AGING_RATES = [5, 20] as const;
 /** Debian's libfaketime (package `faketime`), the multithreaded build: node runs threads. */
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 /** The environment that runs a process at `rate` times real time from now. */
@@ -380,14 +382,12 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
           unit: true,
           extraNodeFlags: flags,
         })),
-      ...[5, 20]
-        .filter((rate) => ONLY?.includes(`service-unit-x${rate}`))
-        .map((rate) => ({
-          name: `service-unit-x${rate}`,
-          deviceId: `XR200-FOOTPRINT-UNIT-X${rate}`,
-          unit: true,
-          timeRate: rate,
-        })),
+      ...AGING_RATES.filter((rate) => ONLY?.includes(`service-unit-x${rate}`)).map((rate) => ({
+        name: `service-unit-x${rate}`,
+        deviceId: `XR200-FOOTPRINT-UNIT-X${rate}`,
+        unit: true,
+        timeRate: rate,
+      })),
       ...Object.entries(ENV_CANDIDATES)
         .filter(([name]) => ONLY?.includes(name))
         .map(([name, env]) => ({
@@ -1118,7 +1118,7 @@ export const agentFootprintBench: Bench = {
             ]),
           ),
           ...Object.fromEntries(
-            [5, 20].map((rate) => [
+            AGING_RATES.map((rate) => [
               `service-unit-x${rate}`,
               `service-unit under libfaketime at ${rate} times real time (accelerated aging: each real minute is ${rate} minutes of the service's timers, polls and heartbeats; divide its slope per hour by ${rate} for MiB per hour of service life); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
             ]),

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { growthVerdict, type GrowthVerdict } from './growth.js';
+import { growthVerdict, medianOf, type GrowthVerdict } from './growth.js';
 
 export interface AgingSummary {
   rate: number;
@@ -26,12 +26,6 @@ export interface AgingSummary {
   >;
 }
 
-function median(v: readonly number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 /** The median of `perMinuteMiB` over agent-hours [from, to). */
 export function medianOverAgentHours(
   perMinuteMiB: readonly number[],
@@ -43,7 +37,7 @@ export function medianOverAgentHours(
   const b = Math.ceil((to * 60) / rate);
   const v = perMinuteMiB.slice(a, b).filter(Number.isFinite);
   if (v.length === 0) throw new RangeError(`no samples over agent-hours ${from}-${to}`);
-  return median(v);
+  return medianOf(v);
 }
 
 export function agingSummary(

@@ -73,7 +73,8 @@ function leastSquares(xs: readonly number[], ys: readonly number[]): { b: number
   return { b, a: my - b * mx };
 }
 
-function medianOf(values: readonly number[]): number {
+/** The median, the mean of the two middle values for an even count. */
+export function medianOf(values: readonly number[]): number {
   const s = [...values].sort((x, y) => x - y);
   const m = s.length >> 1;
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
