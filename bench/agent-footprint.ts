@@ -269,6 +269,10 @@ const FLAG_CANDIDATES: Readonly<Record<string, readonly string[]>> = {
   // A quarter of V8's default tier-up budget (67 584): functions reach TurboFan in a quarter
   // of the calls, so a warm-up that takes hours at the 60 s poll would end sooner.
   'service-unit-budget': ['--interrupt-budget=16896'],
+  // The service's own full GC every 10 min (`startPeriodicFullGc`, cli/agent.ts), which runs only
+  // when node exposes gc; with and without bytecode flushing (session 12).
+  'service-unit-idlegc': ['--expose-gc'],
+  'service-unit-idlegc-noflush': ['--expose-gc', '--no-flush-bytecode'],
 };
 /**
  * Candidate glibc settings (environment), each a service run only when named: the unit's
@@ -382,12 +386,19 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
           unit: true,
           extraNodeFlags: flags,
         })),
-      ...AGING_RATES.filter((rate) => ONLY?.includes(`service-unit-x${rate}`)).map((rate) => ({
-        name: `service-unit-x${rate}`,
-        deviceId: `XR200-FOOTPRINT-UNIT-X${rate}`,
-        unit: true,
-        timeRate: rate,
-      })),
+      // The unit or a flag candidate under accelerated aging (`service-unit-x20`,
+      // `service-unit-idlegc-noflush-x20`, …).
+      ...AGING_RATES.flatMap((rate) =>
+        Object.entries({ 'service-unit': [], ...FLAG_CANDIDATES })
+          .filter(([name]) => ONLY?.includes(`${name}-x${rate}`))
+          .map(([name, flags]) => ({
+            name: `${name}-x${rate}`,
+            deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}-X${rate}`,
+            unit: true,
+            extraNodeFlags: flags,
+            timeRate: rate,
+          })),
+      ),
       ...Object.entries(ENV_CANDIDATES)
         .filter(([name]) => ONLY?.includes(name))
         .map(([name, env]) => ({

@@ -42,7 +42,20 @@ describe('outpost agent configuration', () => {
     expect(c.adapter).toEqual({ type: 'modbus-tcp', host: '192.168.10.20', port: 502 });
     expect(c.logLevel).toBe('info');
     expect(c.stopDrainMs).toBe(5000);
+    expect(c.fullGcIntervalMs).toBe(600_000);
     expect(c.pollIntervalMs).toBeUndefined(); // the library's default (60 s) applies
+  });
+
+  it('takes a full-GC period of 0 (off) or of 10 s and more, and says why it rejects another', () => {
+    expect(parseAgentConfig(withField('fullGcIntervalMs', 0), FILE, {}).fullGcIntervalMs).toBe(0);
+    expect(
+      parseAgentConfig(withField('fullGcIntervalMs', 300_000), FILE, {}).fullGcIntervalMs,
+    ).toBe(300_000);
+    const e = problem(withField('fullGcIntervalMs', 500));
+    expect(e.code).toBe('AGENT_CONFIG_INVALID');
+    expect(e.message).toContain('fullGcIntervalMs');
+    expect(e.message).toContain('at least 10000 ms');
+    expect(problem(withField('fullGcIntervalMs', -1)).message).toContain('fullGcIntervalMs');
   });
 
   it.each([

@@ -98,7 +98,15 @@ export interface AgentServiceConfig {
   logLevel: LogLevel;
   /** How long SIGTERM waits for the hub to acknowledge what is pending. Default 5000 ms. */
   stopDrainMs: number;
+  /**
+   * How often the service runs a full garbage collection when node exposes it (`--expose-gc`);
+   * 0 turns it off. Default 600 000 ms (see `startPeriodicFullGc` in cli/agent.ts).
+   */
+  fullGcIntervalMs: number;
 }
+
+/** The service's full GC period when node exposes gc (the shipped unit's settings). */
+export const DEFAULT_FULL_GC_INTERVAL_MS = 600_000;
 
 /** The name `LoadCredential=` gives the sealing key in the shipped unit. */
 export const SEALING_KEY_CREDENTIAL = 'outpost-sealing-key';
@@ -230,6 +238,7 @@ export function parseAgentConfig(
     'proxy',
     'logLevel',
     'stopDrainMs',
+    'fullGcIntervalMs',
   ]);
 
   if (top.hub === undefined) fail('hub', 'is required');
@@ -300,7 +309,15 @@ export function parseAgentConfig(
     proxy: top.proxy === undefined ? undefined : parseProxy(top.proxy),
     logLevel: oneOf(top, 'logLevel', '', LOG_LEVELS) ?? 'info',
     stopDrainMs: int(top, 'stopDrainMs', '', 0, 600_000) ?? 5000,
+    fullGcIntervalMs: fullGcInterval(top),
   });
+
+  function fullGcInterval(o: Record<string, unknown>): number {
+    const v = int(o, 'fullGcIntervalMs', '', 0, 86_400_000) ?? DEFAULT_FULL_GC_INTERVAL_MS;
+    if (v !== 0 && v < 10_000)
+      fail('fullGcIntervalMs', `must be 0 (off) or at least 10000 ms (got ${v})`);
+    return v;
+  }
 
   function parseAdapter(v: unknown): AdapterConfig {
     const probe = obj(v, 'adapter', Object.keys((v ?? {}) as object));
