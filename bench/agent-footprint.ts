@@ -237,7 +237,7 @@ interface ServiceSpec {
    * (`service-unit-x5`, `service-unit-x20`).
    */
   timeRate?: number;
-  /** Environment added to the unit's: a candidate glibc setting (ENV_CANDIDATES). */
+  /** Environment added to the unit's: a candidate glibc setting (CANDIDATES). */
   extraEnv?: Readonly<Record<string, string>>;
   /**
    * Runs the CLI of another checkout (OUTPOST_BENCH_BASELINE_REPO, e.g. a worktree of the commit
@@ -258,34 +258,51 @@ const SERVICE_EXTRA_FLAGS = (process.env.OUTPOST_BENCH_SERVICE_FLAGS ?? '')
 /** A checkout whose cli/outpost.ts `service-unit-baseline` runs (only when named). */
 const BASELINE_REPO = process.env.OUTPOST_BENCH_BASELINE_REPO;
 /**
- * Candidate unit flags, each a service run only when named in OUTPOST_BENCH_FOOTPRINT_ONLY
- * (`service-unit-noopt`, …): the unit's settings plus these V8 flags.
+ * Candidates for the unit, each a service run only when named in OUTPOST_BENCH_FOOTPRINT_ONLY
+ * (`service-unit-noopt`, …): the unit's settings plus these V8 flags and/or environment.
  */
-const FLAG_CANDIDATES: Readonly<Record<string, readonly string[]>> = {
+interface Candidate {
+  flags?: readonly string[];
+  env?: Readonly<Record<string, string>>;
+}
+const CANDIDATES: Readonly<Record<string, Candidate>> = {
   // `--no-sparkplug`, a candidate in sessions 9 and 10, is in the unit since session 10.
-  'service-unit-noopt': ['--no-opt'],
-  'service-unit-lite': ['--lite-mode'],
-  'service-unit-noflush': ['--no-flush-bytecode'],
+  'service-unit-noopt': { flags: ['--no-opt'] },
+  'service-unit-lite': { flags: ['--lite-mode'] },
+  'service-unit-noflush': { flags: ['--no-flush-bytecode'] },
   // A quarter of V8's default tier-up budget (67 584): functions reach TurboFan in a quarter
   // of the calls, so a warm-up that takes hours at the 60 s poll would end sooner.
-  'service-unit-budget': ['--interrupt-budget=16896'],
+  'service-unit-budget': { flags: ['--interrupt-budget=16896'] },
   // The service's own full GC every 10 min (`startPeriodicFullGc`, cli/agent.ts), which runs only
   // when node exposes gc; with and without bytecode flushing (session 12).
-  'service-unit-idlegc': ['--expose-gc'],
-  'service-unit-idlegc-noflush': ['--expose-gc', '--no-flush-bytecode'],
-};
-/**
- * Candidate glibc settings (environment), each a service run only when named: the unit's
- * settings plus these variables. Does the growth sit in a malloc arena of another thread, or
- * in chunks malloc maps for itself?
- */
-const ENV_CANDIDATES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  // One arena for every thread: what the unit's second arena holds moves into the main heap.
-  'service-unit-arena1': { MALLOC_ARENA_MAX: '1' },
+  'service-unit-idlegc': { flags: ['--expose-gc'] },
+  'service-unit-idlegc-noflush': { flags: ['--expose-gc', '--no-flush-bytecode'] },
+  // glibc: does the growth sit in a malloc arena of another thread, or in chunks malloc maps
+  // for itself? One arena for every thread: what the unit's second arena holds moves into the
+  // main heap.
+  'service-unit-arena1': { env: { MALLOC_ARENA_MAX: '1' } },
   // Fixed thresholds turn off glibc's sliding mmap threshold: a freed large chunk is always
   // unmapped and free memory at the top of a heap always trimmed past 128 KiB.
-  'service-unit-mmap': { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
+  'service-unit-mmap': {
+    env: { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
+  },
 };
+/** What a candidate adds to the unit, as a reader would type it. */
+function candidateSettings(c: Candidate): string {
+  return [...Object.entries(c.env ?? {}).map(([k, v]) => `${k}=${v}`), ...(c.flags ?? [])].join(
+    ' ',
+  );
+}
+/** The service of candidate `name` (with `suffix` for a variant) and the unit's settings. */
+function candidateService(name: string, c: Candidate, suffix = ''): ServiceSpec {
+  return {
+    name: `${name}${suffix}`,
+    deviceId: `XR200-FOOTPRINT-${`${name}${suffix}`.slice('service-'.length).toUpperCase()}`,
+    unit: true,
+    ...(c.flags ? { extraNodeFlags: c.flags } : {}),
+    ...(c.env ? { extraEnv: c.env } : {}),
+  };
+}
 /**
  * When set, every process's whole /proc/<pid>/smaps is copied to `<dir>/<name>-<minute>.smaps`
  * at each smaps sample (every 10 min), for `bench/smaps-diff.ts`: which mappings grow.
@@ -305,15 +322,15 @@ function fakeTimeEnv(rate: number): Record<string, string> {
  * The same candidates on the bench's agent child at 10 polls/s (`poll-10hz-unit-noopt`,
  * …, only when named): what a candidate costs in CPU where the agent is busy.
  */
-const CANDIDATE_AGENTS: readonly AgentSpec[] = Object.entries(FLAG_CANDIDATES).map(
-  ([name, flags]) => ({
+const CANDIDATE_AGENTS: readonly AgentSpec[] = Object.entries(CANDIDATES)
+  .filter(([, c]) => c.env === undefined)
+  .map(([name, c]) => ({
     name: `poll-10hz-unit-${name.slice('service-unit-'.length)}`,
     deviceId: `XR200-FOOTPRINT-10HZ-${name.slice('service-unit-'.length).toUpperCase()}`,
     pollIntervalMs: 100,
     unit: true,
-    execArgv: [...flags],
-  }),
-);
+    execArgv: [...(c.flags ?? [])],
+  }));
 const AGENTS: readonly AgentSpec[] = selected(
   VARIANTS_MODE ? VARIANT_AGENTS : [...DEFAULT_AGENTS, ...(ONLY ? CANDIDATE_AGENTS : [])],
 );
@@ -378,44 +395,22 @@ const SERVICES: readonly ServiceSpec[] = VARIANTS_MODE
             },
           ]
         : []),
-      ...Object.entries(FLAG_CANDIDATES)
+      ...Object.entries(CANDIDATES)
         .filter(([name]) => ONLY?.includes(name))
-        .map(([name, flags]) => ({
-          name,
-          deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}`,
-          unit: true,
-          extraNodeFlags: flags,
-        })),
-      // The unit or a flag candidate under accelerated aging (`service-unit-x20`,
+        .map(([name, c]) => candidateService(name, c)),
+      // The unit or a candidate under accelerated aging (`service-unit-x20`,
       // `service-unit-idlegc-noflush-x20`, …).
       ...AGING_RATES.flatMap((rate) =>
-        Object.entries({ 'service-unit': [], ...FLAG_CANDIDATES })
+        Object.entries({ 'service-unit': {}, ...CANDIDATES })
           .filter(([name]) => ONLY?.includes(`${name}-x${rate}`))
-          .map(([name, flags]) => ({
-            name: `${name}-x${rate}`,
-            deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}-X${rate}`,
-            unit: true,
-            extraNodeFlags: flags,
-            timeRate: rate,
-          })),
+          .map(([name, c]) => ({ ...candidateService(name, c, `-x${rate}`), timeRate: rate })),
       ),
-      ...Object.entries(ENV_CANDIDATES)
-        .filter(([name]) => ONLY?.includes(name))
-        .map(([name, env]) => ({
-          name,
-          deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}`,
-          unit: true,
-          extraEnv: env,
-        })),
       // A candidate with the forced-GC diagnostic (`service-unit-noopt-gc`, …): does the
-      // live heap left after each full GC stay level with the candidate's flags?
-      ...Object.entries(FLAG_CANDIDATES)
+      // live heap left after each full GC stay level with the candidate's settings?
+      ...Object.entries(CANDIDATES)
         .filter(([name]) => ONLY?.includes(`${name}-gc`))
-        .map(([name, flags]) => ({
-          name: `${name}-gc`,
-          deviceId: `XR200-FOOTPRINT-${name.slice('service-'.length).toUpperCase()}-GC`,
-          unit: true,
-          extraNodeFlags: flags,
+        .map(([name, c]) => ({
+          ...candidateService(name, c, '-gc'),
           forceGcEveryMs: FORCED_GC_EVERY_MS,
         })),
     ];
@@ -1123,31 +1118,21 @@ export const agentFootprintBench: Bench = {
           'service-unit-trace':
             'service-unit plus --trace-gc: V8 collects when it chooses; each full GC (Mark-Compact) is logged with the heap size after it; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY',
           ...Object.fromEntries(
-            Object.entries(FLAG_CANDIDATES).map(([name, flags]) => [
-              name,
-              `service-unit plus ${flags.join(' ')}: a candidate for the unit's flags; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+            Object.entries(CANDIDATES).flatMap(([name, c]) => [
+              [
+                name,
+                `service-unit plus ${candidateSettings(c)}: a candidate for the unit; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+              ],
+              [
+                `${name}-gc`,
+                `service-unit-gc plus ${candidateSettings(c)}: the forced-GC diagnostic on the candidate; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+              ],
             ]),
           ),
           ...Object.fromEntries(
             AGING_RATES.map((rate) => [
-              `service-unit-x${rate}`,
-              `service-unit under libfaketime at ${rate} times real time (accelerated aging: each real minute is ${rate} minutes of the service's timers, polls and heartbeats; divide its slope per hour by ${rate} for MiB per hour of service life); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
-            ]),
-          ),
-          ...Object.fromEntries(
-            Object.entries(ENV_CANDIDATES).map(([name, env]) => [
-              name,
-              `service-unit plus ${Object.entries(env)
-                .map(([k, v]) => `${k}=${v}`)
-                .join(
-                  ' ',
-                )}: a candidate glibc setting for the unit; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
-            ]),
-          ),
-          ...Object.fromEntries(
-            Object.entries(FLAG_CANDIDATES).map(([name, flags]) => [
-              `${name}-gc`,
-              `service-unit-gc plus ${flags.join(' ')}: the forced-GC diagnostic on the candidate; only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
+              `<service-unit or a candidate>-x${rate}`,
+              `it under libfaketime at ${rate} times real time (accelerated aging: each real minute is ${rate} minutes of the service's timers, polls and heartbeats; divide its slope per hour by ${rate} for MiB per hour of service life); only when named in OUTPOST_BENCH_FOOTPRINT_ONLY`,
             ]),
           ),
           ...Object.fromEntries(
