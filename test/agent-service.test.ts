@@ -26,12 +26,16 @@ interface Run {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function outpost(args: string[], env: Record<string, string> = {}): Run {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'cli/outpost.ts', ...args], {
-    cwd: process.cwd(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
+function outpost(args: string[], env: Record<string, string> = {}, nodeFlags: string[] = []): Run {
+  const proc = spawn(
+    process.execPath,
+    [...nodeFlags, '--import', 'tsx', 'cli/outpost.ts', ...args],
+    {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    },
+  );
   const run: Run = {
     proc,
     stdout: [],
@@ -71,10 +75,14 @@ describe('outpost agent (the service command)', () => {
   let authority: CredentialAuthority;
   const running: Run[] = [];
 
-  const writeConfig = async (hubUrl: string): Promise<void> => {
+  const writeConfig = async (
+    hubUrl: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> => {
     await writeFile(
       configFile,
       JSON.stringify({
+        ...extra,
         deviceId: DEVICE,
         hub: { url: hubUrl, caFile: 'hub-ca.pem', servername: 'localhost' },
         keystore: { path: 'state/keystore', sealingKeyFile: 'sealing.key' },
@@ -142,6 +150,29 @@ describe('outpost agent (the service command)', () => {
     // Every stdout line is one JSON object (journald).
     for (const line of agent.stdout.filter((l) => l.trim()))
       expect(() => JSON.parse(line) as unknown).not.toThrow();
+  });
+
+  it('runs a full GC on its period when node exposes gc', async () => {
+    // The shipped unit starts node with --expose-gc; V8's --trace-gc shows each collection, and
+    // the ones gc() asks for carry the reason "testing", after the ms since the isolate started.
+    await writeConfig(hub.url, { fullGcIntervalMs: 10_000 });
+    try {
+      const agent = outpost(['agent', '--config', configFile], {}, ['--expose-gc', '--trace-gc']);
+      running.push(agent);
+      const forcedAtMs = (): number[] =>
+        agent.stdout.flatMap((l) => {
+          const m = /\s(\d+) ms: Mark-Compact.*testing/.exec(l);
+          return m ? [Number(m[1])] : [];
+        });
+      expect(await waitFor(() => forcedAtMs().length >= 1, 30_000), agent.stderr).toBe(true);
+      expect(logged(agent, 'periodic full GC on')).toBe(true);
+      // Not before the period (the isolate starts before the agent does).
+      expect(forcedAtMs()[0]).toBeGreaterThanOrEqual(10_000);
+      agent.proc.kill('SIGTERM');
+      expect((await ended(agent)).code, agent.stderr).toBe(0);
+    } finally {
+      await writeConfig(hub.url);
+    }
   });
 
   it('after kill -9 while the hub is away, the restarted agent delivers what its spool had accepted', async () => {
