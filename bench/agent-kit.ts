@@ -385,13 +385,23 @@ const UNIT_FILE = fileURLToPath(
 );
 const CLI_SOURCE = fileURLToPath(new URL('../cli/outpost.ts', import.meta.url));
 
-/** `Environment=` and the node flags of `ExecStart=` in deploy/systemd/outpost-agent.service. */
-export async function unitProcessSettings(): Promise<{
+/** What the unit sets for the process: its environment and node's flags. */
+export interface UnitProcessSettings {
   env: Record<string, string>;
   nodeFlags: string[];
   execStart: string;
-}> {
-  const text = await readFile(UNIT_FILE, 'utf8');
+}
+
+/** `Environment=` and the node flags of `ExecStart=` in deploy/systemd/outpost-agent.service. */
+export async function unitProcessSettings(): Promise<UnitProcessSettings> {
+  return parseUnitProcessSettings(await readFile(UNIT_FILE, 'utf8'), UNIT_FILE);
+}
+
+/**
+ * `Environment=` lines (each may hold several space-separated assignments, as systemd allows;
+ * quoted values are not needed by our unit and not handled) and the node flags of `ExecStart=`.
+ */
+export function parseUnitProcessSettings(text: string, file: string): UnitProcessSettings {
   const env: Record<string, string> = {};
   let execStart = '';
   for (const raw of text.split('\n')) {
@@ -413,7 +423,7 @@ export async function unitProcessSettings(): Promise<{
     nodeFlags.push(w);
   }
   if (!execStart || nodeFlags.length === 0)
-    throw new Error(`${UNIT_FILE}: no ExecStart= with node flags found`);
+    throw new Error(`${file}: no ExecStart= with node flags found`);
   return { env, nodeFlags, execStart };
 }
 
