@@ -277,6 +277,12 @@ const CANDIDATES: Readonly<Record<string, Candidate>> = {
   // when node exposes gc; with and without bytecode flushing (session 12).
   'service-unit-idlegc': { flags: ['--expose-gc'] },
   'service-unit-idlegc-noflush': { flags: ['--expose-gc', '--no-flush-bytecode'] },
+  // The same periodic GC without compaction (session 14): session 13's smaps put the periodic
+  // GC's extra rise in fresh 256 KiB heap pages and new code-range pages, which is where a
+  // compacting GC moves what survives; without compaction V8 reuses the pages it has.
+  'service-unit-idlegc-nocompact': {
+    flags: ['--expose-gc', '--no-compact', '--no-compact-code-space'],
+  },
   // glibc: does the growth sit in a malloc arena of another thread, or in chunks malloc maps
   // for itself? One arena for every thread: what the unit's second arena holds moves into the
   // main heap.
