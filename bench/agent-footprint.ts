@@ -284,6 +284,12 @@ const CANDIDATES: Readonly<Record<string, Candidate>> = {
   'service-unit-idlegc-nocompact': {
     flags: ['--expose-gc', '--no-compact', '--no-compact-code-space'],
   },
+  // Session 15: no TurboFan under the unit as it is now (no Sparkplug, glibc's thresholds, no
+  // Buffer pool), which session 9's `--no-opt` run predates, and the same with the service's own
+  // full GC every 10 min: with no optimised code there is nothing for a full GC to throw away
+  // and recompile (session 14's deopt trace), and without bytecode flushing a function run
+  // hourly is not compiled again after each GC.
+  'service-unit-noopt-idlegc': { flags: ['--no-opt', '--expose-gc', '--no-flush-bytecode'] },
   // glibc: does the growth sit in a malloc arena of another thread, or in chunks malloc maps
   // for itself? One arena for every thread: what the unit's second arena holds moves into the
   // main heap.
