@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -59,6 +59,42 @@ describe('Checkpointer', () => {
       expect(failures).toEqual([c.failed]); // told once
       expect(c.request()).toBe(false);
       c.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('returns from close only once the worker has closed its connection, after its checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-ckpt-'));
+    try {
+      const path = join(dir, 'x.db');
+      const db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.exec('CREATE TABLE t (x TEXT)');
+      db.prepare('INSERT INTO t VALUES (?)').run('y'.repeat(1000));
+      // A slow disk: the worker is 300 ms into its checkpoint when it is asked to close.
+      const results: CheckpointResult[] = [];
+      const c = new Checkpointer(path, (r) => results.push(r), undefined, 300);
+      await until(() => c.request());
+      expect(c.close()).toBe(true);
+      // The worker's connection is closed, so this one is SQLite's last: it checkpoints and
+      // deletes the WAL as it closes (it would not if the worker still held the database).
+      expect(existsSync(`${path}-wal`)).toBe(true);
+      db.close();
+      expect(existsSync(`${path}-wal`)).toBe(false);
+      expect(c.close()).toBe(true); // a second close says the same, at once
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('does not wait at close for a worker that could not open the database', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-ckpt-'));
+    try {
+      const c = new Checkpointer(join(dir, 'missing.db'), () => undefined);
+      const t0 = Date.now();
+      expect(c.close()).toBe(true); // closed straight after start: the open fails, no wait
+      expect(Date.now() - t0).toBeLessThan(5000); // far from the 10 s bound
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

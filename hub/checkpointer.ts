@@ -20,8 +20,20 @@ export interface CheckpointResult {
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+// 1 once this thread holds no connection (never opened, or closed): what close() waits for.
+const gone = new Int32Array(workerData.gone);
+const release = () => {
+  Atomics.store(gone, 0, 1);
+  Atomics.notify(gone, 0);
+};
 const Database = require(workerData.driver);
-const db = new Database(workerData.path, { fileMustExist: true });
+let db;
+try {
+  db = new Database(workerData.path, { fileMustExist: true });
+} catch (err) {
+  release();
+  throw err;
+}
 db.pragma('synchronous = FULL');
 // Waits here, on this thread, never on the hub's event loop.
 db.pragma('busy_timeout = 5000');
@@ -30,6 +42,7 @@ const pause = workerData.delayMs > 0 ? new Int32Array(new SharedArrayBuffer(4)) 
 parentPort.on('message', (m) => {
   if (m === 'close') {
     db.close();
+    release();
     parentPort.close();
     return;
   }
@@ -49,8 +62,17 @@ parentPort.on('message', (m) => {
  * start or a checkpoint throws, {@link failed} is set and the caller falls back to checkpointing
  * on its own connection.
  */
+/**
+ * How long {@link Checkpointer.close} waits for the worker to close its connection: its
+ * checkpoint under way first (a slow disk), then the close.
+ */
+const CLOSE_WAIT_MS = 10_000;
+
 export class Checkpointer {
   readonly #worker: Worker;
+  /** Set to 1 by the worker once it holds no connection to the database. */
+  readonly #gone = new Int32Array(new SharedArrayBuffer(4));
+  #exited = false;
   #running = false;
   #failed: Error | undefined;
   #done = 0;
@@ -72,7 +94,7 @@ export class Checkpointer {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { path, driver, delayMs },
+      workerData: { path, driver, delayMs, gone: this.#gone.buffer },
       // No loader hooks of the parent (tsx, vitest): the code above is plain CommonJS.
       execArgv: [],
     });
@@ -100,6 +122,7 @@ export class Checkpointer {
       ),
     );
     this.#worker.on('exit', () => {
+      this.#exited = true;
       if (!this.#closed) this.#fail(new Error('WAL checkpoint worker exited'));
     });
   }
@@ -136,10 +159,19 @@ export class Checkpointer {
     return true;
   }
 
-  /** Closes the worker's connection once its current checkpoint (if any) is done. */
-  close(): void {
-    if (this.#closed) return;
+  /**
+   * Closes the worker's connection once its current checkpoint (if any) is done, and returns
+   * only when it has (at most {@link CLOSE_WAIT_MS}; false if that ran out). The caller closes
+   * its own connection after: SQLite's last connection to a database deletes "<path>-wal" and
+   * "-shm" by name as it closes, so a worker closing late could delete the files of a database
+   * opened at the same path in the meantime (the one it had was replaced).
+   */
+  close(): boolean {
+    if (this.#closed) return Atomics.load(this.#gone, 0) === 1 || this.#exited;
     this.#closed = true;
+    if (this.#exited) return true;
     this.#worker.postMessage('close');
+    // Blocks the event loop while the worker ends its checkpoint: close is the end of the hub.
+    return Atomics.wait(this.#gone, 0, 0, CLOSE_WAIT_MS) !== 'timed-out';
   }
 }

@@ -217,6 +217,38 @@ describe('HubStore checkpoints (file database)', () => {
     });
   });
 
+  it('closes its worker before its own connection: a database put back at the same path right after keeps its WAL', async () => {
+    // Found by bench/alarm-latency-backlog, which puts a pristine hub database back between
+    // rounds. When the worker's connection closed after the store's, it was SQLite's last one and
+    // deleted "<path>-wal" and "-shm" by name, by then the next database's: ENOENT at the next
+    // open, or commits going to an unlinked WAL.
+    const { copyFileSync, existsSync, rmSync } = await import('node:fs');
+    const { default: Database } = await import('better-sqlite3');
+    await withDir(async (path) => {
+      new HubStore(path).close();
+      const pristine = `${path}.pristine`;
+      copyFileSync(path, pristine);
+      for (let round = 0; round < 8; round++) {
+        const store = new HubStore(path, { checkpoint: { everyBytes: 1 << 18 } });
+        store.openStream('D1', 'S1', 'test', 1);
+        await fill(store, 0, 4);
+        await until(() => store.checkpoints.worker >= 1);
+        store.close();
+        for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+        copyFileSync(pristine, path);
+        const next = new HubStore(path, { checkpoint: { worker: false } });
+        next.openStream('D1', 'S1', 'test', 1);
+        const seq = await fill(next, 0, 2);
+        await new Promise((r) => setTimeout(r, 30));
+        expect(existsSync(`${path}-wal`), `round ${round}`).toBe(true);
+        next.close();
+        const db = new Database(path, { readonly: true });
+        expect(db.prepare('SELECT count(*) AS n FROM alarms').get()).toEqual({ n: seq });
+        db.close();
+      }
+    });
+  });
+
   it('holds data commits while the worker finishes a checkpoint, and the WAL restarts with none on the event loop', async () => {
     const { statSync } = await import('node:fs');
     await withDir(async (path) => {
