@@ -318,8 +318,12 @@ function candidateService(name: string, c: Candidate, suffix = ''): ServiceSpec 
  * at each smaps sample (every 10 min), for `bench/smaps-diff.ts`: which mappings grow.
  */
 const SMAPS_DUMP_DIR = process.env.OUTPOST_BENCH_SMAPS_DIR;
-/** Accelerated-aging rates: `service-unit-x5`, `service-unit-x20` (only when named). */
-const AGING_RATES = [5, 20] as const;
+/**
+ * Accelerated-aging rates: `service-unit-x5`, `service-unit-x20` (only when named), and x1, the
+ * control: libfaketime loaded but time at its real rate, which shows what the interposer itself
+ * costs (every clock read goes through it).
+ */
+const AGING_RATES = [1, 5, 20] as const;
 /** Debian's libfaketime (package `faketime`), the multithreaded build: node runs threads. */
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 /** The environment that runs a process at `rate` times real time from now. */
