@@ -57,17 +57,17 @@ parentPort.on('message', (m) => {
 `;
 
 /**
- * Runs the hub database's WAL checkpoints on a worker thread (see hub/README.md). One
- * checkpoint at a time; {@link request} returns false while one runs. If the worker fails to
- * start or a checkpoint throws, {@link failed} is set and the caller falls back to checkpointing
- * on its own connection.
- */
-/**
  * How long {@link Checkpointer.close} waits for the worker to close its connection: its
  * checkpoint under way first (a slow disk), then the close.
  */
 const CLOSE_WAIT_MS = 10_000;
 
+/**
+ * Runs the hub database's WAL checkpoints on a worker thread (see hub/README.md). One
+ * checkpoint at a time; {@link request} returns false while one runs. If the worker fails to
+ * start or a checkpoint throws, {@link failed} is set and the caller falls back to checkpointing
+ * on its own connection.
+ */
 export class Checkpointer {
   readonly #worker: Worker;
   /** Set to 1 by the worker once it holds no connection to the database. */
