@@ -304,6 +304,11 @@ const CANDIDATES: Readonly<Record<string, Candidate>> = {
       '--no-lazy-feedback-allocation',
     ],
   },
+  // Session 16: eager compilation with TurboFan kept, and the periodic full GC: is --no-opt
+  // needed once nothing is compiled lazily after start-up?
+  'service-unit-idlegc-eager': {
+    flags: ['--expose-gc', '--no-flush-bytecode', '--no-lazy', '--no-lazy-feedback-allocation'],
+  },
   // glibc: does the growth sit in a malloc arena of another thread, or in chunks malloc maps
   // for itself? One arena for every thread: what the unit's second arena holds moves into the
   // main heap.

@@ -499,8 +499,11 @@ const SELF = fileURLToPath(import.meta.url);
 const CHILD_FLAG = '--outpost-transport-kit-child';
 
 export class KitChild extends RpcChild<KitOps> {
-  /** Forks this file as a child; `bufferutil: false` sets `WS_NO_BUFFER_UTIL=1` for its ws. */
-  static spawn(o: { bufferutil: boolean }): KitChild {
+  /**
+   * Forks this file as a child; `bufferutil: false` sets `WS_NO_BUFFER_UTIL=1` for its ws, and
+   * `execArgv` adds node flags.
+   */
+  static spawn(o: { bufferutil: boolean; execArgv?: readonly string[] }): KitChild {
     const env = { ...process.env };
     if (o.bufferutil) delete env.WS_NO_BUFFER_UTIL;
     else env.WS_NO_BUFFER_UTIL = '1';
@@ -508,7 +511,7 @@ export class KitChild extends RpcChild<KitOps> {
     const profDir = process.env.OUTPOST_BENCH_CPU_PROF;
     const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
     const proc = fork(SELF, [CHILD_FLAG], {
-      execArgv: [...process.execArgv, ...prof],
+      execArgv: [...process.execArgv, ...(o.execArgv ?? []), ...prof],
       env,
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -44,8 +44,28 @@ const DRIVE: Drive = {
   measureS: 2,
   maxMessages: 1_000_000,
 };
-/** Hard stop for the whole bench (the last round is skipped past it). */
-const BENCH_BUDGET_S = 75;
+/**
+ * OUTPOST_BENCH_AGENT_FLAG_SETS='unit=--single-threaded --optimize-for-size;…' (a diagnostic):
+ * one more durable case per set, its agent child started with those node flags, to weigh what a
+ * flag set for the service (deploy/systemd) costs the bulk path.
+ */
+const AGENT_FLAG_SETS: ReadonlyArray<{ label: string; flags: string[] }> = (
+  process.env.OUTPOST_BENCH_AGENT_FLAG_SETS ?? ''
+)
+  .split(';')
+  .filter((s) => s.includes('='))
+  .map((s) => {
+    const i = s.indexOf('=');
+    return {
+      label: s.slice(0, i).trim(),
+      flags: s
+        .slice(i + 1)
+        .split(/\s+/)
+        .filter(Boolean),
+    };
+  });
+/** Hard stop for the whole bench (the last round is skipped past it), more with more cases. */
+const BENCH_BUDGET_S = 75 + 15 * AGENT_FLAG_SETS.length;
 const TARGET_VS_MQTT = 2;
 const TARGET_DURABLE = 20_000;
 
@@ -54,7 +74,8 @@ type CaseName =
   | 'Outpost transport-only, bufferutil'
   | 'Outpost transport-only, hub seqs-only, bufferutil'
   | 'Outpost transport-only, no bufferutil'
-  | 'Outpost durable (FileSpool + SQLite file), bufferutil';
+  | 'Outpost durable (FileSpool + SQLite file), bufferutil'
+  | `Outpost durable, agent node ${string}`;
 
 interface Trial extends RunResult {
   /** Server-side CPU seconds per 1 000 acked messages (hub or mosquitto, whole trial). */
@@ -84,8 +105,8 @@ export const transportVsMqttBench: Bench = {
     const clientTls = { ca: pki.ca.certPem, cert: device.certPem, key: device.keyPem };
 
     const children: KitChild[] = [];
-    const child = (bufferutil: boolean): KitChild => {
-      const c = KitChild.spawn({ bufferutil });
+    const child = (bufferutil: boolean, execArgv: string[] = []): KitChild => {
+      const c = KitChild.spawn({ bufferutil, execArgv });
       children.push(c);
       return c;
     };
@@ -101,6 +122,7 @@ export const transportVsMqttBench: Bench = {
       const agentBu = child(true);
       const agentNo = child(false);
       const mqttClient = child(true);
+      const flagAgents = AGENT_FLAG_SETS.map((s) => ({ ...s, agent: child(true, s.flags) }));
       for (const [name, c, want] of [
         ['hub, bufferutil', hubBu, true],
         ['hub, seqs-only, bufferutil', hubSeqs, true],
@@ -109,6 +131,7 @@ export const transportVsMqttBench: Bench = {
         ['agent, bufferutil', agentBu, true],
         ['agent, no bufferutil', agentNo, false],
         ['mqtt client', mqttClient, true],
+        ...flagAgents.map((a) => [`agent, node ${a.label}`, a.agent, true] as const),
       ] as const) {
         const info = await c.request('info', {});
         if (info.bufferutil !== want)
@@ -187,6 +210,16 @@ export const transportVsMqttBench: Bench = {
           }
         },
       };
+      for (const a of flagAgents) {
+        cases[`Outpost durable, agent node ${a.label}`] = async () => {
+          const spoolDir = join(dir, `spool-${spoolN++}`);
+          try {
+            return await outpost(a.agent, hubDurable, hubs.durable, { spoolDir });
+          } finally {
+            await rm(spoolDir, { recursive: true, force: true });
+          }
+        };
+      }
       const names = Object.keys(cases) as CaseName[];
       const perTrialS = DRIVE.warmupS + DRIVE.measureS + 1.5;
       for (let r = 0; r < ROUNDS; r++) {
@@ -194,7 +227,10 @@ export const transportVsMqttBench: Bench = {
         const trial: Partial<Record<CaseName, Trial>> = {};
         // Rotate the order so that no case always follows the same one.
         const order = names.map((_, i) => names[(i + r) % names.length]!);
-        for (const name of order) trial[name] = await cases[name]();
+        for (const name of order) {
+          const run = cases[name];
+          if (run) trial[name] = await run();
+        }
         rounds.push(trial);
       }
     } finally {
@@ -305,6 +341,7 @@ export const transportVsMqttBench: Bench = {
           "TunnelClient (window = `window`, up to 64 records per RecordBatch frame when several are ready) fed by a MemoryQueue kept 2 x window deep; the hub in its in-memory mode (dbPath ':memory:'): every record decoded, de-duplicated and stored (frames + alarms rows, in RAM), acked after that in-memory commit",
         outpostTransportOnlySeqsOnly:
           "the same against a hub with dataMode 'seqs-only' (dbPath ':memory:'): every record decoded, de-duplicated by (device, stream, seq) and acked after the stream's seq state commits; no data rows (like mosquitto, which stores nothing without a subscriber or persistence)",
+        agentFlagSets: Object.fromEntries(AGENT_FLAG_SETS.map((a) => [a.label, a.flags.join(' ')])),
         outpostDurable:
           'FileSpool (default policy, fresh directory per trial, appends kept 2 x window ahead of the ack) and the hub on a SQLite file (WAL, 16 KiB pages; each batch acked only after the fsync of the WAL holding it, run on the thread pool: the durability of synchronous=FULL)',
         processes,
