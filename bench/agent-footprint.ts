@@ -309,6 +309,29 @@ const CANDIDATES: Readonly<Record<string, Candidate>> = {
   'service-unit-idlegc-eager': {
     flags: ['--expose-gc', '--no-flush-bytecode', '--no-lazy', '--no-lazy-feedback-allocation'],
   },
+  // Session 16 (second rule): the same with TurboFan's tier-up budget 64x and 256x V8's default
+  // (67 584). A function run once a minute by the 60 s poll reaches TurboFan after hours at the
+  // default, one by one (the slow code growth of sessions 8-14); at 64x that takes days, at 256x
+  // weeks, while the bulk path's hot functions, run thousands of times a second, still do in
+  // seconds.
+  'service-unit-idlegc-eager-budget64': {
+    flags: [
+      '--expose-gc',
+      '--no-flush-bytecode',
+      '--no-lazy',
+      '--no-lazy-feedback-allocation',
+      '--interrupt-budget=4325376',
+    ],
+  },
+  'service-unit-idlegc-eager-budget256': {
+    flags: [
+      '--expose-gc',
+      '--no-flush-bytecode',
+      '--no-lazy',
+      '--no-lazy-feedback-allocation',
+      '--interrupt-budget=17301504',
+    ],
+  },
   // glibc: does the growth sit in a malloc arena of another thread, or in chunks malloc maps
   // for itself? One arena for every thread: what the unit's second arena holds moves into the
   // main heap.
