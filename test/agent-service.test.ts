@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../firmware-sim/index.js';
 import { createTestPki, CredentialAuthority, startHub, type Hub } from '../hub/index.js';
+import { unitProcessSettings } from '../bench/agent-kit.js';
 import { waitFor } from './helpers.js';
 
 const DEVICE = 'XR-SERVICE-1';
@@ -150,6 +151,31 @@ describe('outpost agent (the service command)', () => {
     // Every stdout line is one JSON object (journald).
     for (const line of agent.stdout.filter((l) => l.trim()))
       expect(() => JSON.parse(line) as unknown).not.toThrow();
+  });
+
+  it("runs under the shipped unit's node flags and glibc environment (deploy/systemd)", async () => {
+    // Whatever flags the unit gives node (bench/agent-footprint.ts measures them as
+    // `service-unit`), the service must still start, deliver and stop cleanly under them.
+    const unit = await unitProcessSettings();
+    const samplesBefore = hub.store.counts(DEVICE).samples;
+    const alarmsBefore = hub.store.alarms(DEVICE).filter((a) => a.code === ALARM_CODE).length;
+    const agent = outpost(['agent', '--config', configFile], unit.env, unit.nodeFlags);
+    running.push(agent);
+    expect(
+      await waitFor(() => hub.store.counts(DEVICE).samples >= samplesBefore + 2, 20_000),
+      agent.stderr,
+    ).toBe(true);
+    sim.inject(ALARM_CODE, { holdMs: 1000 });
+    expect(
+      await waitFor(
+        () => hub.store.alarms(DEVICE).filter((a) => a.code === ALARM_CODE).length > alarmsBefore,
+        10_000,
+      ),
+      agent.stderr,
+    ).toBe(true);
+    agent.proc.kill('SIGTERM');
+    expect((await ended(agent)).code, agent.stderr).toBe(0);
+    expect(agent.stderr).toBe('');
   });
 
   it('runs a full GC on its period when node exposes gc', async () => {
