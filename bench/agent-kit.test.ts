@@ -30,6 +30,15 @@ describe('unit process settings (what agent-footprint starts service-unit with)'
       MALLOC_MMAP_THRESHOLD_: '131072',
       MALLOC_TRIM_THRESHOLD_: '131072',
     });
-    expect(s.nodeFlags).toEqual(['--single-threaded', '--optimize-for-size', '--no-sparkplug']);
+    expect(s.nodeFlags).toEqual([
+      '--single-threaded',
+      '--optimize-for-size',
+      '--no-sparkplug',
+      '--expose-gc',
+      '--no-flush-bytecode',
+      '--no-lazy',
+      '--no-lazy-feedback-allocation',
+      '--interrupt-budget=17301504',
+    ]);
   });
 });
