@@ -186,6 +186,15 @@ export const transportVsMqttBench: Bench = {
         };
       };
       let spoolN = 0;
+      /** A durable trial: `agent` on a fresh spool directory, the hub on its SQLite file. */
+      const durable = async (agent: KitChild): Promise<Trial> => {
+        const spoolDir = join(dir, `spool-${spoolN++}`);
+        try {
+          return await outpost(agent, hubDurable, hubs.durable, { spoolDir });
+        } finally {
+          await rm(spoolDir, { recursive: true, force: true });
+        }
+      };
       const cases: Record<CaseName, () => Promise<Trial>> = {
         'MQTT QoS 1 (mosquitto, mqtt.js)': async () => {
           const c0 = broker!.cpuSeconds();
@@ -201,25 +210,10 @@ export const transportVsMqttBench: Bench = {
         'Outpost transport-only, hub seqs-only, bufferutil': () =>
           outpost(agentBu, hubSeqs, hubs.seqs, 'memory'),
         'Outpost transport-only, no bufferutil': () => outpost(agentNo, hubNo, hubs.no, 'memory'),
-        'Outpost durable (FileSpool + SQLite file), bufferutil': async () => {
-          const spoolDir = join(dir, `spool-${spoolN++}`);
-          try {
-            return await outpost(agentBu, hubDurable, hubs.durable, { spoolDir });
-          } finally {
-            await rm(spoolDir, { recursive: true, force: true });
-          }
-        },
+        'Outpost durable (FileSpool + SQLite file), bufferutil': () => durable(agentBu),
       };
-      for (const a of flagAgents) {
-        cases[`Outpost durable, agent node ${a.label}`] = async () => {
-          const spoolDir = join(dir, `spool-${spoolN++}`);
-          try {
-            return await outpost(a.agent, hubDurable, hubs.durable, { spoolDir });
-          } finally {
-            await rm(spoolDir, { recursive: true, force: true });
-          }
-        };
-      }
+      for (const a of flagAgents)
+        cases[`Outpost durable, agent node ${a.label}`] = () => durable(a.agent);
       const names = Object.keys(cases) as CaseName[];
       const perTrialS = DRIVE.warmupS + DRIVE.measureS + 1.5;
       for (let r = 0; r < ROUNDS; r++) {
