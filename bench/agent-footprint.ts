@@ -310,11 +310,11 @@ const CANDIDATES: Readonly<Record<string, Candidate>> = {
     flags: ['--expose-gc', '--no-flush-bytecode', '--no-lazy', '--no-lazy-feedback-allocation'],
   },
   // Session 16 (second rule): the same with TurboFan's tier-up budget 64x and 256x V8's default
-  // (the 256x set is in the unit since session 16, so as a candidate it now repeats the unit's flags)
   // (67 584). A function run once a minute by the 60 s poll reaches TurboFan after hours at the
   // default, one by one (the slow code growth of sessions 8-14); at 64x that takes days, at 256x
   // weeks, while the bulk path's hot functions, run thousands of times a second, still do in
-  // seconds.
+  // seconds. The 256x set is in the unit since session 16, so as a candidate it now repeats the
+  // unit's own flags.
   'service-unit-idlegc-eager-budget64': {
     flags: [
       '--expose-gc',
